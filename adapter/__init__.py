@@ -1,0 +1,1 @@
+"""seatsync core: the domain, with no HTTP in it (see ARCHITECTURE.md)."""

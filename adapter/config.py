@@ -1,0 +1,165 @@
+"""Settings from environment variables.
+
+Every setting is read here and nowhere else, so a missing or malformed value
+stops start-up with one line that names the variable (see ``ConfigError``).
+The README's configuration table documents the same names and defaults.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+from urllib.parse import urlparse
+
+STRIPE_DEFAULT_API_BASE = "https://api.stripe.com"
+CHARGEBEE_DEFAULT_API_BASE = "https://{site}.chargebee.com"
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+    def __init__(self, variable: str, reason: str):
+        super().__init__(f"{variable}: {reason}")
+        self.variable = variable
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: Path = Path("./var/seatsync.db")
+    mappings: Path = Path("./mappings")
+    product_secrets: tuple[str, ...] = ()
+    stripe_api_key: str | None = None
+    stripe_api_base: str = STRIPE_DEFAULT_API_BASE
+    stripe_webhook_secrets: tuple[str, ...] = ()
+    chargebee_site: str | None = None
+    chargebee_api_key: str | None = None
+    chargebee_api_base: str | None = None
+    chargebee_webhook_user: str | None = None
+    chargebee_webhook_password: str | None = None
+    ops_token: str | None = None
+    product_callback_url: str | None = None
+    product_callback_secret: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def has_provider_keys(self) -> bool:
+        return bool(self.stripe_api_key or self.chargebee_api_key)
+
+
+def _secret_list(variable: str, raw: str | None) -> tuple[str, ...]:
+    if raw is None or not raw.strip():
+        return ()
+    secrets_ = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for secret in secrets_:
+        validate_whsec(variable, secret)
+    return secrets_
+
+
+def validate_whsec(variable: str, secret: str) -> None:
+    """Standard Webhooks secrets are ``whsec_`` + base64 of 24-64 random bytes."""
+    if not secret.startswith("whsec_"):
+        raise ConfigError(variable, "each secret must start with 'whsec_'")
+    body = secret[len("whsec_"):]
+    try:
+        raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(variable, "the part after 'whsec_' is not valid base64") from None
+    if not 24 <= len(raw) <= 64:
+        raise ConfigError(variable, f"a secret must decode to 24-64 bytes, got {len(raw)}")
+
+
+def _url(variable: str, raw: str | None) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    parsed = urlparse(raw.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise ConfigError(variable, f"must be an http(s) URL, got {raw!r}")
+    return raw.strip().rstrip("/")
+
+
+def _stripe_webhook_secrets(raw: str | None) -> tuple[str, ...]:
+    if raw is None or not raw.strip():
+        return ()
+    values = tuple(part.strip() for part in raw.split(",") if part.strip())
+    for value in values:
+        if not value.startswith("whsec_"):
+            raise ConfigError("STRIPE_WEBHOOK_SECRETS", "each secret must start with 'whsec_'")
+    return values
+
+
+def _pair(environ: Mapping[str, str], first: str, second: str) -> None:
+    if bool(environ.get(first)) != bool(environ.get(second)):
+        missing = second if environ.get(first) else first
+        present = first if environ.get(first) else second
+        raise ConfigError(missing, f"must be set together with {present}")
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raise ``ConfigError`` on the first problem."""
+    env = os.environ if environ is None else environ
+    _pair(env, "CHARGEBEE_SITE", "CHARGEBEE_API_KEY")
+    _pair(env, "CHARGEBEE_WEBHOOK_USER", "CHARGEBEE_WEBHOOK_PASSWORD")
+    _pair(env, "SEATSYNC_PRODUCT_CALLBACK_URL", "SEATSYNC_PRODUCT_CALLBACK_SECRET")
+    callback_secret = env.get("SEATSYNC_PRODUCT_CALLBACK_SECRET") or None
+    if callback_secret:
+        validate_whsec("SEATSYNC_PRODUCT_CALLBACK_SECRET", callback_secret)
+    ops_token = env.get("SEATSYNC_OPS_TOKEN") or None
+    if ops_token is not None and len(ops_token) < 16:
+        raise ConfigError("SEATSYNC_OPS_TOKEN", "must be at least 16 characters")
+    return Settings(
+        database=Path(env.get("SEATSYNC_DATABASE") or "./var/seatsync.db"),
+        mappings=Path(env.get("SEATSYNC_MAPPINGS") or "./mappings"),
+        product_secrets=_secret_list("SEATSYNC_PRODUCT_SECRETS", env.get("SEATSYNC_PRODUCT_SECRETS")),
+        stripe_api_key=env.get("STRIPE_API_KEY") or None,
+        stripe_api_base=_url("STRIPE_API_BASE", env.get("STRIPE_API_BASE")) or STRIPE_DEFAULT_API_BASE,
+        stripe_webhook_secrets=_stripe_webhook_secrets(env.get("STRIPE_WEBHOOK_SECRETS")),
+        chargebee_site=env.get("CHARGEBEE_SITE") or None,
+        chargebee_api_key=env.get("CHARGEBEE_API_KEY") or None,
+        chargebee_api_base=_url("CHARGEBEE_API_BASE", env.get("CHARGEBEE_API_BASE")),
+        chargebee_webhook_user=env.get("CHARGEBEE_WEBHOOK_USER") or None,
+        chargebee_webhook_password=env.get("CHARGEBEE_WEBHOOK_PASSWORD") or None,
+        ops_token=ops_token,
+        product_callback_url=_url("SEATSYNC_PRODUCT_CALLBACK_URL", env.get("SEATSYNC_PRODUCT_CALLBACK_URL")),
+        product_callback_secret=callback_secret,
+    )
+
+
+def new_whsec() -> str:
+    """A fresh Standard Webhooks secret (32 random bytes)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
+def embedded_product_secret(database: Path) -> str:
+    """The embedded setup's product secret: generated once next to the database.
+
+    ``make run`` must work with no configuration, yet the intake endpoint must
+    never accept unsigned events. So when SEATSYNC_PRODUCT_SECRETS is unset,
+    ``seatsync serve`` and ``seatsync send`` share a secret kept in
+    ``<database dir>/product-secret`` (mode 0600).
+    """
+    path = database.parent / "product-secret"
+    if path.exists():
+        secret = path.read_text().strip()
+        validate_whsec(str(path), secret)
+        return secret
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = new_whsec()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
+    return secret
+
+
+def with_embedded_defaults(settings: Settings) -> Settings:
+    """Fill the product secret for the embedded setup when none is configured."""
+    if settings.product_secrets:
+        return settings
+    from dataclasses import replace
+
+    return replace(settings, product_secrets=(embedded_product_secret(settings.database),))

@@ -1,0 +1,1 @@
+"""Provider clients: the only modules that import the stripe and chargebee SDKs."""

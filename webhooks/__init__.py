@@ -1,0 +1,34 @@
+"""The HTTP layer: Flask receivers that verify, parse and hand typed objects to ``adapter``.
+
+No SQL and no provider calls live here (see ARCHITECTURE.md).
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from adapter.config import Settings, load_settings, with_embedded_defaults
+from adapter.store import open_db
+
+from . import problems
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """The app factory: ``gunicorn 'webhooks:create_app()'`` or ``create_app(settings)`` in tests."""
+    if settings is None:
+        settings = with_embedded_defaults(load_settings())
+    app = Flask(__name__)
+    app.config["SEATSYNC"] = settings
+    # Reject bodies larger than the largest legal batch (1,000 events) early.
+    app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024
+    open_db(settings.database).close()  # create and migrate once, before any worker serves
+    problems.register(app)
+
+    from . import db as request_db
+    request_db.init_app(app)
+
+    @app.get("/healthz")
+    def healthz():
+        return {"status": "ok"}
+
+    return app
