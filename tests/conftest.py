@@ -9,6 +9,8 @@ import pytest
 from adapter.config import Settings
 from adapter.store import open_db
 
+pytest_plugins = ["tests.sandbox_fixtures"]
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED = REPO_ROOT.parent / "shared"
 

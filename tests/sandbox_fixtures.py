@@ -1,0 +1,126 @@
+"""pytest fixtures that run the provider sandbox on a free loopback port.
+
+Registered from ``tests/conftest.py`` via ``pytest_plugins``. Fixtures:
+
+- ``sandbox_server`` (session): one threaded werkzeug server per test session;
+  ``.url``, ``.port``, ``.world``, ``.app``.
+- ``sandbox`` (function): the same server with the world reset before the test.
+- ``stripe_client``: ``stripe.StripeClient`` pointed at the sandbox.
+- ``chargebee_client``: ``chargebee.Chargebee`` pointed at the sandbox.
+- ``webhook_receiver``: a local HTTP server that records webhook POSTs.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from werkzeug.serving import make_server
+
+from tests.sandbox.app import create_app
+from tests.sandbox.core import World
+
+
+@dataclass
+class RunningSandbox:
+    url: str
+    port: int
+    app: object
+    world: World
+    _server: object = field(repr=False)
+    _thread: threading.Thread = field(repr=False)
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._thread.join(timeout=5)
+        self.world.close()
+
+
+def start_sandbox(config: dict | None = None, host: str = "127.0.0.1") -> RunningSandbox:
+    """Start a sandbox on a free port in a daemon thread (port 0 = OS picks)."""
+    app = create_app(config)
+    server = make_server(host, 0, app, threaded=True)
+    port = server.server_port
+    thread = threading.Thread(target=server.serve_forever, name=f"sandbox-{port}", daemon=True)
+    thread.start()
+    return RunningSandbox(f"http://{host}:{port}", port, app, app.extensions["sandbox_world"], server, thread)
+
+
+@pytest.fixture(scope="session")
+def sandbox_server():
+    running = start_sandbox()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_server):
+    sandbox_server.world.reset()
+    yield sandbox_server
+    sandbox_server.world.webhooks.reset()
+
+
+@pytest.fixture
+def stripe_client(sandbox):
+    import stripe
+
+    return stripe.StripeClient("sk_test_sandbox", base_addresses={"api": sandbox.url})
+
+
+@pytest.fixture
+def chargebee_client(sandbox):
+    from chargebee import Chargebee
+
+    # chargebee-python builds "{protocol}://{site}.{domain}/api/v2", and sends
+    # HTTPS unless the class-level verify_ca_certs is off (see reference
+    # chargebee.md §7); this is test-only and process-wide.
+    Chargebee.verify_ca_certs = False
+    return Chargebee(api_key="test_sandbox", site="127", chargebee_domain=f"0.0.1:{sandbox.port}", protocol="http")
+
+
+class WebhookReceiver:
+    """Records every POST (path, headers, raw body); answers ``statuses`` in turn, then 200."""
+
+    def __init__(self):
+        self.received: list[dict] = []
+        self.statuses: list[int] = []
+        self._lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver._lock:
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                    receiver.received.append({"path": self.path, "headers": dict(self.headers),
+                                              "body": body, "status": status})
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/hook"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def accepted(self) -> list[dict]:
+        """Deliveries answered 2xx, with the body parsed as JSON."""
+        with self._lock:
+            return [r | {"json": json.loads(r["body"])} for r in self.received if 200 <= r["status"] < 300]
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def webhook_receiver():
+    receiver = WebhookReceiver()
+    yield receiver
+    receiver.stop()
