@@ -1,0 +1,377 @@
+"""Billing policies and the plan catalogue: TOML files in ``mappings/``.
+
+``load_catalog(path)`` reads one file or every ``*.toml`` in a folder into
+frozen dataclasses and raises ``CatalogError`` listing every problem;
+``validate(path)`` returns the same problems as ``PolicyError`` values
+(file, plan, key, reason) for ``seatsync policies check``.
+
+A file has two tables, ``[plans.<id>]`` and ``[addons.<id>]``; ids are unique
+across the whole folder. The keys and their meaning are documented in
+``PLAN_KEYS``/``ADDON_KEYS`` below and in the files themselves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from adapter.money import is_currency
+
+PROVIDERS = ("stripe", "chargebee")
+INTERVALS = ("month", "year")
+# second: Stripe's native granularity. day: whole days in the account timezone (Chargebee's
+# day-based billing mode; on Stripe the adapter passes proration_date = local midnight).
+# millisecond: Chargebee's millisecond-based billing mode (the site default).
+GRANULARITIES = {"stripe": ("second", "day"), "chargebee": ("day", "millisecond")}
+INCREASE_RULES = ("next_invoice", "invoice_now", "threshold", "at_renewal")
+DECREASE_RULES = ("credit_next_invoice", "at_renewal")
+# Chargebee rejects subscription_items[quantity] < 1 (reference/chargebee.md §1): with no
+# billable seats the seat item either stays at minimum_seats (hold_minimum, needs
+# minimum_seats >= 1) or is dropped from the subscription (remove_item). Stripe accepts 0.
+ZERO_SEAT_RULES = {"stripe": ("allow", "hold_minimum", "remove_item"), "chargebee": ("hold_minimum", "remove_item")}
+ADDON_PRICING = ("per_unit", "flat_fee")
+# Chargebee item_price.proration_type vocabulary, applied to both providers:
+# partial_term = prorate the rest of the term, full_term = full price/credit for the term,
+# none = no mid-term charge or credit (the renewal bills the new quantity).
+ADDON_PRORATION = ("partial_term", "full_term", "none")
+
+PLAN_KEYS = {"name", "provider", "currency", "interval", "timezone", "proration", "increase",
+             "increase_threshold", "decrease", "minimum_seats", "included_seats", "zero_seats",
+             "seat", "base_fee", "addons"}
+PRICE_KEYS = {"price_id", "unit_amount", "price_changes"}
+PRICE_CHANGE_KEYS = {"effective_from", "unit_amount", "price_id"}
+ADDON_KEYS = {"name", "provider", "currency", "interval", "pricing", "proration", "price_id",
+              "unit_amount", "price_changes"}
+
+
+@dataclass(frozen=True)
+class PolicyError:
+    file: str
+    plan: str | None
+    key: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        parts = [self.file]
+        if self.plan is not None:
+            parts.append(f"plan {self.plan}")
+        if self.key is not None:
+            parts.append(f"key {self.key}")
+        return ": ".join(parts + [self.reason])
+
+
+class CatalogError(Exception):
+    def __init__(self, errors: list[PolicyError]):
+        super().__init__("\n".join(str(e) for e in errors))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class PricePoint:
+    """A unit amount (minor units) in force from ``effective_from`` (a local date; None = always)."""
+
+    effective_from: dt.date | None
+    unit_amount: int
+    price_id: str
+
+
+@dataclass(frozen=True)
+class Price:
+    price_id: str
+    unit_amount: int
+    price_changes: tuple[PricePoint, ...] = ()
+
+    def at(self, day: dt.date) -> PricePoint:
+        """The price point in force on ``day`` (the billing period's first local day)."""
+        current = PricePoint(None, self.unit_amount, self.price_id)
+        for change in self.price_changes:
+            if change.effective_from <= day:
+                current = change
+        return current
+
+
+@dataclass(frozen=True)
+class Addon:
+    id: str
+    name: str
+    provider: str
+    currency: str
+    interval: str
+    pricing: str
+    proration: str
+    price: Price
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    id: str
+    name: str
+    provider: str
+    currency: str
+    interval: str
+    timezone: str
+    proration: str
+    increase: str
+    decrease: str
+    seat: Price
+    base_fee: Price | None = None
+    increase_threshold: int | None = None
+    minimum_seats: int = 0
+    included_seats: int = 0
+    zero_seats: str = "allow"
+    addons: tuple[str, ...] = ()
+    source: str = ""
+
+    def billable_seats(self, active: int) -> int:
+        """Seats charged for ``active`` users: minimum first, then included seats are free."""
+        if active <= 0 and self.zero_seats == "remove_item":
+            return 0
+        return max(0, max(active, self.minimum_seats) - self.included_seats)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    plans: dict[str, Plan] = field(default_factory=dict)
+    addons: dict[str, Addon] = field(default_factory=dict)
+
+
+def _files(path: Path) -> list[Path]:
+    path = Path(path)
+    if path.is_dir():
+        return sorted(path.glob("*.toml"))
+    return [path]
+
+
+class _Reader:
+    """Collects errors while reading one plan or addon table."""
+
+    def __init__(self, file: str, owner: str, table: dict, errors: list[PolicyError]):
+        self.file, self.owner, self.table, self.errors = file, owner, table, errors
+
+    def error(self, key: str | None, reason: str) -> None:
+        self.errors.append(PolicyError(self.file, self.owner, key, reason))
+
+    def unknown(self, allowed: set[str], prefix: str = "", table: dict | None = None) -> None:
+        for key in sorted(set(table if table is not None else self.table) - allowed):
+            self.error(prefix + key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
+
+    def string(self, key: str, default=None, required=True, table=None, prefix=""):
+        table = self.table if table is None else table
+        if key not in table:
+            if required and default is None:
+                self.error(prefix + key, "is required")
+            return default
+        value = table[key]
+        if not isinstance(value, str) or not value.strip():
+            self.error(prefix + key, f"must be a non-empty string, got {value!r}")
+            return None
+        return value
+
+    def choice(self, key: str, options, default=None, why: str = ""):
+        value = self.string(key, default=default)
+        if value is not None and value not in options:
+            self.error(key, f"must be one of {', '.join(options)}{why}, got {value!r}")
+            return None
+        return value
+
+    def integer(self, key: str, default=None, minimum=0, table=None, prefix=""):
+        table = self.table if table is None else table
+        if key not in table:
+            if default is None:
+                self.error(prefix + key, "is required")
+            return default
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(prefix + key, f"must be an integer (minor units / count), got {value!r}")
+            return None
+        if value < minimum:
+            self.error(prefix + key, f"must be >= {minimum}, got {value}")
+            return None
+        return value
+
+    def price(self, key: str, table) -> Price | None:
+        """A price table: price_id, unit_amount (minor units), optional price_changes."""
+        prefix = f"{key}." if key else ""
+        if not isinstance(table, dict):
+            self.error(key, "must be a table with price_id and unit_amount")
+            return None
+        self.unknown(PRICE_KEYS, prefix, table)
+        price_id = self.string("price_id", table=table, prefix=prefix)
+        unit_amount = self.integer("unit_amount", table=table, prefix=prefix)
+        changes = []
+        raw_changes = table.get("price_changes", [])
+        if not isinstance(raw_changes, list):
+            self.error(prefix + "price_changes", "must be an array of tables")
+            raw_changes = []
+        previous = None
+        for index, change in enumerate(raw_changes):
+            where = f"{prefix}price_changes[{index}]."
+            if not isinstance(change, dict):
+                self.error(where.rstrip("."), "must be a table with effective_from and unit_amount")
+                continue
+            self.unknown(PRICE_CHANGE_KEYS, where, change)
+            effective = change.get("effective_from")
+            if isinstance(effective, dt.datetime) or not isinstance(effective, dt.date):
+                self.error(where + "effective_from", f"must be a TOML local date like 2027-01-01, got {effective!r}")
+                continue
+            if previous is not None and effective <= previous:
+                self.error(where + "effective_from", f"must be after the previous change ({previous})")
+            previous = effective
+            amount = self.integer("unit_amount", table=change, prefix=where)
+            new_id = self.string("price_id", default=price_id, required=False, table=change, prefix=where)
+            if amount is not None and new_id is not None:
+                changes.append(PricePoint(effective, amount, new_id))
+        if price_id is None or unit_amount is None:
+            return None
+        return Price(price_id, unit_amount, tuple(changes))
+
+
+def _read_addon(file: str, addon_id: str, table, errors) -> Addon | None:
+    reader = _Reader(file, f"addon {addon_id}", table if isinstance(table, dict) else {}, errors)
+    if not isinstance(table, dict):
+        reader.error(None, "must be a table")
+        return None
+    before = len(errors)
+    reader.unknown(ADDON_KEYS)
+    provider = reader.choice("provider", PROVIDERS)
+    currency = _currency(reader)
+    interval = reader.choice("interval", INTERVALS)
+    pricing = reader.choice("pricing", ADDON_PRICING, default="per_unit")
+    proration = reader.choice("proration", ADDON_PRORATION, default="partial_term")
+    price = reader.price("", {k: table[k] for k in PRICE_KEYS if k in table})
+    name = reader.string("name", default=addon_id, required=False)
+    if len(errors) > before:
+        return None
+    return Addon(addon_id, name, provider, currency, interval, pricing, proration, price, file)
+
+
+def _currency(reader: _Reader) -> str | None:
+    value = reader.string("currency")
+    if value is not None and (value != value.upper() or not is_currency(value)):
+        reader.error("currency", f"must be an upper-case ISO 4217 code like USD or NOK, got {value!r}")
+        return None
+    return value
+
+
+def _read_plan(file: str, plan_id: str, table, errors) -> Plan | None:
+    reader = _Reader(file, plan_id, table if isinstance(table, dict) else {}, errors)
+    if not isinstance(table, dict):
+        reader.error(None, "must be a table")
+        return None
+    before = len(errors)
+    reader.unknown(PLAN_KEYS)
+    provider = reader.choice("provider", PROVIDERS)
+    currency = _currency(reader)
+    interval = reader.choice("interval", INTERVALS)
+    timezone = reader.string("timezone", default="UTC")
+    if timezone is not None:
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            reader.error("timezone", f"is not an IANA time zone: {timezone!r}")
+    proration = reader.string("proration")
+    if proration is not None and provider is not None and proration not in GRANULARITIES[provider]:
+        reader.error("proration", f"must be one of {', '.join(GRANULARITIES[provider])} for {provider}, got {proration!r}")
+    increase = reader.choice("increase", INCREASE_RULES)
+    decrease = reader.choice("decrease", DECREASE_RULES)
+    threshold = None
+    if increase == "threshold":
+        threshold = reader.integer("increase_threshold", minimum=1)
+    elif "increase_threshold" in table:
+        reader.error("increase_threshold", f"only applies when increase = \"threshold\" (increase is {increase!r})")
+    minimum = reader.integer("minimum_seats", default=0)
+    included = reader.integer("included_seats", default=0)
+    zero_seats = None
+    if provider is not None:
+        options = ZERO_SEAT_RULES[provider]
+        if provider == "chargebee" and "zero_seats" not in table:
+            reader.error("zero_seats", "is required for chargebee (it refuses quantity 0): hold_minimum or remove_item")
+        else:
+            zero_seats = reader.choice("zero_seats", options, default="allow",
+                                       why=" (Chargebee refuses quantity 0)" if provider == "chargebee" else "")
+    if zero_seats == "hold_minimum" and minimum is not None and minimum < 1:
+        reader.error("minimum_seats", "must be >= 1 when zero_seats = \"hold_minimum\"")
+    seat = None
+    if "seat" not in table:
+        reader.error("seat", "is required: a table with price_id and unit_amount")
+    else:
+        seat = reader.price("seat", table["seat"])
+    base_fee = reader.price("base_fee", table["base_fee"]) if "base_fee" in table else None
+    addons = table.get("addons", [])
+    if not isinstance(addons, list) or not all(isinstance(a, str) for a in addons):
+        reader.error("addons", "must be an array of addon ids")
+        addons = []
+    name = reader.string("name", default=plan_id, required=False)
+    if len(errors) > before:
+        return None
+    return Plan(plan_id, name, provider, currency, interval, timezone, proration, increase, decrease, seat,
+                base_fee, threshold, minimum, included, zero_seats, tuple(addons), file)
+
+
+def _read(path: Path) -> tuple[Catalog, list[PolicyError]]:
+    errors: list[PolicyError] = []
+    plans: dict[str, Plan] = {}
+    addons: dict[str, Addon] = {}
+    files = _files(path)
+    if not files:
+        errors.append(PolicyError(str(path), None, None, "no *.toml policy files found"))
+    plan_files: dict[str, str] = {}
+    addon_files: dict[str, str] = {}
+    for file in files:
+        name = str(file)
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            errors.append(PolicyError(name, None, None, "file not found"))
+            continue
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            errors.append(PolicyError(name, None, None, f"not valid TOML: {exc}"))
+            continue
+        for key in sorted(set(data) - {"plans", "addons"}):
+            errors.append(PolicyError(name, None, key, "unknown top-level key (allowed: plans, addons)"))
+        for addon_id, table in data.get("addons", {}).items():
+            if addon_id in addon_files:
+                errors.append(PolicyError(name, f"addon {addon_id}", None, f"duplicate addon id (also in {addon_files[addon_id]})"))
+                continue
+            addon_files[addon_id] = name
+            addon = _read_addon(name, addon_id, table, errors)
+            if addon is not None:
+                addons[addon_id] = addon
+        for plan_id, table in data.get("plans", {}).items():
+            if plan_id in plan_files:
+                errors.append(PolicyError(name, plan_id, None, f"duplicate plan id (also in {plan_files[plan_id]})"))
+                continue
+            plan_files[plan_id] = name
+            plan = _read_plan(name, plan_id, table, errors)
+            if plan is not None:
+                plans[plan_id] = plan
+    for plan in plans.values():
+        for addon_id in plan.addons:
+            addon = addons.get(addon_id)
+            if addon is None:
+                if addon_id not in addon_files:
+                    errors.append(PolicyError(plan.source, plan.id, "addons", f"unknown addon {addon_id!r}"))
+                continue
+            for attribute in ("provider", "currency", "interval"):
+                if getattr(addon, attribute) != getattr(plan, attribute):
+                    errors.append(PolicyError(plan.source, plan.id, "addons",
+                                              f"addon {addon_id!r} has {attribute} {getattr(addon, attribute)!r}, "
+                                              f"plan has {getattr(plan, attribute)!r}"))
+    return Catalog(plans, addons), errors
+
+
+def validate(path) -> list[PolicyError]:
+    """Every problem in the file or folder at ``path``; empty when it loads cleanly."""
+    return _read(Path(path))[1]
+
+
+def load_catalog(path) -> Catalog:
+    """The plans and addons at ``path`` (a file or a folder of ``*.toml``); raises CatalogError."""
+    catalog, errors = _read(Path(path))
+    if errors:
+        raise CatalogError(errors)
+    return catalog
