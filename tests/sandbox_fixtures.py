@@ -3,7 +3,8 @@
 Registered from ``tests/conftest.py`` via ``pytest_plugins``. Fixtures:
 
 - ``sandbox_server`` (session): one threaded werkzeug server per test session;
-  ``.url``, ``.port``, ``.world``, ``.app``.
+  ``.url``, ``.port``, ``.world``, ``.app``. Stripe's 25 requests/s limit is
+  off here (``TEST_CONFIG``); every other default is Stripe's.
 - ``sandbox`` (function): the same server with the world reset before the test.
 - ``stripe_client``: ``stripe.StripeClient`` pointed at the sandbox.
 - ``chargebee_client``: ``chargebee.Chargebee`` pointed at the sandbox.
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from werkzeug.serving import make_server
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from tests.sandbox.app import create_app
 from tests.sandbox.core import World
@@ -39,19 +40,29 @@ class RunningSandbox:
         self.world.close()
 
 
+class _QuietHandler(WSGIRequestHandler):
+    def log_request(self, *args, **kwargs):
+        pass
+
+
 def start_sandbox(config: dict | None = None, host: str = "127.0.0.1") -> RunningSandbox:
     """Start a sandbox on a free port in a daemon thread (port 0 = OS picks)."""
     app = create_app(config)
-    server = make_server(host, 0, app, threaded=True)
+    server = make_server(host, 0, app, threaded=True, request_handler=_QuietHandler)
     port = server.server_port
     thread = threading.Thread(target=server.serve_forever, name=f"sandbox-{port}", daemon=True)
     thread.start()
     return RunningSandbox(f"http://{host}:{port}", port, app, app.extensions["sandbox_world"], server, thread)
 
 
+# Stripe's 25 requests/s would make fast tests fail by speed; tests that check
+# the limiter set it explicitly through /_sandbox/stripe/limits.
+TEST_CONFIG = {"stripe_limits": {"requests_per_second": None}}
+
+
 @pytest.fixture(scope="session")
 def sandbox_server():
-    running = start_sandbox()
+    running = start_sandbox(TEST_CONFIG)
     yield running
     running.stop()
 
@@ -124,3 +135,20 @@ def webhook_receiver():
     receiver = WebhookReceiver()
     yield receiver
     receiver.stop()
+
+
+# ------------------------------------------------------------ Stripe helpers
+
+
+def stripe_customer_on_clock(client, frozen_time: int, payment_method: str = "pm_card_visa", **extra):
+    """A test clock frozen at ``frozen_time`` and a customer attached to it."""
+    clock = client.v1.test_helpers.test_clocks.create({"frozen_time": frozen_time})
+    customer = client.v1.customers.create({"test_clock": clock.id, "payment_method": payment_method, **extra})
+    return clock, customer
+
+
+def stripe_price(client, name: str, unit_amount: int, interval: str = "month"):
+    """A product named ``name`` and a per-unit recurring USD price for it."""
+    product = client.v1.products.create({"name": name})
+    return client.v1.prices.create({"product": product.id, "unit_amount": unit_amount, "currency": "usd",
+                                    "recurring": {"interval": interval}})

@@ -1,0 +1,62 @@
+"""Stripe half state: the ledger plus the reliability knobs (limits, locks, delays)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from tests.sandbox.core import SlidingWindowLimiter, World
+from tests.sandbox.stripe.ledger import Ledger
+
+# Test-mode defaults from reference stripe.md §6 (RL, RL-JA).
+DEFAULT_REQUESTS_PER_SECOND = 25
+DEFAULT_QUANTITY_UPDATES_PER_HOUR = 200
+
+
+@dataclass
+class StripeLimits:
+    requests_per_second: int | None = DEFAULT_REQUESTS_PER_SECOND
+    quantity_updates_per_hour: int | None = DEFAULT_QUANTITY_UPDATES_PER_HOUR
+    # Seconds a write holds its object lock before applying; lets tests create
+    # genuinely concurrent writes to one subscription (→ 429 lock_timeout).
+    write_delay_seconds: float = 0.0
+
+
+class StripeState:
+    def __init__(self, world: World, start_time: int | None = None):
+        self.world = world
+        self._start_time = start_time
+        self.limits = self._default_limits()
+        self.request_limiter = SlidingWindowLimiter(self.limits.requests_per_second, 1.0)
+        self.quantity_limiter = SlidingWindowLimiter(self.limits.quantity_updates_per_hour, 3600.0)
+        self.in_flight_keys: set[str] = set()
+        self.ledger = Ledger(self._initial_time())
+
+    def _default_limits(self) -> StripeLimits:
+        # world.config["stripe_limits"] overrides Stripe's defaults, e.g. the test
+        # fixtures lift the 25 requests/s limit so tests never depend on speed.
+        return StripeLimits(**self.world.config.get("stripe_limits", {}))
+
+    def _initial_time(self) -> int:
+        # The default clock (for customers without a test clock) is frozen at the
+        # wall-clock second the world was (re)set, and moves only when told to.
+        return self._start_time if self._start_time is not None else int(time.time())
+
+    def configure_limits(self, *, requests_per_second=..., quantity_updates_per_hour=...,
+                         write_delay_seconds=...) -> StripeLimits:
+        if requests_per_second is not ...:
+            self.limits.requests_per_second = requests_per_second
+            self.request_limiter.configure(requests_per_second)
+        if quantity_updates_per_hour is not ...:
+            self.limits.quantity_updates_per_hour = quantity_updates_per_hour
+            self.quantity_limiter.configure(quantity_updates_per_hour)
+        if write_delay_seconds is not ...:
+            self.limits.write_delay_seconds = write_delay_seconds
+        return self.limits
+
+    def reset(self) -> None:
+        self.limits = self._default_limits()
+        self.request_limiter.configure(self.limits.requests_per_second)
+        self.quantity_limiter.configure(self.limits.quantity_updates_per_hour)
+        self.in_flight_keys.clear()
+        self.ledger = Ledger(self._initial_time())
