@@ -322,3 +322,651 @@ def record_late_change(db: sqlite_utils.Database, account: str, subscription: st
         "account": account, "subscription": subscription, "period_start_us": period_start_us,
         "delta": delta, "detected_us": now_us,
     }).last_pk
+
+
+# ---------------------------------------------------------------------------
+# Product events and the seat ledger (issue 2). Every accepted event is kept
+# raw in ``product_events``; the other tables are its facts, indexed for the
+# ledger's questions (see adapter/ledger.py for the ordering rules).
+# ---------------------------------------------------------------------------
+
+
+@MIGRATIONS(name="0200_product_events_ledger_accounts")
+def _m0200_ledger(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE product_events (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            account TEXT NOT NULL,
+            occurred_us INTEGER NOT NULL,
+            received_us INTEGER NOT NULL,
+            body TEXT NOT NULL
+        );
+        CREATE INDEX product_events_account ON product_events (account, occurred_us);
+
+        CREATE TABLE seat_facts (
+            event_id TEXT PRIMARY KEY REFERENCES product_events(id),
+            account TEXT NOT NULL,
+            user TEXT NOT NULL,
+            occurred_us INTEGER NOT NULL,
+            active INTEGER NOT NULL CHECK (active IN (0, 1))
+        );
+        CREATE INDEX seat_facts_account ON seat_facts (account, occurred_us);
+
+        CREATE TABLE snapshots (
+            event_id TEXT PRIMARY KEY REFERENCES product_events(id),
+            account TEXT NOT NULL,
+            occurred_us INTEGER NOT NULL
+        );
+        CREATE INDEX snapshots_account ON snapshots (account, occurred_us);
+
+        CREATE TABLE snapshot_users (
+            event_id TEXT NOT NULL REFERENCES snapshots(event_id),
+            user TEXT NOT NULL,
+            PRIMARY KEY (event_id, user)
+        );
+
+        CREATE TABLE plan_facts (
+            event_id TEXT PRIMARY KEY REFERENCES product_events(id),
+            account TEXT NOT NULL,
+            occurred_us INTEGER NOT NULL,
+            plan TEXT NOT NULL
+        );
+        CREATE INDEX plan_facts_account ON plan_facts (account, occurred_us);
+
+        CREATE TABLE addon_facts (
+            event_id TEXT PRIMARY KEY REFERENCES product_events(id),
+            account TEXT NOT NULL,
+            occurred_us INTEGER NOT NULL,
+            addons TEXT NOT NULL
+        );
+        CREATE INDEX addon_facts_account ON addon_facts (account, occurred_us);
+
+        CREATE TABLE accounts (
+            account TEXT PRIMARY KEY,
+            provider TEXT NOT NULL CHECK (provider IN ('stripe', 'chargebee')),
+            subscription TEXT NOT NULL,
+            plan TEXT NOT NULL,
+            timezone TEXT,  -- NULL: the plan's timezone from mappings/ applies
+            linked_us INTEGER NOT NULL,
+            event_id TEXT NOT NULL REFERENCES product_events(id)
+        );
+        CREATE INDEX accounts_subscription ON accounts (provider, subscription);
+        """
+    )
+
+
+def stored_event_bodies(db: sqlite_utils.Database, ids: list[str]) -> dict[str, str]:
+    """``{id: canonical body}`` for those of ``ids`` already stored."""
+    found: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        found.update(db.execute(f"SELECT id, body FROM product_events WHERE id IN ({marks})", chunk).fetchall())
+    return found
+
+
+def insert_product_events(db: sqlite_utils.Database, rows: list[tuple]) -> None:
+    """Rows of (id, type, account, occurred_us, received_us, body); call inside a write transaction."""
+    db.conn.executemany(
+        "INSERT INTO product_events (id, type, account, occurred_us, received_us, body) VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def insert_seat_facts(db: sqlite_utils.Database, rows: list[tuple]) -> None:
+    """Rows of (event_id, account, user, occurred_us, active)."""
+    db.conn.executemany(
+        "INSERT INTO seat_facts (event_id, account, user, occurred_us, active) VALUES (?, ?, ?, ?, ?)", rows
+    )
+
+
+def insert_snapshot(db: sqlite_utils.Database, event_id: str, account: str, occurred_us: int,
+                    users: list[str]) -> None:
+    db.execute("INSERT INTO snapshots (event_id, account, occurred_us) VALUES (?, ?, ?)",
+               [event_id, account, occurred_us])
+    db.conn.executemany("INSERT INTO snapshot_users (event_id, user) VALUES (?, ?)",
+                        [(event_id, user) for user in users])
+
+
+def insert_plan_facts(db: sqlite_utils.Database, rows: list[tuple]) -> None:
+    """Rows of (event_id, account, occurred_us, plan)."""
+    db.conn.executemany("INSERT INTO plan_facts (event_id, account, occurred_us, plan) VALUES (?, ?, ?, ?)", rows)
+
+
+def insert_addon_facts(db: sqlite_utils.Database, rows: list[tuple]) -> None:
+    """Rows of (event_id, account, occurred_us, addons as a JSON array)."""
+    db.conn.executemany("INSERT INTO addon_facts (event_id, account, occurred_us, addons) VALUES (?, ?, ?, ?)",
+                        rows)
+
+
+def upsert_account_link(db: sqlite_utils.Database, row: dict) -> None:
+    """Keep the link from the latest ``account.linked`` by (instant, event id), whatever the arrival order."""
+    db.execute(
+        """
+        INSERT INTO accounts (account, provider, subscription, plan, timezone, linked_us, event_id)
+        VALUES (:account, :provider, :subscription, :plan, :timezone, :linked_us, :event_id)
+        ON CONFLICT(account) DO UPDATE SET
+            provider = excluded.provider, subscription = excluded.subscription, plan = excluded.plan,
+            timezone = excluded.timezone, linked_us = excluded.linked_us, event_id = excluded.event_id
+        WHERE (excluded.linked_us, excluded.event_id) > (accounts.linked_us, accounts.event_id)
+        """,
+        row,
+    )
+
+
+def account_link(db: sqlite_utils.Database, account: str) -> dict | None:
+    rows = list(db.query("SELECT * FROM accounts WHERE account = ?", [account]))
+    return rows[0] if rows else None
+
+
+def linked_accounts(db: sqlite_utils.Database) -> list[dict]:
+    return list(db.query("SELECT * FROM accounts ORDER BY account"))
+
+
+def latest_snapshot(db: sqlite_utils.Database, account: str, at_us: int) -> tuple[str, int] | None:
+    """(event id, instant) of the snapshot in force at ``at_us``; same-instant snapshots: highest id wins."""
+    return db.execute(
+        "SELECT event_id, occurred_us FROM snapshots WHERE account = ? AND occurred_us <= ? "
+        "ORDER BY occurred_us DESC, event_id DESC LIMIT 1",
+        [account, at_us],
+    ).fetchone()
+
+
+def snapshot_user_list(db: sqlite_utils.Database, event_id: str) -> list[str]:
+    return [row[0] for row in db.execute("SELECT user FROM snapshot_users WHERE event_id = ?", [event_id])]
+
+
+def latest_seat_fact_per_user(db: sqlite_utils.Database, account: str, from_us: int | None,
+                              at_us: int) -> list[tuple[str, int, str]]:
+    """(user, active, event id) of each user's deciding seat event in [from_us, at_us].
+
+    At one instant a deactivation beats an activation, then the higher event id wins.
+    """
+    return db.execute(
+        """
+        SELECT user, active, event_id FROM (
+            SELECT user, active, event_id, ROW_NUMBER() OVER (
+                PARTITION BY user ORDER BY occurred_us DESC, active ASC, event_id DESC) AS rank
+            FROM seat_facts
+            WHERE account = ? AND occurred_us >= ? AND occurred_us <= ?
+        ) WHERE rank = 1
+        """,
+        [account, from_us if from_us is not None else -(2**63), at_us],
+    ).fetchall()
+
+
+def seat_facts_between(db: sqlite_utils.Database, account: str, start_us: int, end_us: int) -> list[tuple]:
+    """(occurred_us, user, active, event id) in [start_us, end_us), in instant order."""
+    return db.execute(
+        "SELECT occurred_us, user, active, event_id FROM seat_facts "
+        "WHERE account = ? AND occurred_us >= ? AND occurred_us < ? ORDER BY occurred_us, user, active DESC, event_id",
+        [account, start_us, end_us],
+    ).fetchall()
+
+
+def snapshots_between(db: sqlite_utils.Database, account: str, start_us: int, end_us: int) -> list[tuple]:
+    """(occurred_us, event id) in [start_us, end_us), in (instant, event id) order."""
+    return db.execute(
+        "SELECT occurred_us, event_id FROM snapshots WHERE account = ? AND occurred_us >= ? AND occurred_us < ? "
+        "ORDER BY occurred_us, event_id",
+        [account, start_us, end_us],
+    ).fetchall()
+
+
+def known_users(db: sqlite_utils.Database, account: str) -> list[str]:
+    """Every user any seat event or snapshot of ``account`` has named."""
+    return [row[0] for row in db.execute(
+        "SELECT user FROM seat_facts WHERE account = ? UNION "
+        "SELECT u.user FROM snapshot_users u JOIN snapshots s ON s.event_id = u.event_id WHERE s.account = ? "
+        "ORDER BY 1",
+        [account, account],
+    )]
+
+
+def plan_fact_at(db: sqlite_utils.Database, account: str, at_us: int) -> tuple[str, int, str] | None:
+    """(plan, instant, event id) in force at ``at_us``: latest instant, then highest event id."""
+    return db.execute(
+        "SELECT plan, occurred_us, event_id FROM plan_facts WHERE account = ? AND occurred_us <= ? "
+        "ORDER BY occurred_us DESC, event_id DESC LIMIT 1",
+        [account, at_us],
+    ).fetchone()
+
+
+def plan_facts_between(db: sqlite_utils.Database, account: str, start_us: int, end_us: int) -> list[tuple]:
+    """(occurred_us, plan, event id) in [start_us, end_us), in (instant, event id) order."""
+    return db.execute(
+        "SELECT occurred_us, plan, event_id FROM plan_facts WHERE account = ? AND occurred_us >= ? "
+        "AND occurred_us < ? ORDER BY occurred_us, event_id",
+        [account, start_us, end_us],
+    ).fetchall()
+
+
+def addon_fact_at(db: sqlite_utils.Database, account: str, at_us: int) -> tuple[str, int, str] | None:
+    """(addons JSON, instant, event id) in force at ``at_us``."""
+    return db.execute(
+        "SELECT addons, occurred_us, event_id FROM addon_facts WHERE account = ? AND occurred_us <= ? "
+        "ORDER BY occurred_us DESC, event_id DESC LIMIT 1",
+        [account, at_us],
+    ).fetchone()
+
+
+def addon_facts_between(db: sqlite_utils.Database, account: str, start_us: int, end_us: int) -> list[tuple]:
+    return db.execute(
+        "SELECT occurred_us, addons, event_id FROM addon_facts WHERE account = ? AND occurred_us >= ? "
+        "AND occurred_us < ? ORDER BY occurred_us, event_id",
+        [account, start_us, end_us],
+    ).fetchall()
+
+
+def count_product_rows(db: sqlite_utils.Database) -> dict[str, int]:
+    """Row counts of every intake table (tests use it to prove a rejection stored nothing)."""
+    tables = ("product_events", "seat_facts", "snapshots", "snapshot_users", "plan_facts", "addon_facts", "accounts")
+    return {table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in tables}
+
+
+# ---------------------------------------------------------------------------
+# Provider callbacks (issue 6): raw provider events, the normalized mirror of
+# what the provider billed, outbound product notifications and their delivery
+# log, and watermarks (sweeper, backfill cursors). Provider timestamps are the
+# provider's own units (Stripe/Chargebee seconds; Chargebee ``resource_version``
+# milliseconds); seatsync's own instants are microseconds (``*_us``).
+# ---------------------------------------------------------------------------
+
+# Every mirror table: (provider, id) is the key, ``raw`` the provider's JSON as
+# last applied, ``version`` the ordering guard (see adapter/mirror.py).
+MIRROR_COLUMNS: dict[str, tuple[str, ...]] = {
+    "mirror_customers": ("provider", "id", "email", "name", "deleted", "version", "raw"),
+    "mirror_subscriptions": ("provider", "id", "customer", "account", "status", "currency",
+                             "current_period_start", "current_period_end", "past_due_since", "deleted",
+                             "version", "raw"),
+    "mirror_subscription_items": ("provider", "id", "subscription", "price", "quantity", "unit_amount_decimal",
+                                  "current_period_start", "current_period_end", "raw"),
+    "mirror_invoices": ("provider", "id", "customer", "subscription", "status", "currency", "subtotal", "total",
+                        "amount_due", "amount_paid", "period_start", "period_end", "created", "billing_reason",
+                        "deleted", "version", "raw"),
+    "mirror_invoice_lines": ("provider", "id", "invoice", "subscription", "subscription_item", "price",
+                             "description", "period_start", "period_end", "quantity", "unit_amount_decimal",
+                             "amount", "proration", "pending_charge", "raw"),
+    "mirror_credit_notes": ("provider", "id", "customer", "subscription", "invoice", "type", "status", "reason",
+                            "currency", "total", "created", "deleted", "version", "raw"),
+    "mirror_payments": ("provider", "id", "kind", "customer", "subscription", "invoice", "status", "amount",
+                        "currency", "created", "deleted", "version", "raw"),
+    "mirror_pending_charges": ("provider", "id", "customer", "subscription", "subscription_item", "price",
+                               "description", "period_start", "period_end", "quantity", "unit_amount_decimal",
+                               "amount", "proration", "invoice", "voided", "deleted", "version", "raw"),
+}
+MIRROR_CHILDREN = {"mirror_subscription_items": "subscription", "mirror_invoice_lines": "invoice"}
+
+
+@MIGRATIONS(name="0600_provider_callbacks")
+def _m0600_provider_callbacks(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE provider_events (
+            id INTEGER PRIMARY KEY,
+            provider TEXT NOT NULL CHECK (provider IN ('stripe', 'chargebee')),
+            event_id TEXT NOT NULL,
+            type TEXT NOT NULL,
+            object_type TEXT,
+            object_id TEXT,
+            dedupe_key TEXT,
+            created INTEGER,
+            body TEXT NOT NULL,
+            source TEXT NOT NULL,
+            received_us INTEGER NOT NULL,
+            seen_count INTEGER NOT NULL DEFAULT 1,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'processed', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_us INTEGER NOT NULL DEFAULT 0,
+            claim_owner TEXT,
+            claim_expires_us INTEGER NOT NULL DEFAULT 0,
+            processed_us INTEGER,
+            outcome TEXT,
+            error TEXT,
+            UNIQUE (provider, event_id),
+            UNIQUE (provider, dedupe_key)
+        );
+        CREATE INDEX provider_events_pending ON provider_events (status, next_attempt_us, created, id);
+        CREATE INDEX provider_events_object ON provider_events (provider, object_id);
+
+        CREATE TABLE mirror_customers (
+            provider TEXT NOT NULL, id TEXT NOT NULL, email TEXT, name TEXT,
+            deleted INTEGER NOT NULL DEFAULT 0, version INTEGER, raw TEXT NOT NULL,
+            PRIMARY KEY (provider, id)
+        );
+        CREATE TABLE mirror_subscriptions (
+            provider TEXT NOT NULL, id TEXT NOT NULL, customer TEXT, account TEXT, status TEXT, currency TEXT,
+            current_period_start INTEGER, current_period_end INTEGER, past_due_since TEXT,
+            deleted INTEGER NOT NULL DEFAULT 0, version INTEGER, raw TEXT NOT NULL,
+            PRIMARY KEY (provider, id)
+        );
+        CREATE INDEX mirror_subscriptions_account ON mirror_subscriptions (account);
+        CREATE TABLE mirror_subscription_items (
+            provider TEXT NOT NULL, id TEXT NOT NULL, subscription TEXT NOT NULL, price TEXT, quantity INTEGER,
+            unit_amount_decimal TEXT, current_period_start INTEGER, current_period_end INTEGER, raw TEXT NOT NULL,
+            PRIMARY KEY (provider, id)
+        );
+        CREATE INDEX mirror_subscription_items_parent ON mirror_subscription_items (provider, subscription);
+        CREATE TABLE mirror_invoices (
+            provider TEXT NOT NULL, id TEXT NOT NULL, customer TEXT, subscription TEXT, status TEXT, currency TEXT,
+            subtotal INTEGER, total INTEGER, amount_due INTEGER, amount_paid INTEGER,
+            period_start INTEGER, period_end INTEGER, created INTEGER, billing_reason TEXT,
+            deleted INTEGER NOT NULL DEFAULT 0, version INTEGER, raw TEXT NOT NULL,
+            PRIMARY KEY (provider, id)
+        );
+        CREATE INDEX mirror_invoices_subscription ON mirror_invoices (provider, subscription);
+        CREATE TABLE mirror_invoice_lines (
+            provider TEXT NOT NULL, id TEXT NOT NULL, invoice TEXT NOT NULL, subscription TEXT,
+            subscription_item TEXT, price TEXT, description TEXT, period_start INTEGER, period_end INTEGER,
+            quantity INTEGER, unit_amount_decimal TEXT, amount INTEGER NOT NULL, proration INTEGER,
+            pending_charge TEXT, raw TEXT NOT NULL,
+            PRIMARY KEY (provider, id)
+        );
+        CREATE INDEX mirror_invoice_lines_parent ON mirror_invoice_lines (provider, invoice);
+        CREATE TABLE mirror_credit_notes (
+            provider TEXT NOT NULL, id TEXT NOT NULL, customer TEXT, subscription TEXT, invoice TEXT, type TEXT,
+            status TEXT, reason TEXT, currency TEXT, total INTEGER, created INTEGER,
+            deleted INTEGER NOT NULL DEFAULT 0, version INTEGER, raw TEXT NOT NULL,
+            PRIMARY KEY (provider, id)
+        );
+        CREATE TABLE mirror_payments (
+            provider TEXT NOT NULL, id TEXT NOT NULL, kind TEXT NOT NULL, customer TEXT, subscription TEXT,
+            invoice TEXT, status TEXT, amount INTEGER, currency TEXT, created INTEGER,
+            deleted INTEGER NOT NULL DEFAULT 0, version INTEGER, raw TEXT NOT NULL,
+            PRIMARY KEY (provider, id)
+        );
+        CREATE TABLE mirror_pending_charges (
+            provider TEXT NOT NULL, id TEXT NOT NULL, customer TEXT, subscription TEXT, subscription_item TEXT,
+            price TEXT, description TEXT, period_start INTEGER, period_end INTEGER, quantity INTEGER,
+            unit_amount_decimal TEXT, amount INTEGER, proration INTEGER, invoice TEXT,
+            voided INTEGER NOT NULL DEFAULT 0, deleted INTEGER NOT NULL DEFAULT 0, version INTEGER,
+            raw TEXT NOT NULL,
+            PRIMARY KEY (provider, id)
+        );
+        CREATE INDEX mirror_pending_charges_subscription ON mirror_pending_charges (provider, subscription);
+
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            msg_id TEXT NOT NULL UNIQUE,
+            dedupe_key TEXT NOT NULL UNIQUE,
+            type TEXT NOT NULL,
+            account TEXT,
+            body TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'delivered', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_us INTEGER NOT NULL DEFAULT 0,
+            claim_owner TEXT,
+            claim_expires_us INTEGER NOT NULL DEFAULT 0,
+            last_status INTEGER,
+            last_error TEXT,
+            created_us INTEGER NOT NULL,
+            delivered_us INTEGER
+        );
+        CREATE INDEX deliveries_due ON deliveries (status, next_attempt_us);
+        CREATE TABLE delivery_attempts (
+            id INTEGER PRIMARY KEY,
+            delivery_id INTEGER NOT NULL REFERENCES deliveries(id),
+            attempted_us INTEGER NOT NULL,
+            status INTEGER,
+            error TEXT
+        );
+        CREATE INDEX delivery_attempts_delivery ON delivery_attempts (delivery_id, id);
+
+        CREATE TABLE watermarks (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_us INTEGER NOT NULL
+        );
+        """
+    )
+
+
+def insert_provider_event(db: sqlite_utils.Database, row: dict) -> bool:
+    """Store a raw provider event once; ``False`` (and a bumped ``seen_count``) for a duplicate.
+
+    A duplicate is the same event id, or, for Stripe, the same dedupe key (two
+    Event objects for one change, see adapter/provider_events.py).
+    """
+    with write_transaction(db):
+        cursor = db.execute(
+            """
+            INSERT INTO provider_events (provider, event_id, type, object_type, object_id, dedupe_key, created,
+                                         body, source, received_us)
+            VALUES (:provider, :event_id, :type, :object_type, :object_id, :dedupe_key, :created,
+                    :body, :source, :received_us)
+            ON CONFLICT DO NOTHING
+            """,
+            row,
+        )
+        if cursor.rowcount == 1:
+            return True
+        db.execute(
+            "UPDATE provider_events SET seen_count = seen_count + 1 "
+            "WHERE provider = :provider AND (event_id = :event_id OR dedupe_key = :dedupe_key)",
+            row,
+        )
+        return False
+
+
+def claim_provider_events(db: sqlite_utils.Database, owner: str, now_us: int, *, lease_us: int,
+                          limit: int) -> list[dict]:
+    """Lease due pending events, oldest first, at most one per provider object across all workers.
+
+    Holding every event of one object in one worker keeps the Stripe
+    re-fetch-then-apply step from racing another worker's apply.
+    """
+    with write_transaction(db):
+        rows = list(db.query(
+            """
+            SELECT * FROM provider_events p
+            WHERE status = 'pending' AND next_attempt_us <= :now
+              AND (claim_owner IS NULL OR claim_expires_us <= :now)
+              AND (object_id IS NULL OR NOT EXISTS (
+                    SELECT 1 FROM provider_events q
+                    WHERE q.provider = p.provider AND q.object_id = p.object_id AND q.id != p.id
+                      AND q.status = 'pending' AND q.claim_owner IS NOT NULL AND q.claim_owner != :owner
+                      AND q.claim_expires_us > :now))
+            ORDER BY created, id
+            LIMIT :limit
+            """,
+            {"now": now_us, "owner": owner, "limit": limit},
+        ))
+        for row in rows:
+            db.execute("UPDATE provider_events SET claim_owner = ?, claim_expires_us = ? WHERE id = ?",
+                       [owner, now_us + lease_us, row["id"]])
+    return rows
+
+
+def still_claimed(db: sqlite_utils.Database, event_row_id: int, owner: str, now_us: int) -> bool:
+    row = db.execute("SELECT status, claim_owner, claim_expires_us FROM provider_events WHERE id = ?",
+                     [event_row_id]).fetchone()
+    return bool(row) and row[0] == "pending" and row[1] == owner and row[2] > now_us
+
+
+def finish_provider_event(db: sqlite_utils.Database, event_row_id: int, *, now_us: int, outcome: str) -> None:
+    """Mark processed; call inside the transaction that applied the event."""
+    db.execute(
+        "UPDATE provider_events SET status = 'processed', processed_us = ?, outcome = ?, error = NULL, "
+        "claim_owner = NULL, claim_expires_us = 0, attempts = attempts + 1 WHERE id = ?",
+        [now_us, outcome, event_row_id],
+    )
+
+
+def postpone_provider_event(db: sqlite_utils.Database, event_row_id: int, *, error: str, next_attempt_us: int,
+                            give_up: bool) -> None:
+    with write_transaction(db):
+        db.execute(
+            "UPDATE provider_events SET attempts = attempts + 1, error = ?, next_attempt_us = ?, "
+            "status = CASE WHEN ? THEN 'failed' ELSE status END, claim_owner = NULL, claim_expires_us = 0 "
+            "WHERE id = ?",
+            [error, next_attempt_us, 1 if give_up else 0, event_row_id],
+        )
+
+
+def provider_event_rows(db: sqlite_utils.Database, provider: str | None = None,
+                        status: str | None = None) -> list[dict]:
+    clauses, params = [], []
+    if provider is not None:
+        clauses.append("provider = ?")
+        params.append(provider)
+    if status is not None:
+        clauses.append("status = ?")
+        params.append(status)
+    where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+    return list(db.query(f"SELECT * FROM provider_events {where} ORDER BY id", params))
+
+
+def known_provider_event_ids(db: sqlite_utils.Database, provider: str, event_ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for start in range(0, len(event_ids), 500):
+        chunk = event_ids[start:start + 500]
+        marks = ",".join("?" * len(chunk))
+        found.update(row[0] for row in db.execute(
+            f"SELECT event_id FROM provider_events WHERE provider = ? AND event_id IN ({marks})", [provider, *chunk]))
+    return found
+
+
+def _mirror_table(table: str) -> tuple[str, ...]:
+    if table not in MIRROR_COLUMNS:
+        raise ValueError(f"not a mirror table: {table}")
+    return MIRROR_COLUMNS[table]
+
+
+def mirror_row(db: sqlite_utils.Database, table: str, provider: str, object_id: str) -> dict | None:
+    _mirror_table(table)
+    rows = list(db.query(f"SELECT * FROM {table} WHERE provider = ? AND id = ?", [provider, object_id]))
+    return rows[0] if rows else None
+
+
+def upsert_mirror_row(db: sqlite_utils.Database, table: str, row: dict) -> None:
+    """Insert or replace one mirror row (every column; missing ones become NULL/default)."""
+    columns = _mirror_table(table)
+    unknown = set(row) - set(columns)
+    if unknown:
+        raise ValueError(f"{table}: unknown columns {sorted(unknown)}")
+    present = [c for c in columns if c in row]
+    updates = ", ".join(f"{c} = excluded.{c}" for c in present if c not in ("provider", "id"))
+    db.execute(
+        f"INSERT INTO {table} ({', '.join(present)}) VALUES ({', '.join(':' + c for c in present)}) "
+        f"ON CONFLICT(provider, id) DO UPDATE SET {updates}",
+        row,
+    )
+
+
+def replace_mirror_children(db: sqlite_utils.Database, table: str, provider: str, parent_id: str,
+                            rows: list[dict]) -> None:
+    """Make ``rows`` the complete set of children (items, lines) of one parent."""
+    parent_column = MIRROR_CHILDREN[table]
+    db.execute(f"DELETE FROM {table} WHERE provider = ? AND {parent_column} = ?", [provider, parent_id])
+    for row in rows:
+        upsert_mirror_row(db, table, row)
+
+
+def mark_pending_charges_invoiced(db: sqlite_utils.Database, provider: str, charge_ids: list[str],
+                                  invoice: str) -> None:
+    """Stripe sends no event when an invoice sweeps a pending item; the invoice's lines say so."""
+    for charge_id in charge_ids:
+        db.execute("UPDATE mirror_pending_charges SET invoice = ? WHERE provider = ? AND id = ?",
+                   [invoice, provider, charge_id])
+
+
+def mirror_rows(db: sqlite_utils.Database, table: str, provider: str | None = None) -> list[dict]:
+    _mirror_table(table)
+    if provider is None:
+        return list(db.query(f"SELECT * FROM {table} ORDER BY provider, id"))
+    return list(db.query(f"SELECT * FROM {table} WHERE provider = ? ORDER BY id", [provider]))
+
+
+def linked_account_for_subscription(db: sqlite_utils.Database, provider: str, subscription: str) -> str | None:
+    """The account billed by a subscription: the accounts table first, then the mirror's metadata link."""
+    if db["accounts"].exists():  # the accounts table arrives with issue 2's migration
+        row = db.execute("SELECT account FROM accounts WHERE provider = ? AND subscription = ? "
+                         "ORDER BY linked_us DESC LIMIT 1", [provider, subscription]).fetchone()
+        if row:
+            return row[0]
+    row = db.execute("SELECT account FROM mirror_subscriptions WHERE provider = ? AND id = ?",
+                     [provider, subscription]).fetchone()
+    return row[0] if row else None
+
+
+def get_watermark(db: sqlite_utils.Database, key: str) -> str | None:
+    row = db.execute("SELECT value FROM watermarks WHERE key = ?", [key]).fetchone()
+    return row[0] if row else None
+
+
+def set_watermark(db: sqlite_utils.Database, key: str, value: str, now_us: int) -> None:
+    db.execute(
+        "INSERT INTO watermarks (key, value, updated_us) VALUES (?, ?, ?) "
+        "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_us = excluded.updated_us",
+        [key, value, now_us],
+    )
+
+
+def delete_watermarks(db: sqlite_utils.Database, prefix: str) -> None:
+    db.execute("DELETE FROM watermarks WHERE key LIKE ? ESCAPE '\\'",
+               [prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"])
+
+
+def insert_delivery(db: sqlite_utils.Database, row: dict) -> int | None:
+    """Queue a notification once per dedupe key; ``None`` when it was already queued."""
+    cursor = db.execute(
+        "INSERT INTO deliveries (msg_id, dedupe_key, type, account, body, created_us, next_attempt_us) "
+        "VALUES (:msg_id, :dedupe_key, :type, :account, :body, :created_us, :created_us) ON CONFLICT DO NOTHING",
+        row,
+    )
+    return cursor.lastrowid if cursor.rowcount == 1 else None
+
+
+def claim_deliveries(db: sqlite_utils.Database, owner: str, now_us: int, *, lease_us: int, limit: int,
+                     delivery_id: int | None = None) -> list[dict]:
+    with write_transaction(db):
+        if delivery_id is not None:
+            rows = list(db.query(
+                "SELECT * FROM deliveries WHERE id = ? AND status != 'delivered' "
+                "AND (claim_owner IS NULL OR claim_expires_us <= ?)", [delivery_id, now_us]))
+        else:
+            rows = list(db.query(
+                "SELECT * FROM deliveries WHERE status = 'pending' AND next_attempt_us <= ? "
+                "AND (claim_owner IS NULL OR claim_expires_us <= ?) ORDER BY next_attempt_us, id LIMIT ?",
+                [now_us, now_us, limit]))
+        for row in rows:
+            db.execute("UPDATE deliveries SET claim_owner = ?, claim_expires_us = ? WHERE id = ?",
+                       [owner, now_us + lease_us, row["id"]])
+    return rows
+
+
+def record_delivery_attempt(db: sqlite_utils.Database, delivery_id: int, *, now_us: int, status: int | None,
+                            error: str | None, outcome: str, next_attempt_us: int) -> None:
+    """Log one POST and move the delivery to ``outcome`` (pending/delivered/failed)."""
+    with write_transaction(db):
+        db.execute("INSERT INTO delivery_attempts (delivery_id, attempted_us, status, error) VALUES (?, ?, ?, ?)",
+                   [delivery_id, now_us, status, error])
+        db.execute(
+            "UPDATE deliveries SET attempts = attempts + 1, status = ?, last_status = ?, last_error = ?, "
+            "next_attempt_us = ?, delivered_us = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_us END, "
+            "claim_owner = NULL, claim_expires_us = 0 WHERE id = ?",
+            [outcome, status, error, next_attempt_us, outcome, now_us, delivery_id],
+        )
+
+
+def delivery_rows(db: sqlite_utils.Database, *, status: str | None = None, limit: int = 100) -> list[dict]:
+    if status is None:
+        return list(db.query("SELECT * FROM deliveries ORDER BY id DESC LIMIT ?", [limit]))
+    return list(db.query("SELECT * FROM deliveries WHERE status = ? ORDER BY id DESC LIMIT ?", [status, limit]))
+
+
+def delivery_row(db: sqlite_utils.Database, delivery_id: int) -> dict | None:
+    rows = list(db.query("SELECT * FROM deliveries WHERE id = ?", [delivery_id]))
+    return rows[0] if rows else None
+
+
+def delivery_attempt_rows(db: sqlite_utils.Database, delivery_id: int) -> list[dict]:
+    return list(db.query("SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY id", [delivery_id]))
+
+
+def count_provider_rows(db: sqlite_utils.Database) -> dict[str, int]:
+    """Row counts of the raw events and every mirror table (tests prove rejections stored nothing)."""
+    tables = ("provider_events", *MIRROR_COLUMNS, "deliveries")
+    return {table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in tables}

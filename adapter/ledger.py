@@ -1,0 +1,259 @@
+"""The seat ledger: record product events, answer seat, plan and addon questions.
+
+Every accepted event is stored; nothing is updated in place. Answers are
+derived from the stored facts sorted by instant, so they do not depend on the
+order events arrived in or on duplicates.
+
+Ordering rules (per account and user; the latest fact decides):
+1. Later ``occurred_at`` wins.
+2. At one instant a per-user seat event beats a snapshot: the snapshot states
+   the list "as of" that instant, the seat event is the more specific fact.
+3. At one instant a deactivation beats an activation. Either choice would be
+   deterministic; this one never bills a seat the product also said was
+   released at that instant, and it commutes (no event id involved).
+4. Two snapshots at one instant: the higher event id wins (the only rule left
+   that can pick; it is arbitrary but stable).
+Plans and addon sets: latest instant wins, then the higher event id.
+
+A snapshot sets every listed user active and every other user of the account
+inactive at its instant. It is applied at query time, not by writing
+per-user rows, so a user whose events arrive after the snapshot is still
+covered by it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from typing import Iterable
+
+import sqlite_utils
+
+from adapter import store
+from adapter.intake import (AccountLinked, AddonsChanged, Batch, Event, PlanChanged, SeatActivated, SeatDeactivated,
+                            SeatsSnapshot)
+
+
+class EventConflict(Exception):
+    """An event id is already stored with a different body; ``errors`` names each."""
+
+    def __init__(self, errors: list[dict]):
+        super().__init__(f"conflicting event ids: {errors}")
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    """What a committed batch did. ``affected_accounts`` had at least one new event (the seat sync hook)."""
+
+    results: list[dict]
+    affected_accounts: frozenset[str]
+
+
+@dataclass(frozen=True)
+class SeatChange:
+    instant_us: int
+    user: str
+    active: bool
+    event_id: str
+
+
+@dataclass(frozen=True)
+class PlanChange:
+    instant_us: int
+    plan: str
+    event_id: str
+
+
+@dataclass(frozen=True)
+class AddonsChange:
+    instant_us: int
+    addons: tuple[str, ...]
+    event_id: str
+
+
+def now_us() -> int:
+    return time.time_ns() // 1000
+
+
+def record_events(db: sqlite_utils.Database, events: Batch | Iterable[Event], *, received_us: int | None = None,
+                  pointers: list[str] | None = None) -> RecordResult:
+    """Store a validated batch in one write transaction: all of it, or (on a conflict) none of it.
+
+    An id already stored with the same canonical body is a ``duplicate``; with
+    a different body the batch is rolled back and ``EventConflict`` raised.
+    Inside the same transaction the affected accounts are marked for seat sync.
+    """
+    if isinstance(events, Batch):
+        pointers = pointers or events.pointers
+    events = list(events)
+    received_us = now_us() if received_us is None else received_us
+    pointers = pointers or [f"/events/{index}" for index in range(len(events))]
+    with store.write_transaction(db):
+        stored = store.stored_event_bodies(db, [event.id for event in events])
+        conflicts = [
+            {"field": f"{pointer}/id", "reason": f"event id {event.id!r} was already accepted with a different body"}
+            for pointer, event in zip(pointers, events)
+            if event.id in stored and stored[event.id] != event.body
+        ]
+        if conflicts:
+            raise EventConflict(conflicts)
+        new: dict[str, Event] = {}
+        results = []
+        for pointer, event in zip(pointers, events):
+            earlier = new.get(event.id)
+            if event.id in stored or earlier is not None:
+                if earlier is not None and earlier.body != event.body:
+                    raise EventConflict([{"field": f"{pointer}/id",
+                                          "reason": f"event id {event.id!r} used twice in this batch for different events"}])
+                results.append({"id": event.id, "result": "duplicate"})
+            else:
+                new[event.id] = event
+                results.append({"id": event.id, "result": "accepted"})
+        _save(db, list(new.values()), received_us)
+        affected = frozenset(event.account for event in new.values())
+        store.mark_accounts_dirty(db, sorted(affected), received_us)
+    return RecordResult(results, affected)
+
+
+def _save(db: sqlite_utils.Database, events: list[Event], received_us: int) -> None:
+    store.insert_product_events(db, [
+        (event.id, event.type, event.account, event.occurred_us, received_us, event.body) for event in events
+    ])
+    seat_rows, plan_rows, addon_rows = [], [], []
+    for event in events:
+        if isinstance(event, (SeatActivated, SeatDeactivated)):
+            seat_rows.append((event.id, event.account, event.user, event.occurred_us,
+                              1 if isinstance(event, SeatActivated) else 0))
+        elif isinstance(event, SeatsSnapshot):
+            store.insert_snapshot(db, event.id, event.account, event.occurred_us, list(event.users))
+        elif isinstance(event, PlanChanged):
+            plan_rows.append((event.id, event.account, event.occurred_us, event.plan))
+        elif isinstance(event, AddonsChanged):
+            addon_rows.append((event.id, event.account, event.occurred_us, json.dumps(list(event.addons))))
+        elif isinstance(event, AccountLinked):
+            # The link names the plan from its instant on, like a plan change.
+            plan_rows.append((event.id, event.account, event.occurred_us, event.plan))
+            store.upsert_account_link(db, {
+                "account": event.account, "provider": event.provider, "subscription": event.subscription,
+                "plan": event.plan, "timezone": event.timezone, "linked_us": event.occurred_us,
+                "event_id": event.id,
+            })
+    store.insert_seat_facts(db, seat_rows)
+    store.insert_plan_facts(db, plan_rows)
+    store.insert_addon_facts(db, addon_rows)
+
+
+# --- seats -----------------------------------------------------------------
+
+
+def _state_at(db: sqlite_utils.Database, account: str, at_us: int) -> dict[str, str]:
+    """``{user: deciding event id}`` for every user active at ``at_us`` (events at ``at_us`` included)."""
+    snapshot = store.latest_snapshot(db, account, at_us)
+    active: dict[str, str] = {}
+    since = None
+    if snapshot is not None:
+        snapshot_id, since = snapshot
+        active = {user: snapshot_id for user in store.snapshot_user_list(db, snapshot_id)}
+    # Seat events at the snapshot's own instant beat it (rule 2), hence ``>= since``.
+    for user, is_active, event_id in store.latest_seat_fact_per_user(db, account, since, at_us):
+        if is_active:
+            active[user] = event_id
+        else:
+            active.pop(user, None)
+    return active
+
+
+def active_users(db: sqlite_utils.Database, account: str, at_us: int) -> list[str]:
+    return sorted(_state_at(db, account, at_us))
+
+
+def seat_count(db: sqlite_utils.Database, account: str, at_us: int) -> int:
+    return len(_state_at(db, account, at_us))
+
+
+def changes(db: sqlite_utils.Database, account: str, start_us: int, end_us: int) -> list[SeatChange]:
+    """Every seat that changed state in [start_us, end_us), ordered by instant then user."""
+    state = _state_at(db, account, start_us - 1)
+    seat_facts = store.seat_facts_between(db, account, start_us, end_us)
+    snapshots = store.snapshots_between(db, account, start_us, end_us)
+    instants = sorted({row[0] for row in seat_facts} | {row[0] for row in snapshots})
+    seats_at: dict[int, list[tuple]] = {}
+    for row in seat_facts:
+        seats_at.setdefault(row[0], []).append(row)
+    snapshots_at: dict[int, str] = {}
+    for instant, event_id in snapshots:
+        snapshots_at[instant] = event_id  # rows are in event id order: the last one wins (rule 4)
+    result: list[SeatChange] = []
+    for instant in instants:
+        before = state
+        after = dict(state)
+        if instant in snapshots_at:
+            snapshot_id = snapshots_at[instant]
+            after = {user: snapshot_id for user in store.snapshot_user_list(db, snapshot_id)}
+        decided: dict[str, tuple[int, str]] = {}
+        for _, user, is_active, event_id in seats_at.get(instant, []):
+            current = decided.get(user)
+            # Deactivation beats activation at one instant (rule 3); then the higher event id.
+            if current is None or (1 - is_active, event_id) > (1 - current[0], current[1]):
+                decided[user] = (is_active, event_id)
+        for user, (is_active, event_id) in decided.items():
+            if is_active:
+                after[user] = event_id
+            else:
+                after.pop(user, None)
+        for user in sorted(set(before) | set(after)):
+            if (user in before) != (user in after):
+                event_id = after[user] if user in after else _decider(user, decided, snapshots_at.get(instant))
+                result.append(SeatChange(instant, user, user in after, event_id))
+        state = after
+    return result
+
+
+def _decider(user: str, decided: dict[str, tuple[int, str]], snapshot_id: str | None) -> str:
+    if user in decided:
+        return decided[user][1]
+    return snapshot_id or ""
+
+
+# --- plans, addons and links ---------------------------------------------------
+
+
+def plan_at(db: sqlite_utils.Database, account: str, at_us: int) -> str | None:
+    row = store.plan_fact_at(db, account, at_us)
+    return row[0] if row else None
+
+
+def plan_changes(db: sqlite_utils.Database, account: str, start_us: int, end_us: int) -> list[PlanChange]:
+    """Instants in [start_us, end_us) where the plan in force changed."""
+    current = plan_at(db, account, start_us - 1)
+    result: list[PlanChange] = []
+    rows = store.plan_facts_between(db, account, start_us, end_us)
+    for index, (instant, plan, event_id) in enumerate(rows):
+        if index + 1 < len(rows) and rows[index + 1][0] == instant:
+            continue  # a later event id at the same instant decides
+        if plan != current:
+            result.append(PlanChange(instant, plan, event_id))
+            current = plan
+    return result
+
+
+def addons_at(db: sqlite_utils.Database, account: str, at_us: int) -> tuple[str, ...]:
+    row = store.addon_fact_at(db, account, at_us)
+    return tuple(json.loads(row[0])) if row else ()
+
+
+def addon_changes(db: sqlite_utils.Database, account: str, start_us: int, end_us: int) -> list[AddonsChange]:
+    current = addons_at(db, account, start_us - 1)
+    result: list[AddonsChange] = []
+    rows = store.addon_facts_between(db, account, start_us, end_us)
+    for index, (instant, addons, event_id) in enumerate(rows):
+        if index + 1 < len(rows) and rows[index + 1][0] == instant:
+            continue
+        value = tuple(json.loads(addons))
+        if value != current:
+            result.append(AddonsChange(instant, value, event_id))
+            current = value
+    return result
+

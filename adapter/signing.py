@@ -1,0 +1,85 @@
+"""Standard Webhooks signatures for the product feed, through the ``standardwebhooks`` library.
+
+The library does the HMAC and the ±5 minute tolerance; this module adds what
+the HTTP layer needs around it: which header is wrong and why, and safety
+against malformed signature entries, which make the library raise
+``ValueError``/``binascii.Error`` instead of ``WebhookVerificationError``
+(peers.md §3).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import time
+from datetime import datetime, timezone
+from functools import lru_cache
+from typing import Iterable, Mapping
+
+from standardwebhooks import Webhook, WebhookVerificationError
+
+HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+TOLERANCE_SECONDS = 5 * 60  # what the library enforces; checked here first to name the reason
+
+
+class SignatureError(Exception):
+    """Verification failed; ``header`` names the header at fault."""
+
+    def __init__(self, header: str, reason: str):
+        super().__init__(f"{header}: {reason}")
+        self.header = header
+        self.reason = reason
+
+
+@lru_cache(maxsize=32)
+def _webhook(secret: str) -> Webhook:
+    return Webhook(secret)
+
+
+def verify(secrets: Iterable[str], body: bytes, headers: Mapping[str, str], *, now: float | None = None) -> None:
+    """Accept when any one of ``secrets`` signed ``body`` (rotation); raise ``SignatureError`` otherwise."""
+    found = {name: headers.get(name) for name in HEADERS}
+    for name in HEADERS:
+        if not found[name]:
+            raise SignatureError(name, "header is missing")
+    msg_id, timestamp, signature = found["webhook-id"], found["webhook-timestamp"], found["webhook-signature"]
+    if not timestamp.isdigit():
+        raise SignatureError("webhook-timestamp", "must be integer Unix seconds")
+    now = time.time() if now is None else now
+    if int(timestamp) < now - TOLERANCE_SECONDS:
+        raise SignatureError("webhook-timestamp", "too old: more than 5 minutes in the past")
+    if int(timestamp) > now + TOLERANCE_SECONDS:
+        raise SignatureError("webhook-timestamp", "too new: more than 5 minutes in the future")
+    for entry in signature.split(" "):
+        version, comma, value = entry.partition(",")
+        if not comma or not version or not value:
+            raise SignatureError("webhook-signature", "each entry must be '<version>,<base64 signature>'")
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise SignatureError("webhook-signature", f"entry {version},… is not valid base64") from None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SignatureError("webhook-signature", "no signature matches: the body is not UTF-8") from None
+    wanted = {"webhook-id": msg_id, "webhook-timestamp": timestamp, "webhook-signature": signature}
+    for secret in secrets:
+        try:
+            _webhook(secret).verify(text, wanted, json_parse=False)
+            return
+        except WebhookVerificationError:
+            continue
+        except (ValueError, binascii.Error):  # belt and braces: see module docstring
+            raise SignatureError("webhook-signature", "malformed signature entry") from None
+    raise SignatureError("webhook-signature", "no v1 signature matches any configured secret")
+
+
+def sign(secret: str, body: str, msg_id: str, at: datetime | None = None) -> dict[str, str]:
+    """The three headers a product sends with ``body``."""
+    # The library stamps the datetime as UTC without converting it: convert first.
+    at = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(int(at.timestamp())),
+        "webhook-signature": _webhook(secret).sign(msg_id, at, body),
+    }
