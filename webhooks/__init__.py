@@ -27,6 +27,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from . import db as request_db
     request_db.init_app(app)
 
+    from . import product
+    product.init_app(app)
+
     @app.get("/healthz")
     def healthz():
         return {"status": "ok"}

@@ -1,0 +1,61 @@
+"""``POST /webhooks/product``: the product's signed seat feed.
+
+verify (Standard Webhooks) → intake (parse + validate, pure) → ledger (one
+write transaction) → 202 after COMMIT. Every rejection is problem JSON naming
+the field or header, and stores nothing.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask, current_app, request
+
+from adapter import intake, ledger, signing
+from adapter.policy import load_catalog
+
+from .db import get_db
+from .problems import Problem
+
+bp = Blueprint("product", __name__)
+
+
+def known_ids(app: Flask) -> tuple[frozenset[str], frozenset[str]]:
+    """(plan ids, addon ids) of the catalogue in ``SEATSYNC_MAPPINGS``, read once per app."""
+    cached = app.extensions.get("seatsync.catalog_ids")
+    if cached is None:
+        catalog = load_catalog(app.config["SEATSYNC"].mappings)
+        cached = (frozenset(catalog.plans), frozenset(catalog.addons))
+        app.extensions["seatsync.catalog_ids"] = cached
+    return cached
+
+
+@bp.post("/webhooks/product")
+def receive_product_events():
+    settings = current_app.config["SEATSYNC"]
+    body = request.get_data(cache=False)  # MAX_CONTENT_LENGTH applies: 413 before reading more
+    try:
+        signing.verify(settings.product_secrets, body, request.headers)
+    except signing.SignatureError as exc:
+        raise Problem(401, "Invalid signature", f"{exc.header}: {exc.reason}",
+                      errors=[{"field": exc.header, "reason": exc.reason}]) from None
+    if request.mimetype != "application/json":
+        raise Problem(415, "Unsupported Media Type", "send the events as application/json",
+                      errors=[{"field": "Content-Type",
+                               "reason": f"must be application/json, got {request.content_type or 'nothing'!r}"}])
+    plans, addons = known_ids(current_app)
+    try:
+        batch = intake.parse_body(body, plans=plans, addons=addons)
+        recorded = ledger.record_events(get_db(), batch)
+    except intake.IntakeError as exc:
+        raise Problem(exc.status, exc.title, exc.detail or "; ".join(f"{e['field'] or '/'}: {e['reason']}"
+                                                                      for e in exc.errors[:5]),
+                      errors=exc.errors) from None
+    except ledger.EventConflict as exc:
+        raise Problem(409, "Conflicting event id",
+                      "an event id was already accepted with a different body; resend the original event",
+                      errors=exc.errors) from None
+    return {"results": recorded.results}, 202
+
+
+def init_app(app: Flask) -> None:
+    known_ids(app)  # a broken catalogue stops start-up instead of failing the first request
+    app.register_blueprint(bp)
