@@ -92,14 +92,16 @@ def create_control_blueprint(world: World) -> Blueprint:
     @bp.post("/limits")
     def set_limits():
         """Body: requests_per_second / quantity_updates_per_hour (int or null = unlimited),
-        write_delay_seconds (number)."""
+        request_window_seconds (default 1), write_delay_seconds (number)."""
         data = body()
         changes = {}
         for name in data:
             if name in ("requests_per_second", "quantity_updates_per_hour"):
                 changes[name] = _number(data, name, allow_none=True, integer=True)
-            elif name == "write_delay_seconds":
+            elif name in ("write_delay_seconds", "request_window_seconds"):
                 changes[name] = float(_number(data, name))
+                if name == "request_window_seconds" and not changes[name] > 0:
+                    raise SandboxConfigError(name, "must be positive")
             else:
                 raise SandboxConfigError(name, "unknown limit")
         with world.lock:

@@ -339,7 +339,7 @@ class Ledger:
             param = change["param"]
             if change.get("id") is not None:
                 item = self.items.get(change["id"])
-                if item is None or item["subscription"] != sub["id"]:
+                if item is None or item["subscription"] != sub["id"] or item.get("deleted"):
                     raise StripeError.no_such("subscription item", change["id"], f"{param}[id]")
                 if item["id"] in seen:
                     raise StripeError.state("An item can only be changed once per request.", param=f"{param}[id]")
@@ -391,9 +391,9 @@ class Ledger:
                 credit, debit = billing.proration_pair(
                     (self.prices[old[0]]["unit_amount"], old[1]) if old else None,
                     (self.prices[new[0]]["unit_amount"], new[1]) if new else None, start, end, at)
-                for kind, amount, (price_id, quantity) in (("Unused", credit, old), ("Remaining", debit, new)):
-                    if amount is not None and quantity:
-                        created_items.append(self._proration_item(customer, sub, item, price_id, quantity,
+                for kind, amount, side in (("Unused", credit, old), ("Remaining", debit, new)):
+                    if side is not None and side[1]:
+                        created_items.append(self._proration_item(customer, sub, item, side[0], side[1],
                                                                   amount, kind, at, end))
             if new is None:
                 sub["item_ids"].remove(item["id"])

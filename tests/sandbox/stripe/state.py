@@ -16,6 +16,9 @@ DEFAULT_QUANTITY_UPDATES_PER_HOUR = 200
 @dataclass
 class StripeLimits:
     requests_per_second: int | None = DEFAULT_REQUESTS_PER_SECOND
+    # The window the request limit counts over; tests stretch it so the result
+    # does not depend on how fast requests are made.
+    request_window_seconds: float = 1.0
     quantity_updates_per_hour: int | None = DEFAULT_QUANTITY_UPDATES_PER_HOUR
     # Seconds a write holds its object lock before applying; lets tests create
     # genuinely concurrent writes to one subscription (→ 429 lock_timeout).
@@ -27,7 +30,8 @@ class StripeState:
         self.world = world
         self._start_time = start_time
         self.limits = self._default_limits()
-        self.request_limiter = SlidingWindowLimiter(self.limits.requests_per_second, 1.0)
+        self.request_limiter = SlidingWindowLimiter(self.limits.requests_per_second,
+                                                    self.limits.request_window_seconds)
         self.quantity_limiter = SlidingWindowLimiter(self.limits.quantity_updates_per_hour, 3600.0)
         self.in_flight_keys: set[str] = set()
         self.ledger = Ledger(self._initial_time())
@@ -42,11 +46,14 @@ class StripeState:
         # wall-clock second the world was (re)set, and moves only when told to.
         return self._start_time if self._start_time is not None else int(time.time())
 
-    def configure_limits(self, *, requests_per_second=..., quantity_updates_per_hour=...,
-                         write_delay_seconds=...) -> StripeLimits:
+    def configure_limits(self, *, requests_per_second=..., request_window_seconds=...,
+                         quantity_updates_per_hour=..., write_delay_seconds=...) -> StripeLimits:
+        if request_window_seconds is not ...:
+            self.limits.request_window_seconds = request_window_seconds
         if requests_per_second is not ...:
             self.limits.requests_per_second = requests_per_second
-            self.request_limiter.configure(requests_per_second)
+        if requests_per_second is not ... or request_window_seconds is not ...:
+            self.request_limiter.configure(self.limits.requests_per_second, self.limits.request_window_seconds)
         if quantity_updates_per_hour is not ...:
             self.limits.quantity_updates_per_hour = quantity_updates_per_hour
             self.quantity_limiter.configure(quantity_updates_per_hour)
@@ -56,7 +63,7 @@ class StripeState:
 
     def reset(self) -> None:
         self.limits = self._default_limits()
-        self.request_limiter.configure(self.limits.requests_per_second)
+        self.request_limiter.configure(self.limits.requests_per_second, self.limits.request_window_seconds)
         self.quantity_limiter.configure(self.limits.quantity_updates_per_hour)
         self.in_flight_keys.clear()
         self.ledger = Ledger(self._initial_time())
