@@ -301,3 +301,29 @@ def test_payment_outcome_follows_the_test_payment_method(stripe_client):
     client.v1.customers.update(customer.id, {"invoice_settings": {"default_payment_method": "pm_card_visa"}})
     client.v1.invoices.pay(renewal.id)
     assert client.v1.subscriptions.retrieve(sub.id).status == "active"
+
+
+@pytest.mark.parametrize("behavior, credit, total", [("create_prorations", -2500, 47500), ("none", None, 50000)])
+def test_monthly_to_yearly_bills_now_and_moves_the_billing_date(stripe_client, behavior, credit, total):
+    """CHG: a new interval is billed at once from the day of the change; unused time is
+    credited (5 × 1000¢ × 15/30 = 2500) unless proration_behavior=none."""
+    client = stripe_client
+    clock, customer = stripe_customer_on_clock(client, SEP_1_2020)
+    monthly = stripe_price(client, "Seat monthly", 1000)
+    yearly = stripe_price(client, "Seat yearly", 10000, interval="year")
+    sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": monthly.id, "quantity": 5}]})
+    change_at = SEP_1_2020 + 15 * DAY
+    advance(client, clock.id, change_at)
+    item = sub["items"].data[0]
+    preview = client.v1.invoices.create_preview({"subscription": sub.id, "subscription_details": {
+        "items": [{"id": item.id, "price": yearly.id, "quantity": 5}], "proration_behavior": behavior}})
+    updated = client.v1.subscriptions.update(sub.id, {"items": [{"id": item.id, "price": yearly.id, "quantity": 5}],
+                                                      "proration_behavior": behavior})
+    invoice = client.v1.invoices.retrieve(updated.latest_invoice)
+    assert preview.total == invoice.total == total
+    assert (invoice.billing_reason, invoice.status, invoice.amount_paid) == ("subscription_update", "paid", total)
+    prorations = [line.amount for line in invoice.lines.data if line.parent.subscription_item_details.proration]
+    assert prorations == ([credit] if credit else [])
+    new_item = updated["items"].data[0]
+    assert updated.billing_cycle_anchor == new_item.current_period_start == change_at
+    assert new_item.current_period_end == billing.add_interval(change_at, "year", 1, 1)

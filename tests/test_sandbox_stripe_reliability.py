@@ -178,3 +178,34 @@ def test_fault_rates_with_a_seed_fail_the_same_requests(sandbox, stripe_client):
         return pattern
     first, second = run(), run()
     assert first == second and False in first and True in first
+
+
+def test_sdk_retries_a_lock_timeout_because_stripe_says_it_should(sandbox, seat_sub):
+    # Stripe-Should-Retry: true makes stripe-python retry lock timeouts (not limiter 429s);
+    # its first retry waits at least 0.5 s, longer than this 0.2 s hold.
+    _, sub, item = seat_sub
+    client = stripe.StripeClient("sk_test_x", base_addresses={"api": sandbox.url}, max_network_retries=2)
+    requests.post(f"{sandbox.url}/_sandbox/stripe/locks", json={"object": sub.id, "seconds": 0.2})
+    assert client.v1.subscription_items.update(item.id, {"quantity": 8}).quantity == 8
+
+
+def test_a_key_still_in_flight_is_a_conflict(sandbox, stripe_client, seat_sub):
+    _, sub, item = seat_sub
+    requests.post(f"{sandbox.url}/_sandbox/stripe/limits", json={"write_delay_seconds": 1.0})
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def write():
+        barrier.wait()
+        try:
+            stripe_client.v1.subscription_items.update(item.id, {"quantity": 6}, {"idempotency_key": "same"})
+            outcomes.append("ok")
+        except stripe.APIError as exc:  # stripe-python maps a 409 to APIError (and retries it if allowed)
+            outcomes.append(f"{exc.http_status} {exc.error.code}")
+
+    threads = [threading.Thread(target=write) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(outcomes) == ["409 idempotency_key_in_use", "ok"]

@@ -57,13 +57,15 @@ class Ledger:
         self._counters: dict[str, int] = {}
         self.invoice_number = 0
         self.request: dict = {"id": None, "idempotency_key": None}
+        self.scratch = False
 
     # ------------------------------------------------------------- helpers
 
     def new_id(self, prefix: str) -> str:
         n = self._counters.get(prefix, 0) + 1
         self._counters[prefix] = n
-        return f"{prefix}_sbx{n:010d}"
+        # Objects made for a preview must never share an id with real ones.
+        return f"{prefix}_{'tmp' if self.scratch else 'sbx'}{n:010d}"
 
     def now(self, customer_id: str | None = None) -> int:
         customer = self.customers.get(customer_id) if customer_id else None
@@ -362,18 +364,27 @@ class Ledger:
                 if not change.get("price"):
                     raise StripeError.missing(f"{param}[price]")
                 plan.append((None, None, (change["price"], change.get("quantity", 1)), change))
-        for item, old, new, change in plan:
-            if new is not None:
-                price = self.get(self.prices, "price", new[0], f"{change['param']}[price]")
-                if (price["recurring"]["interval"], price["recurring"]["interval_count"]) != self._interval(sub):
-                    raise StripeError.state("The sandbox does not support changing a subscription's billing "
-                                            "interval; use prices with the subscription's interval.",
-                                            param=f"{change['param']}[price]")
-        remaining = [i for i in sub["item_ids"] if not any(p[0] and p[0]["id"] == i and p[2] is None for p in plan)]
-        if not remaining and not any(p[0] is None for p in plan):
+        resulting: dict[str, str] = {i: self.items[i]["price"] for i in sub["item_ids"]}
+        for n, (item, old, new, change) in enumerate(plan):
+            key = item["id"] if item else f"new{n}"
+            if new is None:
+                resulting.pop(key, None)
+                continue
+            self.get(self.prices, "price", new[0], f"{change['param']}[price]")
+            resulting[key] = new[0]
+        if not resulting:
             raise StripeError.state("A subscription must keep at least one item.", param="items")
-
+        intervals = {self._price_interval(price_id) for price_id in resulting.values()}
+        if len(intervals) > 1:
+            # Mixed intervals need flexible billing with per-item periods; not modelled.
+            raise StripeError.state("The sandbox requires all prices on a subscription to share one billing "
+                                    "interval.", param="items")
+        new_interval = intervals.pop()
         customer = self.customers[sub["customer"]]
+        if new_interval != self._interval(sub):
+            return self._change_interval(sub, customer, plan, new_interval, proration_behavior, at, previous_items,
+                                         metadata)
+
         created_items: list[dict] = []
         changed = False
         for item, old, new, change in plan:
@@ -419,6 +430,60 @@ class Ledger:
             self.finalize_invoice(invoice)
             if invoice["status"] == "open":
                 self.attempt_payment(invoice)
+        return sub
+
+    def _price_interval(self, price_id: str) -> tuple[str, int]:
+        recurring = self.prices[price_id]["recurring"]
+        return recurring["interval"], recurring["interval_count"]
+
+    def _change_interval(self, sub: dict, customer: dict, plan: list, interval: tuple[str, int],
+                         proration_behavior: str, at: int, previous_items: dict, metadata: dict | None) -> dict:
+        """Monthly↔yearly: the new price is billed at once for a new period starting
+        now and the billing date moves; unused old time is credited unless
+        ``proration_behavior=none`` (reference §1 proration_behavior, §4 CHG)."""
+        first = self.items[sub["item_ids"][0]]
+        end = first["current_period_end"]
+        created_items = []
+        if proration_behavior != "none":
+            for si in sub["item_ids"]:
+                item = self.items[si]
+                if item["quantity"]:
+                    amount = -billing.prorated_amount(self.prices[item["price"]]["unit_amount"], item["quantity"],
+                                                      item["current_period_start"], end, at)
+                    created_items.append(self._proration_item(customer, sub, item, item["price"], item["quantity"],
+                                                              amount, "Unused", at, end))
+        new_end = billing.add_interval(at, interval[0], interval[1], 1)
+        for item, old, new, change in plan:
+            if item is None:
+                item = self._new_item(sub, new[0], new[1], change.get("metadata"), at, new_end)
+            elif new is None:
+                sub["item_ids"].remove(item["id"])
+                item["deleted"] = True
+                continue
+            else:
+                item["price"], item["quantity"] = new
+            if change.get("metadata") is not None:
+                item["metadata"] = change["metadata"]
+        for si in sub["item_ids"]:
+            self.items[si]["current_period_start"], self.items[si]["current_period_end"] = at, new_end
+        previous = {"items": previous_items, "billing_cycle_anchor": sub["billing_cycle_anchor"]}
+        sub["billing_cycle_anchor"] = at
+        if metadata is not None:
+            previous["metadata"] = dict(sub["metadata"])
+            sub["metadata"] = merge_metadata(sub["metadata"], metadata)
+        for ii in created_items:
+            self.emit("invoiceitem.created", ii)
+        self.emit("customer.subscription.updated", sub, previous)
+        invoice = self._new_invoice(customer, sub, "subscription_update", at, (at, at))
+        self._sweep(invoice, customer, sub)
+        for si in sub["item_ids"]:
+            invoice["lines"].append(self._cycle_line(invoice, self.items[si], at, new_end))
+        self._total(invoice)
+        sub["latest_invoice"] = invoice["id"]
+        self.emit("invoice.created", invoice)
+        self.finalize_invoice(invoice)
+        if invoice["status"] == "open":
+            self.attempt_payment(invoice)
         return sub
 
     def _proration_item(self, customer: dict, sub: dict, item: dict, price_id: str, quantity: int, amount: int,
@@ -659,9 +724,11 @@ class Ledger:
         renewal invoice (pending items, the new prorations, next period's lines).
         """
         scratch = copy.deepcopy(self)
+        scratch.scratch = True
         sub_c = scratch.subscriptions[sub["id"]]
         cust_c = scratch.customers[customer["id"]]
         at = proration_date if proration_date is not None else scratch.now(customer["id"])
+        latest_before = sub_c["latest_invoice"]
         if changes:
             before = set(scratch.invoiceitems)
             scratch.change_items(sub_c, changes, proration_behavior="none" if proration_behavior == "none"
@@ -669,7 +736,11 @@ class Ledger:
             new_items = [scratch.invoiceitems[i] for i in scratch.invoiceitems if i not in before]
         else:
             new_items = []
-        if proration_behavior == "always_invoice":
+        if sub_c["latest_invoice"] != latest_before:
+            # An interval change bills at once; that immediate invoice is the preview.
+            invoice = scratch.invoices[sub_c["latest_invoice"]]
+            invoice.update(status="draft", billing_reason="upcoming", number=None, amount_paid=0)
+        elif proration_behavior == "always_invoice":
             invoice = scratch._new_invoice(cust_c, sub_c, "upcoming", at, (at, at))
             for ii in new_items:
                 invoice["lines"].append(scratch._item_line(invoice, ii))
