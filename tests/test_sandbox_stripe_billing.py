@@ -11,6 +11,8 @@ from decimal import Decimal
 
 import pytest
 import stripe
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tests.sandbox.stripe import billing
 from tests.sandbox_fixtures import stripe_customer_on_clock, stripe_price
@@ -54,6 +56,25 @@ def test_each_line_of_a_pair_is_rounded_on_its_own():
     # 1→2 seats at 1¢ over 3 s with 2 s left: −0.67 → −1, +1.33 → +1: net 0 where round(0.67) is 1.
     credit, debit = billing.proration_pair((1, 1), (1, 2), 0, 3, 1)
     assert (credit, debit, credit + debit) == (-1, 1, 0)
+
+
+@given(unit=st.integers(0, 10**7), old=st.integers(0, 500), new=st.integers(0, 500),
+       period=st.integers(1, 400 * DAY), data=st.data())
+def test_pair_net_is_within_one_minor_unit_of_the_exact_delta(unit, old, new, period, data):
+    at = data.draw(st.integers(0, period))
+    credit, debit = billing.proration_pair((unit, old), (unit, new), 0, period, at)
+    exact = Decimal(unit) * (new - old) * (period - at) / period
+    assert abs(Decimal(credit + debit) - exact) <= 1
+    assert credit <= 0 <= debit
+
+
+@given(unit=st.integers(0, 10**7), a=st.integers(0, 500), b=st.integers(0, 500),
+       period=st.integers(1, 400 * DAY), data=st.data())
+def test_a_change_and_its_reversal_at_the_same_instant_cancel_exactly(unit, a, b, period, data):
+    at = data.draw(st.integers(0, period))
+    there = billing.proration_pair((unit, a), (unit, b), 0, period, at)
+    back = billing.proration_pair((unit, b), (unit, a), 0, period, at)
+    assert sum(there) + sum(back) == 0
 
 
 def test_month_end_anchors_clamp_to_the_last_day_and_come_back():

@@ -209,3 +209,18 @@ def test_a_key_still_in_flight_is_a_conflict(sandbox, stripe_client, seat_sub):
     for t in threads:
         t.join(10)
     assert sorted(outcomes) == ["409 idempotency_key_in_use", "ok"]
+
+
+def test_sleep_timeouts_and_latency_hold_the_request(sandbox):
+    import time
+
+    control = f"{sandbox.url}/_sandbox/faults/stripe"
+    impatient = stripe.StripeClient("sk_test_x", base_addresses={"api": sandbox.url},
+                                    http_client=stripe.RequestsClient(timeout=0.3))
+    requests.post(control, json={"timeout_mode": "sleep", "timeout_seconds": 1.0, "fail_next": {"kind": "timeout"}})
+    with pytest.raises(stripe.APIConnectionError):
+        impatient.v1.customers.create({})
+    requests.post(control, json={"latency_seconds": 0.2})
+    started = time.monotonic()
+    impatient.v1.customers.create({})
+    assert time.monotonic() - started >= 0.2  # a lower bound only: never depends on machine speed
