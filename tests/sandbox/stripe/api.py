@@ -143,13 +143,15 @@ def create_blueprint(world: World, state: StripeState) -> Blueprint:
                 state.in_flight_keys.add(key)
         try:
             response, keep = _execute(params_name, supported, action, lock, pairs, key, request_id)
+            # Stored before the key leaves the in-flight set, so a concurrent retry
+            # sees either "in flight" or the stored answer, never a gap to re-execute in.
+            if key and keep:
+                world.idempotency.put("stripe", key, StoredResponse(fingerprint, response.status_code,
+                                                                    response.get_data(), {}))
         finally:
             if key:
                 with world.lock:
                     state.in_flight_keys.discard(key)
-        if key and keep:
-            world.idempotency.put("stripe", key, StoredResponse(fingerprint, response.status_code,
-                                                                response.get_data(), {}))
         response.headers["Request-Id"] = request_id
         return response
 

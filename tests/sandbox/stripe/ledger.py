@@ -236,7 +236,7 @@ class Ledger:
     def create_product(self, *, name, product_id=None, description=None, metadata=None, active=True) -> dict:
         product_id = product_id or self.new_id("prod")
         if product_id in self.products:
-            raise StripeError.state(f"Product already exists.", param="id")
+            raise StripeError.state("Product already exists.", param="id")
         product = {"id": product_id, "object": "product", "active": active, "created": self.default_time,
                    "default_price": None, "description": description, "images": [], "livemode": False,
                    "marketing_features": [], "metadata": metadata or {}, "name": name, "package_dimensions": None,
@@ -653,7 +653,7 @@ class Ledger:
 
     def finalize_invoice(self, invoice: dict, *, automatic: bool = False) -> dict:
         if invoice["status"] != "draft":
-            raise StripeError.state(f"This invoice is already finalized, you can't re-finalize a non-draft invoice.",
+            raise StripeError.state("This invoice is already finalized, you can't re-finalize a non-draft invoice.",
                                     param="invoice")
         customer = self.customers[invoice["customer"]]
         now = self.now(customer["id"])
