@@ -1,0 +1,159 @@
+"""``seatsync preview``: what one hypothetical change would cost an account, line by line, and when.
+
+Reads the account's link and ledger (fetch), then hands plain values to the
+pure engine (``adapter.billing``). The billing period comes from the cycle
+anchor: by default the instant the account was linked ("charged ... on the
+same date as you signed up", seed 000), or an explicit ``anchor``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from adapter import accounts, ledger
+from adapter.billing import Bill, BillingError, ExpectedInvoice, ExpectedLine, bill_period, invoices
+from adapter.intake import from_us, to_us
+from adapter.money import format_amount
+from adapter.periods import Period, period_at
+from adapter.policy import Catalog
+
+
+class PreviewError(Exception):
+    """The account or change cannot be previewed; the message says why."""
+
+
+@dataclass(frozen=True)
+class Preview:
+    account: str
+    plan: str
+    new_plan: str | None
+    provider: str
+    currency: str
+    timezone: str
+    period: Period
+    at: dt.datetime
+    seats_before: int
+    seats_after: int
+    lines: tuple[ExpectedLine, ...]  # the change's own lines
+    invoice: ExpectedInvoice | None  # the invoice they land on (with whatever else it sweeps)
+    bill: Bill
+
+    def as_dict(self) -> dict:
+        return {
+            "account": self.account, "plan": self.plan, "new_plan": self.new_plan, "provider": self.provider,
+            "currency": self.currency, "timezone": self.timezone,
+            "period": {"start": self.period.start.isoformat(), "end": self.period.end.isoformat()},
+            "at": self.at.isoformat(), "seats_before": self.seats_before, "seats_after": self.seats_after,
+            "lines": [line.as_dict() for line in self.lines],
+            "net": sum(line.amount for line in self.lines),
+            "invoice": None if self.invoice is None else {
+                "billed_at": self.invoice.billed_at.isoformat(), "total": self.invoice.total,
+                "balance_applied": self.invoice.balance_applied, "amount_due": self.invoice.amount_due,
+                "balance_after": self.invoice.balance_after, "lines": len(self.invoice.lines)},
+        }
+
+
+def _seat_points(db, account: str, start_us: int, end_us: int, initial: int) -> list[tuple[dt.datetime, int]]:
+    points: list[tuple[dt.datetime, int]] = []
+    count = initial
+    for change in ledger.changes(db, account, start_us, end_us):
+        count += 1 if change.active else -1
+        if points and points[-1][0] == from_us(change.instant_us):
+            points[-1] = (points[-1][0], count)
+        else:
+            points.append((from_us(change.instant_us), count))
+    return points
+
+
+def preview(db: sqlite_utils.Database, catalog: Catalog, account: str, *, at_us: int, add: int = 0,
+            remove: int = 0, plan: str | None = None, anchor_us: int | None = None) -> Preview:
+    """The lines a change at ``at_us`` (``add``/``remove`` seats, or switch to ``plan``) makes."""
+    link = accounts.get_account(db, account)
+    if link is None:
+        raise PreviewError(f"unknown account {account!r}: link it first (seatsync accounts link)")
+    current_id = ledger.plan_at(db, account, at_us) or link.plan
+    current = catalog.plans.get(current_id)
+    if current is None:
+        raise PreviewError(f"account {account!r} is on plan {current_id!r}, which is not in the catalogue")
+    new_plan = None
+    if plan is not None:
+        new_plan = catalog.plans.get(plan)
+        if new_plan is None:
+            raise PreviewError(f"unknown plan {plan!r}; not in the catalogue")
+        if new_plan.id == current.id:
+            raise PreviewError(f"account {account!r} is already on plan {plan!r}")
+    timezone = link.timezone or current.timezone
+    at = from_us(at_us)
+    anchor = from_us(anchor_us if anchor_us is not None else link.linked_us)
+    if at < anchor:
+        raise PreviewError(f"--at {at.isoformat()} is before the billing anchor {anchor.isoformat()}")
+    cycle_zone = timezone if current.provider == "chargebee" else "UTC"
+    day_based = current.provider == "chargebee" and current.proration == "day"
+    period = period_at(anchor, current.interval, cycle_zone, at, day_based=day_based)
+    start_us = to_us(period.start)
+
+    # The state at the period start, and what the ledger says happened since, up to ``at`` itself.
+    seats_at_start = ledger.seat_count(db, account, start_us - 1)
+    start_plan = catalog.plans.get(ledger.plan_at(db, account, start_us - 1) or "", current)
+    if start_plan.interval != current.interval or start_plan.currency != current.currency:
+        start_plan = current  # a term reset happened in this period; bill it as the current plan
+    points = _seat_points(db, account, start_us, at_us + 1, seats_at_start)
+    plan_points = [(from_us(c.instant_us), catalog.plans[c.plan]) for c in ledger.plan_changes(db, account, start_us, at_us + 1)
+                   if c.plan in catalog.plans and catalog.plans[c.plan].interval == current.interval]
+    addons_at_start = ledger.addons_at(db, account, start_us - 1)
+    addon_points = [(from_us(c.instant_us), c.addons) for c in ledger.addon_changes(db, account, start_us, at_us + 1)]
+
+    seats_before = ledger.seat_count(db, account, at_us)
+    seats_after = seats_before + add - remove
+    if seats_after < 0:
+        raise PreviewError(f"cannot remove {remove} seats: the account has {seats_before} at {at.isoformat()}")
+    if add or remove:
+        points.append((at, seats_after))
+    if new_plan is not None:
+        plan_points.append((at, new_plan))
+    try:
+        bill = bill_period(plan=start_plan, period=period, seats=seats_at_start, addons_in_force=addons_at_start,
+                           seat_changes=points, plan_changes=plan_points, addon_changes=addon_points,
+                           addons=catalog.addons, timezone=timezone, anchor=anchor)
+    except BillingError as exc:
+        raise PreviewError(str(exc)) from None
+    lines = tuple(bill.by_change(at))
+    invoice = None
+    if lines:
+        invoice = next(inv for inv in invoices(bill.lines) if inv.billed_at == lines[0].billed_at)
+    return Preview(account, current.id, new_plan.id if new_plan else None, current.provider, current.currency,
+                   timezone, period, at, seats_before, seats_after, lines, invoice, bill)
+
+
+def render_table(result: Preview) -> list[str]:
+    """Lines of text for people."""
+    currency = result.currency
+    change = (f"plan {result.plan} → {result.new_plan}" if result.new_plan
+              else f"seats {result.seats_before} → {result.seats_after}")
+    out = [
+        f"account {result.account}: plan {result.plan} ({result.provider}, {currency}, {result.timezone})",
+        f"period  {result.period.start.isoformat()} → {result.period.end.isoformat()}",
+        f"change  {change} at {result.at.isoformat()}",
+    ]
+    if not result.lines:
+        out.append("no proration lines: the policy bills this change at the renewal "
+                   "(or it does not change what is billed)")
+        return out
+    header = f"{'KIND':<17} {'QTY':>5} {'UNIT':>14} {'AMOUNT':>16}  {'FROM':<25} {'TO':<25} BILLED"
+    out.append(header)
+    for line in result.lines:
+        out.append(f"{line.kind:<17} {line.quantity:>5} {format_amount(line.unit_amount, currency):>14} "
+                   f"{format_amount(line.amount, currency):>16}  {line.period_start.isoformat():<25} "
+                   f"{line.period_end.isoformat():<25} {line.billed} at {line.billed_at.isoformat()}")
+        out.append(f"  {line.description} [{line.price_id}]")
+    out.append(f"net     {format_amount(sum(line.amount for line in result.lines), currency)}")
+    invoice = result.invoice
+    if invoice is not None:
+        out.append(f"invoice at {invoice.billed_at.isoformat()}: {len(invoice.lines)} lines, total "
+                   f"{format_amount(invoice.total, currency)}, due {format_amount(invoice.amount_due, currency)}"
+                   + (f", credit carried {format_amount(invoice.balance_after, currency)}"
+                      if invoice.balance_after else ""))
+    return out
