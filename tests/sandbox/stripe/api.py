@@ -101,6 +101,16 @@ def _created_filter(value: Any, where: str) -> Callable[[int], bool]:
     return lambda ts: all(ops[k](ts, b) for k, b in bounds.items())
 
 
+def _default_payment_method(p: dict) -> str | None:
+    settings = p.get("invoice_settings")
+    if settings is None:
+        return None
+    if not isinstance(settings, dict):
+        raise StripeError.invalid("Invalid object", param="invoice_settings")
+    _supported(settings, {"default_payment_method"}, "invoice_settings")
+    return settings.get("default_payment_method")
+
+
 def create_blueprint(world: World, state: StripeState) -> Blueprint:
     bp = Blueprint("stripe_v1", __name__)
 
@@ -199,14 +209,11 @@ def create_blueprint(world: World, state: StripeState) -> Blueprint:
     @bp.post("/customers")
     def create_customer():
         def act(ledger: Ledger, p: dict):
-            settings = p.get("invoice_settings") or {}
-            if isinstance(settings, dict):
-                _supported(settings, {"default_payment_method"}, "invoice_settings")
-            method = settings.get("default_payment_method") if isinstance(settings, dict) else None
             return ledger.render(ledger.create_customer(
                 email=p.get("email"), name=p.get("name"), description=p.get("description"),
                 metadata=P.as_metadata(p), test_clock=p.get("test_clock"),
-                payment_method=method or p.get("payment_method"), balance=P.as_int(p, "balance") or 0))
+                payment_method=_default_payment_method(p) or p.get("payment_method"),
+                balance=P.as_int(p, "balance") or 0))
         return _run("CustomerCreateParams", {"email", "name", "description", "metadata", "test_clock",
                                              "payment_method", "invoice_settings", "balance", "expand"}, act)
 
@@ -219,13 +226,9 @@ def create_blueprint(world: World, state: StripeState) -> Blueprint:
     def update_customer(cid):
         def act(ledger: Ledger, p: dict):
             customer = ledger.get(ledger.customers, "customer", cid)
-            settings = p.get("invoice_settings") or {}
-            if isinstance(settings, dict):
-                _supported(settings, {"default_payment_method"}, "invoice_settings")
-            method = settings.get("default_payment_method") if isinstance(settings, dict) else None
             return ledger.render(ledger.update_customer(
                 customer, email=p.get("email"), name=p.get("name"), description=p.get("description"),
-                metadata=P.as_metadata(p), payment_method=method))
+                metadata=P.as_metadata(p), payment_method=_default_payment_method(p)))
         return _run("CustomerUpdateParams", {"email", "name", "description", "metadata", "invoice_settings",
                                              "expand"}, act)
 

@@ -749,10 +749,7 @@ class Ledger:
             start, end = first["current_period_start"], first["current_period_end"]
             interval, count = scratch._interval(sub_c)
             invoice = scratch._new_invoice(cust_c, sub_c, "upcoming", end, (start, end))
-            for ii in scratch.pending_items(cust_c["id"]):
-                owner = ii["parent"]["subscription_details"]["subscription"] if ii["parent"] else None
-                if owner in (None, sub_c["id"]):
-                    invoice["lines"].append(scratch._item_line(invoice, ii))
+            scratch._sweep(invoice, cust_c, sub_c)  # attaching on the scratch copy is harmless
             for si in sub_c["item_ids"]:
                 invoice["lines"].append(scratch._cycle_line(invoice, scratch.items[si], end,
                                                             billing.add_interval(end, interval, count, 1)))
