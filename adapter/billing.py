@@ -34,6 +34,13 @@ increase when its exact, unrounded net is positive):
 An interval change (monthly↔annual) resets the term at the change on both
 providers: unused time of the old items is credited, the new items are billed
 in full for the new period, at once, sweeping pending lines.
+
+Not modelled (say so when reconciling): Chargebee voids and reissues open
+unbilled charges on a later change in the same term (same money, different
+line shapes); Chargebee skips credits after an earlier ``prorate=false`` change
+in the same term; Stripe's classic vs flexible credit math differs only when
+the credited price was never billed (the engine credits the price in force
+for the period, which is what was billed).
 """
 
 from __future__ import annotations

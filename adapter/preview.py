@@ -56,7 +56,8 @@ class Preview:
         }
 
 
-def _seat_points(db, account: str, start_us: int, end_us: int, initial: int) -> list[tuple[dt.datetime, int]]:
+def seat_points(db, account: str, start_us: int, end_us: int, initial: int) -> list[tuple[dt.datetime, int]]:
+    """The ledger's per-user changes in [start_us, end_us) as the engine's (instant, active users) points."""
     points: list[tuple[dt.datetime, int]] = []
     count = initial
     for change in ledger.changes(db, account, start_us, end_us):
@@ -100,7 +101,7 @@ def preview(db: sqlite_utils.Database, catalog: Catalog, account: str, *, at_us:
     start_plan = catalog.plans.get(ledger.plan_at(db, account, start_us - 1) or "", current)
     if start_plan.interval != current.interval or start_plan.currency != current.currency:
         start_plan = current  # a term reset happened in this period; bill it as the current plan
-    points = _seat_points(db, account, start_us, at_us + 1, seats_at_start)
+    points = seat_points(db, account, start_us, at_us + 1, seats_at_start)
     plan_points = [(from_us(c.instant_us), catalog.plans[c.plan]) for c in ledger.plan_changes(db, account, start_us, at_us + 1)
                    if c.plan in catalog.plans and catalog.plans[c.plan].interval == current.interval]
     addons_at_start = ledger.addons_at(db, account, start_us - 1)

@@ -173,3 +173,19 @@ def test_stripe_day_granularity_dates_the_change_at_local_midnight():
     bill = bill_period(plan=daily, period=APRIL, seats=10, seat_changes=[(utc(2026, 4, 16, 17, 45), 11)])
     credit, debit = bill.by_change(utc(2026, 4, 16, 17, 45))
     assert (credit.amount, debit.amount, credit.period_start) == (-2500, 2750, utc(2026, 4, 16))
+
+
+def test_addon_proration_rules_full_term_and_none():
+    """A flat NOK 99.00 addon added on April 21 (10 of 30 days left, Chargebee day mode, UTC):
+    partial_term +3300, full_term +9900 (the whole term), none: no line; the renewal bills it either way."""
+    from dataclasses import replace
+
+    from adapter.policy import Addon
+
+    pro = replace(PLANS["konfidens-pro-monthly"], addons=("x",))
+    for rule, expected in (("partial_term", [3300]), ("full_term", [9900]), ("none", [])):
+        addon = Addon("x", "X", "chargebee", "NOK", "month", "flat_fee", rule, Price("x-NOK", 9900))
+        bill = bill_period(plan=pro, period=APRIL, seats=2, timezone="UTC", addons={"x": addon},
+                           addon_changes=[(utc(2026, 4, 21, 12), ["x"])])
+        assert [line.amount for line in bill.by_change(utc(2026, 4, 21, 12))] == expected, rule
+        assert sorted(line.amount for line in bill.lines if line.billed == "renewal") == [9900, 120000]

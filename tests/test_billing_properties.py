@@ -107,3 +107,30 @@ def test_a_period_bills_the_exact_seat_time_within_half_a_unit_per_line(mode, am
         exact += Fraction((seats - current) * amount) * remaining_fraction(period, effective, counting, "UTC")
         current = seats
     assert abs(billed - exact) <= Fraction(len(prorations), 2)
+
+
+@settings(max_examples=150, deadline=None)
+@given(threshold=st.integers(1, 50_000), amount=st.integers(100, 20_000), start_seats=st.integers(0, 20),
+       changes=st.lists(st.tuples(st.floats(0, 0.999, allow_nan=False), st.integers(0, 30)), max_size=15))
+def test_threshold_invoices_only_past_the_threshold_and_lose_nothing(threshold, amount, start_seats, changes):
+    """Every threshold invoice totals strictly more than the threshold; the pending total left for the
+    renewal is at most the threshold (a credit only lowers it: rounding is monotone, so a decrease's
+    pair never nets positive); no proration line is dropped or billed twice."""
+    from adapter.billing import invoices
+
+    plan = Plan(id="t", name="t", provider="stripe", currency="USD", interval="year", timezone="UTC",
+                proration="second", increase="threshold", decrease="credit_next_invoice",
+                seat=Price("seat", amount), increase_threshold=threshold)
+    period = Period(START, dt.datetime(2027, 1, 1, tzinfo=UTC))
+    span = period.end - period.start
+    points = sorted((period.start + span * share, seats) for share, seats in changes)
+    bill = bill_period(plan=plan, period=period, seats=start_seats, seat_changes=points)
+    for invoice in invoices(bill.lines):
+        if any(line.billed == "threshold" for line in invoice.lines):
+            assert invoice.total > threshold
+            assert {line.billed for line in invoice.lines} == {"threshold"}
+    unbilled = bill_period(plan=plan, period=period, seats=start_seats, seat_changes=points, renewal=False)
+    everything = [line for line in bill.lines if line.proration]
+    assert [line for line in unbilled.lines] == [line for line in everything if line.billed == "threshold"]
+    assert sum(line.amount for line in everything if line.billed == "next_invoice") <= threshold
+    assert len(everything) == len(set(everything))
