@@ -89,7 +89,9 @@ def _m0100_sync(db: sqlite_utils.Database) -> None:
             next_attempt_us INTEGER NOT NULL DEFAULT 0,
             lease_owner TEXT,
             lease_expires_us INTEGER NOT NULL DEFAULT 0,
-            last_set_quantity INTEGER
+            last_set_quantity INTEGER,
+            baseline_quantity INTEGER,
+            baseline_us INTEGER
         );
         CREATE INDEX sync_state_due ON sync_state (dirty_since_us) WHERE dirty_since_us IS NOT NULL;
 
@@ -120,9 +122,10 @@ def _m0100_sync(db: sqlite_utils.Database) -> None:
 
         CREATE TABLE dead_letters (
             id INTEGER PRIMARY KEY,
-            call_id INTEGER NOT NULL REFERENCES provider_calls(id),
+            call_id INTEGER REFERENCES provider_calls(id),
             account TEXT NOT NULL,
             subscription TEXT NOT NULL,
+            operation TEXT NOT NULL,
             code TEXT,
             status INTEGER,
             reason TEXT NOT NULL,
@@ -137,7 +140,8 @@ def _m0100_sync(db: sqlite_utils.Database) -> None:
             subscription TEXT NOT NULL,
             expected_quantity INTEGER,
             provider_quantity INTEGER NOT NULL,
-            detected_us INTEGER NOT NULL
+            detected_us INTEGER NOT NULL,
+            recorded_us INTEGER NOT NULL
         );
 
         CREATE TABLE late_changes (
@@ -225,6 +229,23 @@ def set_last_set_quantity(db: sqlite_utils.Database, account: str, quantity: int
     db.execute("UPDATE sync_state SET last_set_quantity = ? WHERE account = ?", [quantity, account])
 
 
+def set_baseline(db: sqlite_utils.Database, account: str, quantity: int, at_us: int) -> None:
+    """The provider's quantity when seatsync first looked: in force until seatsync's first call."""
+    db.execute(
+        "UPDATE sync_state SET baseline_quantity = ?, baseline_us = ?, last_set_quantity = ? "
+        "WHERE account = ? AND baseline_quantity IS NULL",
+        [quantity, at_us, quantity, account],
+    )
+
+
+def drifts_for(db: sqlite_utils.Database, account: str, subscription: str) -> list[dict]:
+    return list(db.query("SELECT * FROM drifts WHERE account = ? AND subscription = ? ORDER BY id", [account, subscription]))
+
+
+def calls_planned_count(db: sqlite_utils.Database, subscription: str) -> int:
+    return db.execute("SELECT COUNT(*) FROM provider_calls WHERE subscription = ?", [subscription]).fetchone()[0]
+
+
 def plan_calls(db: sqlite_utils.Database, calls: list[dict]) -> list[int]:
     """Record planned provider calls (before any is sent) and return their ids, in order."""
     ids = []
@@ -261,6 +282,17 @@ def dead_letter_call(db: sqlite_utils.Database, call: dict, *, code: str | None,
         )
         return db["dead_letters"].insert({
             "call_id": call["id"], "account": call["account"], "subscription": call["subscription"],
+            "operation": call["operation"], "code": code, "status": status, "reason": reason,
+            "request_id": request_id, "created_us": now_us,
+        }).last_pk
+
+
+def dead_letter_read(db: sqlite_utils.Database, account: str, subscription: str, *, operation: str,
+                     code: str | None, status: int | None, reason: str, request_id: str | None, now_us: int) -> int:
+    """A permanent failure before any call was planned (say the subscription is unknown)."""
+    with write_transaction(db):
+        return db["dead_letters"].insert({
+            "call_id": None, "account": account, "subscription": subscription, "operation": operation,
             "code": code, "status": status, "reason": reason, "request_id": request_id, "created_us": now_us,
         }).last_pk
 
@@ -269,8 +301,8 @@ def dead_letters(db: sqlite_utils.Database, *, include_retried: bool = False) ->
     where = "" if include_retried else "WHERE d.retried_us IS NULL"
     return list(db.query(
         f"""
-        SELECT d.*, c.kind, c.operation, c.quantity, c.idempotency_key, c.version
-        FROM dead_letters d JOIN provider_calls c ON c.id = d.call_id {where} ORDER BY d.id
+        SELECT d.*, c.kind, c.quantity, c.idempotency_key, c.version
+        FROM dead_letters d LEFT JOIN provider_calls c ON c.id = d.call_id {where} ORDER BY d.id
         """
     ))
 
@@ -309,10 +341,12 @@ def quantity_calls_since(db: sqlite_utils.Database, subscription: str, since_us:
 
 
 def record_drift(db: sqlite_utils.Database, account: str, subscription: str, *, expected: int | None,
-                 actual: int, now_us: int) -> int:
+                 actual: int, now_us: int, recorded_us: int | None = None) -> int:
+    """``now_us`` is the provider's clock (the instant the drift is billed from); ``recorded_us`` ours."""
     return db["drifts"].insert({
         "account": account, "subscription": subscription, "expected_quantity": expected,
         "provider_quantity": actual, "detected_us": now_us,
+        "recorded_us": now_us if recorded_us is None else recorded_us,
     }).last_pk
 
 
