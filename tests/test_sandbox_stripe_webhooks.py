@@ -90,3 +90,17 @@ def test_endpoint_registration_needs_a_secret(sandbox, webhook_receiver):
     endpoint = register(sandbox, webhook_receiver.url)
     assert requests.delete(f"{sandbox.url}/_sandbox/webhooks/endpoints/{endpoint}").ok
     assert requests.get(f"{sandbox.url}/_sandbox/webhooks/stripe/endpoints").json() == {"data": []}
+
+
+def test_undelivered_events_can_be_found_with_delivery_success_false(sandbox, stripe_client, webhook_receiver):
+    register(sandbox, webhook_receiver.url, drop_rate=1.0)
+    lost = stripe_client.v1.customers.create({})
+    requests.post(f"{sandbox.url}/_sandbox/webhooks/stripe/settings", json={"drop_rate": 0})
+    kept = stripe_client.v1.customers.create({})
+    flush(sandbox)
+    undelivered = stripe_client.v1.events.list({"delivery_success": False}).data
+    delivered = stripe_client.v1.events.list({"delivery_success": True}).data
+    assert [e.data.object.id for e in undelivered] == [lost.id]
+    assert [e.data.object.id for e in delivered] == [kept.id]
+    assert stripe_client.v1.events.retrieve(undelivered[0].id).pending_webhooks == 1
+    assert delivered[0].pending_webhooks == 0

@@ -412,6 +412,10 @@ class WebhookDispatcher:
         self._ids = itertools.count(1)
         self._generation = 0
         self.log: list[dict] = []
+        # event id -> endpoints it was meant for / endpoints that answered 2xx; a
+        # provider half derives "pending webhooks" and delivery_success from these.
+        self._targets: dict[str, set[str]] = {}
+        self._succeeded: dict[str, set[str]] = {}
         self._thread = threading.Thread(target=self._run, name="sandbox-webhooks", daemon=True)
         self._stopped = False
         self._thread.start()
@@ -490,6 +494,7 @@ class WebhookDispatcher:
             settings = self._settings_for(provider)
             rng = self._rngs[provider]
             for endpoint in [e for e in self._endpoints.values() if e.provider == provider]:
+                self._targets.setdefault(event_id, set()).add(endpoint.id)
                 # Always draw all three numbers so one rate does not shift the others.
                 drop, dup, reorder = rng.random(), rng.random(), rng.random()
                 delivery = _Delivery(next(self._seq), endpoint, event_id, body)
@@ -540,6 +545,8 @@ class WebhookDispatcher:
                     continue
                 ok = status is not None and 200 <= status < 300
                 self.log.append(self._entry(delivery, "delivered" if ok else "failed", status, error))
+                if ok:
+                    self._succeeded.setdefault(delivery.event_id, set()).add(delivery.endpoint.id)
                 if not ok and delivery.attempt < settings.max_retries:
                     delay = settings.backoff_seconds * (2 ** delivery.attempt)
                     delivery.attempt += 1
@@ -579,6 +586,11 @@ class WebhookDispatcher:
                     return False
                 self._cond.wait(remaining)
 
+    def pending_count(self, event_id: str) -> int:
+        """Endpoints that have not yet answered 2xx for this event (dropped ones never will)."""
+        with self._cond:
+            return len(self._targets.get(event_id, set()) - self._succeeded.get(event_id, set()))
+
     def delivered(self, provider: str | None = None) -> list[dict]:
         with self._cond:
             return [e for e in self.log if e["outcome"] == "delivered" and provider in (None, e["provider"])]
@@ -591,6 +603,8 @@ class WebhookDispatcher:
             self._queue.clear()
             self._held.clear()
             self.log.clear()
+            self._targets.clear()
+            self._succeeded.clear()
             self._settings.clear()
             self._rngs.clear()
             self._cond.notify_all()

@@ -507,12 +507,15 @@ def create_blueprint(world: World, state: StripeState) -> Blueprint:
 
     # ------------------------------------------------------------------ events
 
+    def _event(event: dict) -> dict:
+        return dict(event, pending_webhooks=world.webhooks.pending_count(event["id"]))
+
     @bp.get("/events/<eid>")
     def retrieve_event(eid):
         def act(ledger: Ledger, p: dict):
             for event in ledger.events:
                 if event["id"] == eid:
-                    return dict(event)
+                    return _event(event)
             raise StripeError.no_such("event", eid)
         return _run("EventRetrieveParams", {"expand"}, act)
 
@@ -529,10 +532,14 @@ def create_blueprint(world: World, state: StripeState) -> Blueprint:
             def wanted(event_type: str) -> bool:
                 return not types or any(event_type == t or (t.endswith(".*") and event_type.startswith(t[:-1]))
                                         for t in types)
-            events = [e for e in reversed(ledger.events) if created(e["created"]) and wanted(e["type"])]
-            return _paginate(events, p, "/v1/events", dict)
-        return _run("EventListParams", {"created", "type", "types", "limit", "starting_after", "ending_before",
-                                        "expand"}, act)
+            # delivery_success=false: "events which are still pending or have failed all
+            # delivery attempts to a webhook endpoint" (reference §5 WH-UND).
+            success = P.as_bool(p, "delivery_success")
+            events = [e for e in reversed(ledger.events) if created(e["created"]) and wanted(e["type"])
+                      and (success is None or (world.webhooks.pending_count(e["id"]) == 0) == success)]
+            return _paginate(events, p, "/v1/events", _event)
+        return _run("EventListParams", {"created", "type", "types", "delivery_success", "limit", "starting_after",
+                                        "ending_before", "expand"}, act)
 
     # ------------------------------------------------------------- test clocks
 
