@@ -42,6 +42,7 @@ class Settings:
     chargebee_api_base: str | None = None
     chargebee_webhook_user: str | None = None
     chargebee_webhook_password: str | None = None
+    chargebee_refetch_events: bool = False
     ops_token: str | None = None
     product_callback_url: str | None = None
     product_callback_secret: str | None = None
@@ -93,6 +94,17 @@ def _stripe_webhook_secrets(raw: str | None) -> tuple[str, ...]:
     return values
 
 
+def _flag(variable: str, raw: str | None) -> bool:
+    if raw is None or not raw.strip():
+        return False
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(variable, f"must be true or false, got {raw!r}")
+
+
 def _pair(environ: Mapping[str, str], first: str, second: str) -> None:
     if bool(environ.get(first)) != bool(environ.get(second)):
         missing = second if environ.get(first) else first
@@ -124,6 +136,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         chargebee_api_base=_url("CHARGEBEE_API_BASE", env.get("CHARGEBEE_API_BASE")),
         chargebee_webhook_user=env.get("CHARGEBEE_WEBHOOK_USER") or None,
         chargebee_webhook_password=env.get("CHARGEBEE_WEBHOOK_PASSWORD") or None,
+        chargebee_refetch_events=_flag("CHARGEBEE_WEBHOOK_REFETCH", env.get("CHARGEBEE_WEBHOOK_REFETCH")),
         ops_token=ops_token,
         product_callback_url=_url("SEATSYNC_PRODUCT_CALLBACK_URL", env.get("SEATSYNC_PRODUCT_CALLBACK_URL")),
         product_callback_secret=callback_secret,

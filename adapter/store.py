@@ -1004,3 +1004,22 @@ def count_provider_rows(db: sqlite_utils.Database) -> dict[str, int]:
     """Row counts of the raw events and every mirror table (tests prove rejections stored nothing)."""
     tables = ("provider_events", *MIRROR_COLUMNS, "deliveries")
     return {table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in tables}
+
+
+def mark_mirror_flag(db: sqlite_utils.Database, table: str, provider: str, object_ids: list[str], flag: str) -> None:
+    """Set ``deleted`` or ``voided`` on rows whose deletion event carries no newer version to guard with."""
+    _mirror_table(table)
+    if flag not in ("deleted", "voided"):
+        raise ValueError(f"not a mirror flag: {flag}")
+    for object_id in object_ids:
+        db.execute(f"UPDATE {table} SET {flag} = 1 WHERE provider = ? AND id = ?", [provider, object_id])
+
+
+def unaddressed_deliveries(db: sqlite_utils.Database) -> list[dict]:
+    """Queued notifications whose account was not known when they were queued."""
+    return list(db.query("SELECT * FROM deliveries WHERE account IS NULL AND status = 'pending' ORDER BY id"))
+
+
+def address_delivery(db: sqlite_utils.Database, delivery_id: int, account: str, body: str) -> None:
+    db.execute("UPDATE deliveries SET account = ?, body = ? WHERE id = ? AND account IS NULL AND status = 'pending'",
+               [account, body, delivery_id])

@@ -1,0 +1,138 @@
+"""Chargebee through the official SDK (chargebee-python 3.x): the client and fetch functions.
+
+With ``adapter/providers/stripe.py``, the only modules that import a provider
+SDK. Fetch functions return plain dicts (the SDK keeps the API's JSON in
+``raw_data``); saving is ``adapter/mirror.py``'s job.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+from urllib.parse import urlparse
+
+from chargebee import Chargebee
+from chargebee.api_error import APIError
+
+PAGE_SIZE = 100
+
+
+def _site_and_domain(host: str) -> tuple[str, str]:
+    # The SDK builds "{protocol}://{site}.{chargebee_domain}/api/v2", so a base
+    # such as 127.0.0.1:8080 is split at its first dot (reference chargebee.md §7).
+    site, dot, domain = host.partition(".")
+    if not dot or not site or not domain:
+        raise ValueError(f"CHARGEBEE_API_BASE host {host!r} must contain a dot (use an IP such as 127.0.0.1)")
+    return site, domain
+
+
+def chargebee_client(settings) -> Chargebee:
+    """The one place a ``Chargebee`` client is built, honouring ``CHARGEBEE_API_BASE``."""
+    if not settings.chargebee_api_key:
+        raise LookupError("CHARGEBEE_API_KEY is not set")
+    base = settings.chargebee_api_base
+    if not base:
+        if not settings.chargebee_site:
+            raise LookupError("CHARGEBEE_SITE is not set")
+        return Chargebee(api_key=settings.chargebee_api_key, site=settings.chargebee_site)
+    parsed = urlparse(base)
+    site, domain = _site_and_domain(parsed.netloc)
+    if parsed.scheme == "http":
+        # chargebee-python picks the scheme from the *class* attribute
+        # verify_ca_certs, so protocol="http" alone still sends HTTPS (verified
+        # bug, reference chargebee.md §7). Only a plain-http base (the local
+        # sandbox) turns it off; an https base keeps certificate checks.
+        Chargebee.verify_ca_certs = False
+    return Chargebee(api_key=settings.chargebee_api_key, site=site, chargebee_domain=domain,
+                     protocol=parsed.scheme)
+
+
+def _raw(model: Any) -> dict:
+    return dict(model.raw_data)
+
+
+def fetch_object(client: Chargebee, object_type: str, object_id: str) -> dict | None:
+    resources = {
+        "customer": client.Customer, "subscription": client.Subscription, "invoice": client.Invoice,
+        "credit_note": client.CreditNote, "transaction": client.Transaction,
+    }
+    if object_type not in resources:
+        raise ValueError(f"no fetch for Chargebee object type {object_type!r}")
+    try:
+        response = resources[object_type].retrieve(object_id)
+    except APIError as exc:
+        if exc.http_status_code == 404:
+            return None
+        raise
+    return _raw(getattr(response, object_type))
+
+
+def fetch_event(client: Chargebee, event_id: str) -> dict | None:
+    """The event as Chargebee has it (retrievable for 90 days); ``None`` if Chargebee does not know it."""
+    try:
+        return _raw(client.Event.retrieve(event_id).event)
+    except APIError as exc:
+        if exc.http_status_code == 404:
+            return None
+        raise
+
+
+def _pages(resource: Any, key: str, params: dict, offset: str | None = None) -> Iterator[tuple[str | None, dict]]:
+    """(offset of the page it came from, object) through every page."""
+    while True:
+        page_params = dict(params, limit=PAGE_SIZE)
+        if offset:
+            page_params["offset"] = offset
+        response = resource.list(page_params)
+        for entry in response.list:
+            yield offset, _raw(getattr(entry, key))
+        if not response.next_offset:
+            return
+        offset = response.next_offset
+
+
+def fetch_events(client: Chargebee, *, occurred_after: int | None = None) -> Iterator[dict]:
+    """Events oldest first since ``occurred_after`` (seconds); Chargebee keeps them for 90 days."""
+    params: dict[str, Any] = {"sort_by": {"asc": "occurred_at"}}
+    if occurred_after is not None:
+        params["occurred_at"] = {"after": occurred_after}
+    for _, event in _pages(client.Event, "event", params):
+        yield event
+
+
+# Backfill: each resource's list API and its date filter.
+LISTS = ("customers", "subscriptions", "invoices", "credit_notes", "transactions", "unbilled_charges")
+
+
+def fetch_list(client: Chargebee, resource: str, *, since: int | None = None,
+               offset: str | None = None) -> Iterator[tuple[str | None, dict]]:
+    """(page offset, object) for one resource, resuming at ``offset`` (Chargebee's ``next_offset``)."""
+    spec = {
+        "customers": (client.Customer, "customer", "created_at"),
+        "subscriptions": (client.Subscription, "subscription", "created_at"),
+        "invoices": (client.Invoice, "invoice", "date"),
+        "credit_notes": (client.CreditNote, "credit_note", "date"),
+        "transactions": (client.Transaction, "transaction", "date"),
+        "unbilled_charges": (client.UnbilledCharge, "unbilled_charge", None),
+    }
+    resource_api, key, date_field = spec[resource]
+    params: dict[str, Any] = {}
+    if since is not None and date_field is not None:
+        params[date_field] = {"after": since}
+    yield from _pages(resource_api, key, params, offset)
+
+
+class ChargebeeFetcher:
+    """``adapter.provider_events.ObjectFetcher`` over a ``Chargebee`` client."""
+
+    def __init__(self, client: Chargebee):
+        self.client = client
+
+    def fetch_object(self, object_type: str, object_id: str) -> dict | None:
+        return fetch_object(self.client, object_type, object_id)
+
+    def fetch_invoice_lines(self, invoice_id: str) -> list[dict]:
+        invoice = fetch_object(self.client, "invoice", invoice_id)
+        return list((invoice or {}).get("line_items") or [])
+
+    def fetch_event(self, event_id: str) -> dict | None:
+        return fetch_event(self.client, event_id)

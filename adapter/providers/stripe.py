@@ -1,0 +1,163 @@
+"""Stripe through the official SDK: the client, and fetch functions that return plain dicts.
+
+This and ``adapter/providers/chargebee.py`` are the only modules that import a
+provider SDK. Fetch functions only read; saving is ``adapter/mirror.py``'s job
+(github-to-sqlite's split), so every fetch can be replaced by captured JSON in
+tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import stripe
+
+PAGE_SIZE = 100
+
+
+def stripe_client(settings) -> stripe.StripeClient:
+    """The one place a ``StripeClient`` is built (API base from ``STRIPE_API_BASE``)."""
+    if not settings.stripe_api_key:
+        raise LookupError("STRIPE_API_KEY is not set")
+    return stripe.StripeClient(settings.stripe_api_key, base_addresses={"api": settings.stripe_api_base})
+
+
+def as_dict(obj: Any) -> dict:
+    """An SDK object as the JSON the API sent (decimals as strings, like a webhook payload)."""
+    return obj.to_dict(for_json=True)
+
+
+def _not_found(exc: stripe.StripeError) -> bool:
+    return getattr(exc, "http_status", None) == 404
+
+
+def fetch_invoice_lines(client: stripe.StripeClient, invoice_id: str) -> list[dict]:
+    page = client.v1.invoices.line_items.list(invoice_id, params={"limit": PAGE_SIZE})
+    return [as_dict(line) for line in page.auto_paging_iter()]
+
+
+def fetch_subscription_items(client: stripe.StripeClient, subscription_id: str) -> list[dict]:
+    page = client.v1.subscription_items.list(params={"subscription": subscription_id, "limit": PAGE_SIZE})
+    return [as_dict(item) for item in page.auto_paging_iter()]
+
+
+def complete(client: stripe.StripeClient, obj: dict) -> dict:
+    """Fill embedded lists that were cut short (``has_more``): invoice lines, subscription items."""
+    if obj.get("object") == "invoice" and (obj.get("lines") or {}).get("has_more"):
+        lines = fetch_invoice_lines(client, obj["id"])
+        obj["lines"] = dict(obj["lines"], data=lines, has_more=False)
+    if obj.get("object") == "subscription" and (obj.get("items") or {}).get("has_more"):
+        items = fetch_subscription_items(client, obj["id"])
+        obj["items"] = dict(obj["items"], data=items, has_more=False)
+    return obj
+
+
+def fetch_object(client: stripe.StripeClient, object_type: str, object_id: str) -> dict | None:
+    """The object as Stripe has it now, complete; ``None`` if Stripe no longer has it."""
+    services = {
+        "customer": client.v1.customers,
+        "subscription": client.v1.subscriptions,
+        "invoice": client.v1.invoices,
+        "credit_note": client.v1.credit_notes,
+        "charge": client.v1.charges,
+        "invoiceitem": client.v1.invoice_items,
+    }
+    if object_type not in services:
+        raise ValueError(f"no fetch for Stripe object type {object_type!r}")
+    try:
+        obj = as_dict(services[object_type].retrieve(object_id))
+    except stripe.InvalidRequestError as exc:
+        if _not_found(exc):
+            return None
+        raise
+    if obj.get("deleted"):
+        return None
+    return complete(client, obj)
+
+
+def fetch_event(client: stripe.StripeClient, event_id: str) -> dict | None:
+    try:
+        return as_dict(client.v1.events.retrieve(event_id))
+    except stripe.InvalidRequestError as exc:
+        if _not_found(exc):
+            return None
+        raise
+
+
+def fetch_events(client: stripe.StripeClient, *, created_gte: int | None = None) -> Iterator[dict]:
+    """Events newest first (Stripe's order), back to ``created_gte``; Stripe keeps 30 days."""
+    params: dict[str, Any] = {"limit": PAGE_SIZE}
+    if created_gte is not None:
+        params["created"] = {"gte": created_gte}
+    for event in client.v1.events.list(params=params).auto_paging_iter():
+        yield as_dict(event)
+
+
+# Backfill: every list the mirror is built from, each resumable by ``starting_after``.
+LISTS = ("subscriptions", "invoices", "invoice_items", "credit_notes", "charges")
+
+
+def fetch_list(client: stripe.StripeClient, resource: str, *, created_gte: int | None = None,
+               starting_after: str | None = None) -> Iterator[dict]:
+    """One resource's objects, complete, in Stripe's list order, after the ``starting_after`` cursor."""
+    services = {
+        "subscriptions": client.v1.subscriptions,
+        "invoices": client.v1.invoices,
+        "invoice_items": client.v1.invoice_items,
+        "credit_notes": client.v1.credit_notes,
+        "charges": client.v1.charges,
+    }
+    params: dict[str, Any] = {"limit": PAGE_SIZE}
+    if resource == "subscriptions":
+        params["status"] = "all"  # the default leaves out canceled subscriptions
+    if created_gte is not None and resource != "credit_notes":  # credit notes have no created filter
+        params["created"] = {"gte": created_gte}
+    if starting_after is not None:
+        params["starting_after"] = starting_after
+    for obj in services[resource].list(params=params).auto_paging_iter():
+        yield complete(client, as_dict(obj))
+
+
+class StripeFetcher:
+    """``adapter.provider_events.ObjectFetcher`` over a ``StripeClient``."""
+
+    def __init__(self, client: stripe.StripeClient):
+        self.client = client
+
+    def fetch_object(self, object_type: str, object_id: str) -> dict | None:
+        return fetch_object(self.client, object_type, object_id)
+
+    def fetch_invoice_lines(self, invoice_id: str) -> list[dict]:
+        return fetch_invoice_lines(self.client, invoice_id)
+
+    def fetch_event(self, event_id: str) -> dict | None:
+        return fetch_event(self.client, event_id)
+
+
+class WebhookSignatureError(Exception):
+    """The ``Stripe-Signature`` header does not verify under any configured secret."""
+
+
+class WebhookPayloadError(Exception):
+    """The payload is signed but is not a snapshot event (for example a thin ``v2`` event)."""
+
+
+def verify_webhook(payload: bytes, signature_header: str | None, secrets: tuple[str, ...]) -> None:
+    """Verify with ``stripe.Webhook.construct_event`` under each secret in turn (rotation).
+
+    The SDK checks the HMAC of ``"{t}.{raw body}"`` for every ``v1`` entry and
+    the 300-second tolerance (reference stripe.md §5).
+    """
+    if not secrets:
+        raise WebhookSignatureError("no STRIPE_WEBHOOK_SECRETS are configured, so nothing can be verified")
+    if not signature_header:
+        raise WebhookSignatureError("header is missing")
+    for secret in secrets:
+        try:
+            stripe.Webhook.construct_event(payload, signature_header, secret)
+        except stripe.SignatureVerificationError:
+            continue
+        except ValueError as exc:  # verified, but not a snapshot event the SDK can build
+            raise WebhookPayloadError(str(exc)) from None
+        return
+    raise WebhookSignatureError("no signature matches any configured secret, or the timestamp is too old")

@@ -1,0 +1,53 @@
+"""``POST /webhooks/stripe``: verify, store the raw event durably, answer 2xx; the worker does the rest."""
+
+from __future__ import annotations
+
+import json
+
+from flask import Blueprint, current_app, request
+
+from adapter import provider_events
+from adapter.providers.stripe import WebhookPayloadError, WebhookSignatureError, verify_webhook
+
+from .db import get_db
+from .problems import Problem
+
+bp = Blueprint("stripe_webhooks", __name__)
+
+
+def _event_errors(event) -> list[dict]:
+    if not isinstance(event, dict):
+        return [{"field": "", "reason": "must be a JSON object"}]
+    errors = []
+    for name in ("id", "type"):
+        if not isinstance(event.get(name), str) or not event.get(name):
+            errors.append({"field": f"/{name}", "reason": "must be a non-empty string"})
+    if not isinstance(event.get("created"), int):
+        errors.append({"field": "/created", "reason": "must be integer Unix seconds"})
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        errors.append({"field": "/data/object", "reason": "must be an object"})
+    return errors
+
+
+@bp.post("/webhooks/stripe")
+def receive_stripe():
+    settings = current_app.config["SEATSYNC"]
+    body = request.get_data()
+    try:
+        verify_webhook(body, request.headers.get("Stripe-Signature"), settings.stripe_webhook_secrets)
+    except WebhookSignatureError as exc:
+        raise Problem(401, "Unauthorized", "The Stripe signature did not verify; nothing was stored.",
+                      errors=[{"field": "Stripe-Signature", "reason": str(exc)}], slug="bad-signature") from None
+    except WebhookPayloadError as exc:
+        raise Problem(400, "Invalid event", "Only snapshot events are accepted; nothing was stored.",
+                      errors=[{"field": "", "reason": str(exc)}]) from None
+    try:
+        event = json.loads(body)
+    except ValueError:
+        raise Problem(400, "Invalid event", errors=[{"field": "", "reason": "body is not JSON"}]) from None
+    errors = _event_errors(event)
+    if errors:
+        raise Problem(400, "Invalid event", "Nothing was stored.", errors=errors)
+    stored = provider_events.record_stripe_event(get_db(), event, body)
+    return {"received": True, "duplicate": not stored}
