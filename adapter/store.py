@@ -148,7 +148,8 @@ def _m0100_sync(db: sqlite_utils.Database) -> None:
             id INTEGER PRIMARY KEY,
             account TEXT NOT NULL,
             subscription TEXT NOT NULL,
-            period_start_us INTEGER NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('across_period', 'applied_now')),
+            instant_us INTEGER NOT NULL,
             delta INTEGER NOT NULL,
             detected_us INTEGER NOT NULL
         );
@@ -350,10 +351,12 @@ def record_drift(db: sqlite_utils.Database, account: str, subscription: str, *, 
     }).last_pk
 
 
-def record_late_change(db: sqlite_utils.Database, account: str, subscription: str, *, period_start_us: int,
+def record_late_change(db: sqlite_utils.Database, account: str, subscription: str, *, kind: str, instant_us: int,
                        delta: int, now_us: int) -> int:
+    """``across_period``: the change belongs to a period already billed, pushed at the current period's start.
+    ``applied_now``: the provider cannot date a change back (Chargebee), so it applied from its own now."""
     return db["late_changes"].insert({
-        "account": account, "subscription": subscription, "period_start_us": period_start_us,
+        "account": account, "subscription": subscription, "kind": kind, "instant_us": instant_us,
         "delta": delta, "detected_us": now_us,
     }).last_pk
 

@@ -84,17 +84,35 @@ def fetch_event(client: stripe.StripeClient, event_id: str) -> dict | None:
         raise
 
 
-def fetch_events(client: stripe.StripeClient, *, created_gte: int | None = None) -> Iterator[dict]:
-    """Events newest first (Stripe's order), back to ``created_gte``; Stripe keeps 30 days."""
+def fetch_events(client: stripe.StripeClient, *, created_gte: int | None = None,
+                 undelivered_only: bool = False) -> Iterator[dict]:
+    """Events newest first (Stripe's order), back to ``created_gte``; Stripe keeps 30 days.
+
+    ``undelivered_only``: ``delivery_success=false``, the events still pending
+    or failed at a webhook endpoint (Stripe's documented recovery listing).
+    """
     params: dict[str, Any] = {"limit": PAGE_SIZE}
     if created_gte is not None:
         params["created"] = {"gte": created_gte}
+    if undelivered_only:
+        params["delivery_success"] = False
     for event in client.v1.events.list(params=params).auto_paging_iter():
         yield as_dict(event)
 
 
 # Backfill: every list the mirror is built from, each resumable by ``starting_after``.
 LISTS = ("subscriptions", "invoices", "invoice_items", "credit_notes", "charges")
+
+
+def newest_event_created(client: stripe.StripeClient) -> int | None:
+    """``created`` of Stripe's newest event: "now" on the provider's clock (test clocks included)."""
+    page = client.v1.events.list(params={"limit": 1})
+    return page.data[0].created if page.data else None
+
+
+def list_unavailable(exc: Exception) -> bool:
+    """A list endpoint this API base does not serve (404), as opposed to a failure worth stopping for."""
+    return isinstance(exc, stripe.InvalidRequestError) and _not_found(exc)
 
 
 def fetch_list(client: stripe.StripeClient, resource: str, *, created_gte: int | None = None,

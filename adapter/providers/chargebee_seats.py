@@ -1,0 +1,93 @@
+"""Seat sync on Chargebee: read a subscription into a ``SubscriptionState``, send one ``CallSpec``.
+
+Writes carry ``chargebee-idempotency-key`` (≤ 100 chars, 30-minute window;
+reference/chargebee.md §6). ``prorate`` and ``invoice_immediately`` always
+come explicitly from the policy (``adapter/translate.py``), never from site
+defaults.
+"""
+
+from __future__ import annotations
+
+from chargebee import Chargebee
+
+from adapter.policy import Catalog
+from adapter.translate import CallSpec, SubscriptionState
+
+
+def _price_sets(catalog: Catalog) -> tuple[set[str], set[str], set[str]]:
+    seat, base, addon = set(), set(), set()
+    for plan in catalog.plans.values():
+        if plan.provider != "chargebee":
+            continue
+        seat.update([plan.seat.price_id] + [p.price_id for p in plan.seat.price_changes])
+        if plan.base_fee:
+            base.update([plan.base_fee.price_id] + [p.price_id for p in plan.base_fee.price_changes])
+    for item in catalog.addons.values():
+        if item.provider == "chargebee":
+            addon.update([item.price.price_id] + [p.price_id for p in item.price.price_changes])
+    return seat, base, addon
+
+
+class ChargebeeSeats:
+    name = "chargebee"
+
+    def __init__(self, client: Chargebee):
+        self.client = client
+
+    def read(self, subscription: str, catalog: Catalog) -> SubscriptionState:
+        sub = dict(self.client.Subscription.retrieve(subscription).subscription.raw_data)
+        seat_prices, base_prices, addon_prices = _price_sets(catalog)
+        seat = base = None
+        addons: dict[str, str] = {}
+        for item in sub.get("subscription_items") or []:
+            price = item["item_price_id"]
+            if price in seat_prices:
+                seat = item
+            elif price in base_prices:
+                base = item
+            elif price in addon_prices:
+                addons[price] = price
+        return SubscriptionState(
+            provider="chargebee", subscription=sub["id"], customer=sub["customer_id"], status=sub["status"],
+            period_start_us=int(sub["current_term_start"]) * 1_000_000,
+            period_end_us=int(sub["current_term_end"]) * 1_000_000,
+            quantity=seat.get("quantity") if seat else None, seat_item=seat["item_price_id"] if seat else None,
+            seat_price=seat["item_price_id"] if seat else None,
+            base_item=base["item_price_id"] if base else None, base_price=base["item_price_id"] if base else None,
+            addon_items=addons,
+        )
+
+    def send(self, spec: CallSpec, idempotency_key: str) -> tuple[str | None, dict]:
+        headers = {"chargebee-idempotency-key": idempotency_key}
+        if spec.operation == "chargebee.subscriptions.update_for_items":
+            response = self.client.Subscription.update_for_items(spec.target, spec.params, headers)
+            return None, {"subscription": dict(response.subscription.raw_data),
+                          "replayed": bool(getattr(response, "is_idempotency_replayed", False))}
+        if spec.operation == "chargebee.invoice_unbilled_over_threshold":
+            return self._invoice_over_threshold(spec.params, headers)
+        raise ValueError(f"unknown Chargebee operation {spec.operation!r}")
+
+    def unbilled_total(self, subscription: str) -> int:
+        total, offset = 0, None
+        while True:
+            params = {"subscription_id": {"is": subscription}, "is_voided": False, "limit": 100}
+            if offset:
+                params["offset"] = offset
+            page = self.client.UnbilledCharge.list(params)
+            for entry in page.list:
+                charge = entry.unbilled_charge.raw_data
+                if not charge.get("is_voided"):
+                    total += int(charge["amount"]) - int(charge.get("discount_amount") or 0)
+            offset = page.next_offset
+            if not offset:
+                return total
+
+    def _invoice_over_threshold(self, params: dict, headers: dict) -> tuple[str | None, dict]:
+        # Replay-safe by construction: once invoiced, the charges are no longer unbilled.
+        subscription, threshold = params["subscription_id"], int(params["threshold"])
+        total = self.unbilled_total(subscription)
+        if total <= threshold:
+            return None, {"invoiced": False, "unbilled_total": total, "threshold": threshold}
+        response = self.client.UnbilledCharge.invoice_unbilled_charges({"subscription_id": subscription}, headers)
+        invoices = [dict(invoice.raw_data)["id"] for invoice in (response.invoices or [])]
+        return None, {"invoiced": True, "invoices": invoices, "unbilled_total": total, "threshold": threshold}

@@ -1,0 +1,122 @@
+"""The sync worker: leases due accounts and syncs each with its provider.
+
+Any number of workers (threads here, processes via ``seatsync worker``) can
+run against one database: an account is worked by whoever holds its lease,
+and a lease that is not released (the worker died) expires. Accounts proceed
+in parallel; one account's calls go out one at a time, in version order.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Callable
+
+from adapter import ledger, store
+from adapter.config import Settings
+from adapter.policy import Catalog, load_catalog
+from adapter.sync import Outcome, Provider, SyncOptions, sync_account
+
+log = logging.getLogger(__name__)
+
+SECOND_US = 1_000_000
+
+
+def providers_from_settings(settings: Settings) -> dict[str, Provider]:
+    """The configured providers (an account on an unconfigured one is dead-lettered with that reason)."""
+    providers: dict[str, Provider] = {}
+    if settings.stripe_api_key:
+        from adapter.providers.stripe import stripe_client
+        from adapter.providers.stripe_seats import StripeSeats
+
+        providers["stripe"] = StripeSeats(stripe_client(settings))
+    if settings.chargebee_api_key:
+        from adapter.providers.chargebee import chargebee_client
+        from adapter.providers.chargebee_seats import ChargebeeSeats
+
+        providers["chargebee"] = ChargebeeSeats(chargebee_client(settings))
+    return providers
+
+
+@dataclass
+class WorkerConfig:
+    coalesce_delay: float = 2.0  # seconds a change waits for others to merge with
+    lease: float = 120.0  # seconds; longer than one pass's worst-case retries
+    poll: float = 0.5
+    threads: int = 4
+    batch: int = 16
+    retry_backoff: float = 60.0  # seconds before an account whose provider failed transiently is tried again
+    sync: SyncOptions = field(default_factory=SyncOptions)
+
+
+class Worker:
+    def __init__(self, settings: Settings, *, catalog: Catalog | None = None,
+                 providers: dict[str, Provider] | None = None, config: WorkerConfig | None = None,
+                 owner: str | None = None, now_us: Callable[[], int] = ledger.now_us):
+        self.settings = settings
+        self.catalog = catalog or load_catalog(settings.mappings)
+        self.providers = providers if providers is not None else providers_from_settings(settings)
+        self.config = config or WorkerConfig()
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.now_us = now_us
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(max_workers=self.config.threads, thread_name_prefix="seatsync-sync")
+
+    def _db(self):
+        # One connection per thread: sqlite3 connections are not shared across threads here.
+        if not hasattr(self._local, "db"):
+            self._local.db = store.open_db(self.settings.database, migrate=False)
+        return self._local.db
+
+    def run_once(self) -> list[Outcome]:
+        """Claim what is due, sync it, release it. Returns what each account's pass did."""
+        db = self._db()
+        claims = store.claim_due_accounts(db, self.owner, self.now_us(),
+                                          delay_us=int(self.config.coalesce_delay * SECOND_US),
+                                          lease_us=int(self.config.lease * SECOND_US), limit=self.config.batch)
+        return list(self._pool.map(self._work, claims))
+
+    def _work(self, claim: dict) -> Outcome:
+        db = self._db()
+        account = claim["account"]
+        try:
+            outcome = sync_account(db, self.catalog, self.providers, account=account,
+                                   claimed_version=claim["ledger_version"], owner=self.owner, now_us=self.now_us,
+                                   options=self.config.sync, on_drift=lambda drift: self._drift(db, drift))
+        except Exception:
+            # A bug, not a provider failure: keep the lease's work for a later pass and say so loudly.
+            log.exception("sync of account %s failed", account)
+            store.release_account(db, account, self.owner, synced_version=None,
+                                  next_attempt_us=self.now_us() + int(self.config.retry_backoff * SECOND_US))
+            return Outcome(account, deferred=True)
+        next_attempt = self.now_us() + int(self.config.retry_backoff * SECOND_US) if outcome.deferred else 0
+        store.release_account(db, account, self.owner, synced_version=outcome.synced_version,
+                              next_attempt_us=next_attempt)
+        return outcome
+
+    def _drift(self, db, drift: dict) -> None:
+        log.warning("seat drift on %(subscription)s: expected %(expected)s, provider has %(actual)s", drift)
+        try:
+            from adapter import notify
+        except ImportError:  # notifications are optional for the sync itself
+            return
+        enqueue = getattr(notify, "enqueue_notification", None)
+        if enqueue is not None:
+            enqueue(db, "seats.drift_detected", drift["account"], drift)
+
+    def run_forever(self, stop: threading.Event) -> None:
+        log.info("sync worker %s started", self.owner)
+        while not stop.is_set():
+            try:
+                outcomes = self.run_once()
+            except Exception:
+                log.exception("sync worker pass failed")
+                outcomes = []
+            if not outcomes:
+                stop.wait(self.config.poll)
+        self._pool.shutdown(wait=True)
