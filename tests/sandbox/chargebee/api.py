@@ -116,6 +116,23 @@ def _sorted(objects: list[dict], params: dict, field: str) -> list[dict]:
     return sorted(objects, key=lambda o: (o[field], o.get("resource_version", 0)), reverse=not ascending)
 
 
+def _with_delivery_status(world, event: dict) -> dict:
+    """``webhook_status`` from the dispatcher's log: succeeded once any copy got a 2xx,
+    failed after the last retry, re_scheduled while retries remain."""
+    if event["webhook_status"] == "not_configured":
+        return event
+    outcomes = {entry["outcome"] for entry in list(world.webhooks.log) if entry["event_id"] == event["id"]}
+    if "delivered" in outcomes:
+        status = "succeeded"
+    elif "gave_up" in outcomes:
+        status = "failed"
+    elif "failed" in outcomes:
+        status = "re_scheduled"
+    else:
+        status = event["webhook_status"]
+    return event | {"webhook_status": status}
+
+
 def create_api_blueprint(world, state: ChargebeeState) -> Blueprint:
     bp = Blueprint("chargebee_api", __name__)
 
@@ -368,7 +385,7 @@ def create_api_blueprint(world, state: ChargebeeState) -> Blueprint:
             if sort is not None and not (isinstance(sort, dict) and "occurred_at" in sort.values()):
                 raise wrong_value("sort_by", "sort_by : only occurred_at is supported")
             events.sort(key=lambda ev: (ev["occurred_at"], order[ev["id"]]), reverse=not ascending)
-            return _listing(events, "event", prm)
+            return _listing(events, "event", prm, lambda ev: _with_delivery_status(world, ev))
         return read(operation)
 
     @bp.get("/events/<event_id>")
@@ -377,7 +394,7 @@ def create_api_blueprint(world, state: ChargebeeState) -> Blueprint:
             event = state.events.get(event_id)
             if event is None:
                 raise not_found("event_id", f"Sorry, we couldn't find that resource: event {event_id}")
-            return {"event": event}
+            return {"event": _with_delivery_status(world, event)}
         return read(operation)
 
     # time machine ------------------------------------------------------------------------------
@@ -410,6 +427,11 @@ def create_api_blueprint(world, state: ChargebeeState) -> Blueprint:
             state.clear_data(genesis * 1000)
             return {"time_machine": dict(state.time_machine)}, 200
         return write(operation, idempotent=False)
+
+    @bp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+    def unknown_path(unknown):
+        # The app-wide 404 answers in Stripe's shape; chargebee-python needs api_error_code.
+        raise ChargebeeError(404, "resource_not_found", f"Sorry, we couldn't find that resource: /{unknown}")
 
     return bp
 
