@@ -10,12 +10,14 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app, request
 
 from adapter import intake, ledger, signing
+from adapter.group_commit import GroupCommitter
 from adapter.policy import load_catalog
+from adapter.store import open_db
 
-from .db import get_db
 from .problems import Problem
 
 bp = Blueprint("product", __name__)
+
 
 
 def known_ids(app: Flask) -> tuple[frozenset[str], frozenset[str]]:
@@ -26,6 +28,16 @@ def known_ids(app: Flask) -> tuple[frozenset[str], frozenset[str]]:
         cached = (frozenset(catalog.plans), frozenset(catalog.addons))
         app.extensions["seatsync.catalog_ids"] = cached
     return cached
+
+
+def committer(app: Flask) -> GroupCommitter:
+    """The app's group committer: concurrent intake requests share one transaction and one fsync."""
+    found = app.extensions.get("seatsync.intake_committer")
+    if found is None:
+        database = app.config["SEATSYNC"].database
+        found = app.extensions.setdefault("seatsync.intake_committer", GroupCommitter(
+            lambda: open_db(database, migrate=False), lock_path=f"{database}-intake.lock"))
+    return found
 
 
 @bp.post("/webhooks/product")
@@ -44,7 +56,8 @@ def receive_product_events():
     plans, addons = known_ids(current_app)
     try:
         batch = intake.parse_body(body, plans=plans, addons=addons)
-        recorded = ledger.record_events(get_db(), batch)
+        # 202 only after the transaction holding this batch is committed (group commit).
+        recorded = committer(current_app).run(lambda db: ledger.record_events(db, batch))
     except intake.IntakeError as exc:
         raise Problem(exc.status, exc.title, exc.detail or "; ".join(f"{e['field'] or '/'}: {e['reason']}"
                                                                       for e in exc.errors[:5]),

@@ -1,0 +1,90 @@
+"""adapter.group_commit: concurrent calls share transactions; each caller sees only its own outcome."""
+
+import threading
+
+import pytest
+
+from adapter.group_commit import GroupCommitter
+from adapter.store import open_db
+
+
+@pytest.fixture
+def path(tmp_path):
+    db = open_db(tmp_path / "g.db")
+    db.execute("CREATE TABLE items (n INTEGER PRIMARY KEY)")
+    db.close()
+    return tmp_path / "g.db"
+
+
+def committer(path, **kwargs):
+    return GroupCommitter(lambda: open_db(path, migrate=False), lock_path=f"{path}-lock", **kwargs)
+
+
+def insert(n):
+    def work(db):
+        db.execute("INSERT INTO items (n) VALUES (?)", [n])
+        return n * 10
+    return work
+
+
+def test_results_return_after_commit_and_are_visible_to_other_connections(path):
+    group = committer(path)
+    assert group.run(insert(1)) == 10
+    other = open_db(path, migrate=False)
+    assert other.execute("SELECT n FROM items").fetchall() == [(1,)]
+
+
+def test_many_threads_each_get_their_own_result(path):
+    group = committer(path)
+    results = {}
+
+    def call(n):
+        results[n] = group.run(insert(n))
+
+    threads = [threading.Thread(target=call, args=(n,)) for n in range(200)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == {n: n * 10 for n in range(200)}
+    assert open_db(path, migrate=False).execute("SELECT COUNT(*) FROM items").fetchone()[0] == 200
+
+
+def test_a_failing_call_is_rolled_back_alone_and_its_caller_gets_the_error(path):
+    group = committer(path)
+    barrier = threading.Barrier(3)
+    outcomes = {}
+
+    def failing(db):
+        db.execute("INSERT INTO items (n) VALUES (99)")
+        raise ValueError("nope")
+
+    def call(name, work):
+        barrier.wait()
+        try:
+            outcomes[name] = group.run(work)
+        except ValueError as exc:
+            outcomes[name] = exc
+
+    threads = [threading.Thread(target=call, args=args)
+               for args in (("a", insert(1)), ("bad", failing), ("b", insert(2)))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert outcomes["a"] == 10 and outcomes["b"] == 20
+    assert isinstance(outcomes["bad"], ValueError)
+    assert open_db(path, migrate=False).execute("SELECT n FROM items ORDER BY n").fetchall() == [(1,), (2,)]
+
+
+def test_writer_stops_when_idle_and_restarts_on_demand(path):
+    group = committer(path, idle_seconds=0.05)
+    assert group.run(insert(1)) == 10
+    pause = threading.Event()
+    for _ in range(200):  # poll, bounded: the writer stops once idle
+        if group._running_in is None:
+            break
+        pause.wait(0.05)
+    assert group._running_in is None
+    assert group.run(insert(2)) == 20
+    assert group._running_in is not None
