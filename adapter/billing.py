@@ -217,7 +217,9 @@ def _describe_full(plan: Plan, item: Item, currency: str, interval: str) -> str:
 
 
 @dataclass
-class _Draft:
+class Draft:
+    """A line before the billing rule says when it is billed; ``exact`` is the unrounded amount."""
+
     kind: str
     description: str
     item: str
@@ -250,16 +252,16 @@ def _effective(provider: str, granularity: str, at: dt.datetime, period: Period,
 
 def change_lines(provider: str, old: Mapping[str, Item], new: Mapping[str, Item], *, period: Period,
                  at: dt.datetime, granularity: str, timezone: str,
-                 changed_at: dt.datetime | None = None) -> list[_Draft]:
+                 changed_at: dt.datetime | None = None) -> list[Draft]:
     """The proration lines of one update from items ``old`` to ``new`` at ``at`` within ``period``."""
     effective, counting = _effective(provider, granularity, at, period, timezone)
     share = remaining_fraction(period, effective, counting, timezone)
     changed_at = changed_at or at
-    drafts: list[_Draft] = []
+    drafts: list[Draft] = []
 
     def add(credit: bool, item: Item, quantity: int, item_share: Fraction) -> None:
         exact = Fraction(item.unit_amount * quantity) * item_share * (-1 if credit else 1)
-        drafts.append(_Draft("proration_credit" if credit else "proration_debit",
+        drafts.append(Draft("proration_credit" if credit else "proration_debit",
                              _describe_proration(provider, credit, item, quantity, effective, period.end, timezone),
                              item.key, item.price_id, effective, period.end, quantity, item.unit_amount,
                              round_minor(exact), exact, True, changed_at))
@@ -320,7 +322,7 @@ class _Walk:
     timezone: str
     granularity: str | None
     lines: list[ExpectedLine] = field(default_factory=list)
-    pending: list[_Draft] = field(default_factory=list)
+    pending: list[Draft] = field(default_factory=list)
 
     @property
     def plan(self) -> Plan:
@@ -335,7 +337,7 @@ class _Walk:
     def day_based(self, plan: Plan) -> bool:
         return plan.provider == "chargebee" and self.counting(plan) == "day"
 
-    def bill(self, drafts: Sequence[_Draft], billed: str, at: dt.datetime) -> None:
+    def bill(self, drafts: Sequence[Draft], billed: str, at: dt.datetime) -> None:
         self.lines.extend(d.line(self.plan.currency, billed, at) for d in drafts)
 
     def renew(self) -> None:
@@ -349,7 +351,7 @@ class _Walk:
         for item in items(self.state, nxt, self.addons, self.timezone).values():
             if item.quantity:
                 exact = Fraction(item.unit_amount * item.quantity)
-                self.lines.append(_Draft(item.kind, _describe_full(plan, item, plan.currency, plan.interval),
+                self.lines.append(Draft(item.kind, _describe_full(plan, item, plan.currency, plan.interval),
                                          item.key, item.price_id, nxt.start, nxt.end, item.quantity,
                                          item.unit_amount, int(exact), exact, False, end)
                                   .line(plan.currency, "renewal", end))
@@ -399,7 +401,7 @@ class _Walk:
         for item in items(new, self.period, self.addons, self.timezone).values():
             if item.quantity:
                 exact = Fraction(item.unit_amount * item.quantity)
-                self.pending.append(_Draft(item.kind, _describe_full(new.plan, item, new.plan.currency,
+                self.pending.append(Draft(item.kind, _describe_full(new.plan, item, new.plan.currency,
                                                                      new.plan.interval),
                                            item.key, item.price_id, self.period.start, self.period.end,
                                            item.quantity, item.unit_amount, int(exact), exact, False, at))

@@ -18,7 +18,7 @@ from adapter.billing import Bill, BillingError, ExpectedInvoice, ExpectedLine, b
 from adapter.intake import from_us, to_us
 from adapter.money import format_amount
 from adapter.periods import Period, period_at
-from adapter.policy import Catalog
+from adapter.policy import Catalog, Plan
 
 
 class PreviewError(Exception):
@@ -69,9 +69,40 @@ def seat_points(db, account: str, start_us: int, end_us: int, initial: int) -> l
     return points
 
 
-def preview(db: sqlite_utils.Database, catalog: Catalog, account: str, *, at_us: int, add: int = 0,
-            remove: int = 0, plan: str | None = None, anchor_us: int | None = None) -> Preview:
-    """The lines a change at ``at_us`` (``add``/``remove`` seats, or switch to ``plan``) makes."""
+@dataclass(frozen=True)
+class AccountPeriod:
+    """An account's billing period around an instant, with the ledger's history in it as engine inputs."""
+
+    account: str
+    plan: Plan  # in force at the instant
+    timezone: str
+    anchor: dt.datetime
+    period: Period
+    start_plan: Plan
+    seats_at_start: int
+    addons_at_start: tuple[str, ...]
+    seat_changes: tuple[tuple[dt.datetime, int], ...]
+    plan_changes: tuple[tuple[dt.datetime, Plan], ...]
+    addon_changes: tuple[tuple[dt.datetime, tuple[str, ...]], ...]
+
+    def bill(self, catalog: Catalog, *, seat_changes=(), plan_changes=(), renewal: bool = True) -> Bill:
+        """The engine's lines for this period, with extra (hypothetical) changes after the ledger's."""
+        try:
+            return bill_period(plan=self.start_plan, period=self.period, seats=self.seats_at_start,
+                               addons_in_force=self.addons_at_start,
+                               seat_changes=[*self.seat_changes, *seat_changes],
+                               plan_changes=[*self.plan_changes, *plan_changes], addon_changes=self.addon_changes,
+                               addons=catalog.addons, timezone=self.timezone, anchor=self.anchor, renewal=renewal)
+        except BillingError as exc:
+            raise PreviewError(str(exc)) from None
+
+
+def account_period(db: sqlite_utils.Database, catalog: Catalog, account: str, *, at_us: int,
+                   anchor_us: int | None = None) -> AccountPeriod:
+    """The period containing ``at_us`` and every ledger change from its start up to ``at_us`` included.
+
+    The cycle anchor defaults to the instant the account was linked.
+    """
     link = accounts.get_account(db, account)
     if link is None:
         raise PreviewError(f"unknown account {account!r}: link it first (seatsync accounts link)")
@@ -79,13 +110,6 @@ def preview(db: sqlite_utils.Database, catalog: Catalog, account: str, *, at_us:
     current = catalog.plans.get(current_id)
     if current is None:
         raise PreviewError(f"account {account!r} is on plan {current_id!r}, which is not in the catalogue")
-    new_plan = None
-    if plan is not None:
-        new_plan = catalog.plans.get(plan)
-        if new_plan is None:
-            raise PreviewError(f"unknown plan {plan!r}; not in the catalogue")
-        if new_plan.id == current.id:
-            raise PreviewError(f"account {account!r} is already on plan {plan!r}")
     timezone = link.timezone or current.timezone
     at = from_us(at_us)
     anchor = from_us(anchor_us if anchor_us is not None else link.linked_us)
@@ -95,38 +119,46 @@ def preview(db: sqlite_utils.Database, catalog: Catalog, account: str, *, at_us:
     day_based = current.provider == "chargebee" and current.proration == "day"
     period = period_at(anchor, current.interval, cycle_zone, at, day_based=day_based)
     start_us = to_us(period.start)
-
-    # The state at the period start, and what the ledger says happened since, up to ``at`` itself.
     seats_at_start = ledger.seat_count(db, account, start_us - 1)
     start_plan = catalog.plans.get(ledger.plan_at(db, account, start_us - 1) or "", current)
     if start_plan.interval != current.interval or start_plan.currency != current.currency:
         start_plan = current  # a term reset happened in this period; bill it as the current plan
-    points = seat_points(db, account, start_us, at_us + 1, seats_at_start)
-    plan_points = [(from_us(c.instant_us), catalog.plans[c.plan]) for c in ledger.plan_changes(db, account, start_us, at_us + 1)
-                   if c.plan in catalog.plans and catalog.plans[c.plan].interval == current.interval]
-    addons_at_start = ledger.addons_at(db, account, start_us - 1)
-    addon_points = [(from_us(c.instant_us), c.addons) for c in ledger.addon_changes(db, account, start_us, at_us + 1)]
+    plan_changes = tuple((from_us(c.instant_us), catalog.plans[c.plan])
+                         for c in ledger.plan_changes(db, account, start_us, at_us + 1)
+                         if c.plan in catalog.plans and catalog.plans[c.plan].interval == current.interval)
+    addon_changes = tuple((from_us(c.instant_us), c.addons)
+                          for c in ledger.addon_changes(db, account, start_us, at_us + 1))
+    return AccountPeriod(account, current, timezone, anchor, period, start_plan, seats_at_start,
+                         ledger.addons_at(db, account, start_us - 1),
+                         tuple(seat_points(db, account, start_us, at_us + 1, seats_at_start)), plan_changes,
+                         addon_changes)
 
+
+def preview(db: sqlite_utils.Database, catalog: Catalog, account: str, *, at_us: int, add: int = 0,
+            remove: int = 0, plan: str | None = None, anchor_us: int | None = None) -> Preview:
+    """The lines a change at ``at_us`` (``add``/``remove`` seats, or switch to ``plan``) makes."""
+    context = account_period(db, catalog, account, at_us=at_us, anchor_us=anchor_us)
+    current = context.plan
+    new_plan = None
+    if plan is not None:
+        new_plan = catalog.plans.get(plan)
+        if new_plan is None:
+            raise PreviewError(f"unknown plan {plan!r}; not in the catalogue")
+        if new_plan.id == current.id:
+            raise PreviewError(f"account {account!r} is already on plan {plan!r}")
+    at = from_us(at_us)
     seats_before = ledger.seat_count(db, account, at_us)
     seats_after = seats_before + add - remove
     if seats_after < 0:
         raise PreviewError(f"cannot remove {remove} seats: the account has {seats_before} at {at.isoformat()}")
-    if add or remove:
-        points.append((at, seats_after))
-    if new_plan is not None:
-        plan_points.append((at, new_plan))
-    try:
-        bill = bill_period(plan=start_plan, period=period, seats=seats_at_start, addons_in_force=addons_at_start,
-                           seat_changes=points, plan_changes=plan_points, addon_changes=addon_points,
-                           addons=catalog.addons, timezone=timezone, anchor=anchor)
-    except BillingError as exc:
-        raise PreviewError(str(exc)) from None
+    bill = context.bill(catalog, seat_changes=[(at, seats_after)] if add or remove else [],
+                        plan_changes=[(at, new_plan)] if new_plan is not None else [])
     lines = tuple(bill.by_change(at))
     invoice = None
     if lines:
         invoice = next(inv for inv in invoices(bill.lines) if inv.billed_at == lines[0].billed_at)
     return Preview(account, current.id, new_plan.id if new_plan else None, current.provider, current.currency,
-                   timezone, period, at, seats_before, seats_after, lines, invoice, bill)
+                   context.timezone, context.period, at, seats_before, seats_after, lines, invoice, bill)
 
 
 def render_table(result: Preview) -> list[str]:
