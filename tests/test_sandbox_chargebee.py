@@ -268,6 +268,61 @@ def test_addons_and_replace_items_list(site):
     assert flat_qty.value.param == "subscription_items[quantity][0]"
 
 
+def test_proration_type_precedence_item_param_over_prorate_over_item_price(site):
+    site.settings(billing_mode="day")
+    site.start(2026, 4, 1, 9)
+    site.price("team-USD", "plan", 5000, model="flat_fee")
+    site.price("seat-addon-USD", "addon", 1000)
+    site.cb.Item.create({"id": "item-full", "name": "Full seat", "type": "addon"})
+    site.cb.ItemPrice.create({"id": "full-seat-USD", "item_id": "item-full", "pricing_model": "per_unit",
+                              "price": 1000, "period": 1, "period_unit": "month", "proration_type": "full_term"})
+    site.customer("acme")
+    site.subscribe("acme", "sub-pt", [("team-USD", 1), ("seat-addon-USD", 2), ("full-seat-USD", 2)])
+    site.travel(2026, 4, 16, 10)
+    # item_price.proration_type=full_term applies when prorate is omitted: 1 seat, whole term.
+    r = site.change("sub-pt", [("full-seat-USD", 3)], prorate=None, invoice_immediately=True)
+    assert lines(r.invoice) == [("full-seat-USD", 1, 1000)]
+    assert r.invoice.line_items[0].date_from == ts(2026, 4, 1)
+    # An explicit prorate=true beats it: 1 x 1000 x 15/30.
+    r = site.change("sub-pt", [("full-seat-USD", 4)], prorate=True, invoice_immediately=True)
+    assert lines(r.invoice) == [("full-seat-USD", 1, 500)]
+    # subscription_items[proration_type] beats prorate, and stays on the item for the term.
+    r = site.change("sub-pt", [("seat-addon-USD", 4)], prorate=True, invoice_immediately=True,
+                    subscription_items=[{"item_price_id": "seat-addon-USD", "quantity": 4,
+                                         "proration_type": "full_term"}])
+    assert lines(r.invoice) == [("seat-addon-USD", 2, 2000)]
+    assert {i.item_price_id: getattr(i, "proration_type", None) for i in r.subscription.subscription_items}[
+        "seat-addon-USD"] == "full_term"
+    with pytest.raises(InvalidRequestError) as again:
+        site.change("sub-pt", [], prorate=True, invoice_immediately=True,
+                    subscription_items=[{"item_price_id": "seat-addon-USD", "proration_type": "partial_term"}])
+    assert again.value.param == "subscription_items[proration_type][0]"
+    with pytest.raises(InvalidRequestError) as on_plan:
+        site.change("sub-pt", [], prorate=True, invoice_immediately=True,
+                    subscription_items=[{"item_price_id": "team-USD", "proration_type": "none"}])
+    assert on_plan.value.param == "subscription_items[proration_type][0]"
+    # none: no charge now, the renewal bills the new quantity.
+    r = site.change("sub-pt", [], prorate=True, invoice_immediately=True,
+                    subscription_items=[{"item_price_id": "full-seat-USD", "quantity": 6, "proration_type": "none"}])
+    assert r.invoice is None and r.unbilled_charges is None
+    site.travel(2026, 5, 1, 6)
+    renewal = site.invoices("sub-pt")[-1]
+    assert sorted(lines(renewal)) == [("full-seat-USD", 6, 6000), ("seat-addon-USD", 4, 4000), ("team-USD", 1, 5000)]
+    sub = site.cb.Subscription.retrieve("sub-pt").subscription
+    assert all(getattr(i, "proration_type", None) is None for i in sub.subscription_items)  # cleared at renewal
+
+
+def test_flat_fee_items_take_quantity_one_only(site):
+    site.start(2026, 4, 1)
+    site.price("team-USD", "plan", 5000, model="flat_fee")
+    site.customer("acme")
+    r = site.subscribe("acme", "sub-flat", [("team-USD", 1)])
+    assert lines(r.invoice) == [("team-USD", 1, 5000)]
+    with pytest.raises(InvalidRequestError) as two:
+        site.change("sub-flat", [("team-USD", 2)], prorate=True, invoice_immediately=True)
+    assert two.value.param == "subscription_items[quantity][0]"
+
+
 def test_validation_errors_name_the_parameter_and_store_nothing(april):
     before = april.cb.Subscription.retrieve("sub-acme").subscription.resource_version
     with pytest.raises(InvalidRequestError) as zero:

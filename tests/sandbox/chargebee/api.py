@@ -191,9 +191,9 @@ def create_api_blueprint(world, state: ChargebeeState) -> Blueprint:
         with world.lock:
             return _json(operation(_params()))
 
-    def subscription_body(sub: dict, outcome: billing.Outcome | None = None) -> dict:
+    def subscription_body(sub: dict, outcome: billing.Outcome | None = None, *, refresh: bool = True) -> dict:
         body = {"subscription": billing.render_subscription(state, sub),
-                "customer": catalog.render_customer(state, state.customers[sub["customer_id"]])}
+                "customer": catalog.render_customer(state, state.customers[sub["customer_id"]], refresh=refresh)}
         if outcome is not None:
             if outcome.invoice is not None:
                 body["invoice"] = public(outcome.invoice)
@@ -211,12 +211,13 @@ def create_api_blueprint(world, state: ChargebeeState) -> Blueprint:
 
     @bp.get("/customers/<customer_id>")
     def retrieve_customer(customer_id):
-        return read(lambda prm: {"customer": catalog.render_customer(state, catalog.get_customer(state, customer_id))})
+        return read(lambda prm: {"customer": catalog.render_customer(state, catalog.get_customer(state, customer_id),
+                                                                     refresh=False)})
 
     @bp.get("/customers")
     def list_customers():
         return read(lambda prm: _listing(_sorted(list(state.customers.values()), prm, "created_at"), "customer", prm,
-                                         lambda c: catalog.render_customer(state, c)))
+                                         lambda c: catalog.render_customer(state, c, refresh=False)))
 
     # catalog ---------------------------------------------------------------------
 
@@ -257,7 +258,7 @@ def create_api_blueprint(world, state: ChargebeeState) -> Blueprint:
 
     @bp.get("/subscriptions/<sub_id>")
     def retrieve_subscription(sub_id):
-        return read(lambda prm: subscription_body(billing.get_subscription(state, sub_id)))
+        return read(lambda prm: subscription_body(billing.get_subscription(state, sub_id), refresh=False))
 
     @bp.get("/subscriptions")
     def list_subscriptions():

@@ -16,6 +16,10 @@ The rules (reference chargebee.md §2a, §2c, §3):
 - ``prorate=false``: nothing is charged or credited now; the new quantity is
   billed from the next renewal. A later ``prorate=true`` change in the same
   term creates charges but no credits (the SPEC's suppression rule).
+- Per item, ``subscription_items[proration_type]`` (addon, per_unit) beats
+  ``prorate``, which beats ``item_price.proration_type``, which beats the
+  site setting (SPEC precedence): ``full_term`` charges/credits the whole
+  term, ``partial_term`` the rest of it, ``none`` nothing.
 - A plan with a different billing period resets the term at t.
 - Renewal bills the quantity in force, sweeps unbilled charges and applies
   available refundable credits, then collects.
@@ -38,6 +42,9 @@ from .terms import add_period, align_start, fraction_of_term, shown_end, to_date
 UNSUPPORTED_UPDATE_PARAMS = ("changes_scheduled_at", "coupon_ids", "coupons", "discounts", "item_tiers",
                              "invoice_date", "terms_to_charge", "reactivate", "reactivate_from", "trial_end",
                              "billing_cycles", "contract_term", "free_period", "setup_fee", "start_date")
+
+
+PRORATION_TYPES = ("full_term", "partial_term", "none")
 
 
 @dataclass
@@ -77,6 +84,8 @@ def render_subscription(state: ChargebeeState, sub: dict) -> dict:
                 "amount": amount, "free_quantity": price.get("free_quantity", 0), "object": "subscription_item"}
         if price["pricing_model"] == "per_unit":
             item["quantity"] = entry["quantity"]
+        if entry.get("proration_type"):
+            item["proration_type"] = entry["proration_type"]
         if price["item_type"] in ("plan", "addon"):
             item.update(billing_period=price["period"], billing_period_unit=price["period_unit"],
                         current_term_start=shown["current_term_start"], current_term_end=term_end,
@@ -288,12 +297,12 @@ def issue_invoice(state: ChargebeeState, sub: dict, lines: list[dict], *, recurr
     invoice = _new_invoice(state, sub, lines, recurring=recurring)
     _apply_refundable_credits(state, invoice)
     _settle_if_covered(state, invoice)
-    customer = state.customers[sub["customer_id"]]
-    if invoice["status"] != "paid" and customer["auto_collection"] == "off":
+    auto_collection = sub.get("auto_collection", state.customers[sub["customer_id"]]["auto_collection"])
+    if invoice["status"] != "paid" and auto_collection == "off":
         invoice["status"] = "posted"
     state.touch(invoice)
     record(state, "invoice_generated", {"invoice": invoice})
-    if invoice["status"] == "payment_due" and customer["auto_collection"] == "on":
+    if invoice["status"] == "payment_due" and auto_collection == "on":
         collect(state, invoice)
     return invoice
 
@@ -371,14 +380,23 @@ def _parse_items(state: ChargebeeState, params: dict, currency: str | None) -> l
                                      f"subscription currency {currency}")
         qlabel = f"subscription_items[quantity][{index}]"
         quantity = p.integer(fields, "quantity", wire=qlabel, minimum=1)
-        if quantity is not None and price["pricing_model"] == "flat_fee":
-            raise wrong_value(qlabel, f"{qlabel} : quantity cannot be specified for a flat_fee item price")
+        # SPEC: quantity applies to per_unit/tiered/stairstep. A flat fee is one unit, so
+        # quantity 1 is taken as "the item" (sandbox leniency, unverified) and more is refused.
+        if quantity is not None and quantity != 1 and price["pricing_model"] == "flat_fee":
+            raise wrong_value(qlabel, f"{qlabel} : quantity cannot be more than 1 for a flat_fee item price")
+        if price["pricing_model"] == "flat_fee":
+            quantity = None
+        plabel = f"subscription_items[proration_type][{index}]"
+        proration_type = p.string(fields, "proration_type", wire=plabel, choices=PRORATION_TYPES)
+        if proration_type is not None and (price["item_type"], price["pricing_model"]) != ("addon", "per_unit"):
+            raise wrong_value(plabel, f"{plabel} : only for addon item prices with per_unit pricing")
         for extra in fields:
-            if extra not in ("item_price_id", "quantity", "item_type"):
+            if extra not in ("item_price_id", "quantity", "item_type", "proration_type"):
                 raise ChargebeeError(400, "param_wrong_value",
                                      f"subscription_items[{extra}][{index}] is not supported by the sandbox",
                                      param=f"subscription_items[{extra}][{index}]")
-        entries.append({"item_price_id": price_id, "quantity": quantity, "_price": price, "_index": index})
+        entries.append({"item_price_id": price_id, "quantity": quantity, "proration_type": proration_type,
+                        "_price": price, "_index": index})
     seen = set()
     for entry in entries:
         if entry["item_price_id"] in seen:
@@ -513,12 +531,20 @@ def update_for_items(state: ChargebeeState, sub_id: str, params: dict) -> tuple[
             raise wrong_value(name, f"{name} is not supported by the sandbox")
     if p.boolean(params, "force_term_reset", False):
         raise wrong_value("force_term_reset", "force_term_reset=true is not supported by the sandbox")
-    prorate = p.boolean(params, "prorate", state.settings.prorate)
+    prorate_param = p.boolean(params, "prorate")
+    prorate = state.settings.prorate if prorate_param is None else prorate_param
     invoice_immediately = p.boolean(params, "invoice_immediately", state.settings.invoice_immediately)
     replace = p.boolean(params, "replace_items_list", False)
     meta = p.json_object(params, "meta_data")
     auto_collection = p.string(params, "auto_collection", choices=("on", "off"))
     entries = _parse_items(state, params, sub["currency_code"])
+    requested_types = {e["item_price_id"]: e["proration_type"] for e in entries if e["proration_type"]}
+    for entry in sub["_items"]:
+        kept = entry.get("proration_type")
+        wanted = requested_types.get(entry["item_price_id"])
+        if kept and wanted and kept != wanted:
+            raise wrong_value(f"subscription_items[proration_type][{_index_of(entries, entry['item_price_id'])}]",
+                              "proration_type cannot be changed again within the current term")
     new_items = _merge_items(state, sub["_items"], [e for e in entries if e["_price"]["item_type"] != "charge"],
                              replace)
     _check_periods(state, new_items)
@@ -529,20 +555,40 @@ def update_for_items(state: ChargebeeState, sub_id: str, params: dict) -> tuple[
     tz, mode = state.settings.timezone, state.settings.billing_mode
     at = max(align_start(state.now_ms, mode, tz), sub["_term_start_ms"])
     term_start, term_end = sub["_term_start_ms"], sub["_term_end_ms"]
+    stored_types = {i["item_price_id"]: i.get("proration_type") for i in new_items}
+
+    def proration_for(price_id: str) -> str:
+        # SPEC precedence: subscription_items[proration_type] > prorate > item_price.proration_type > site.
+        if stored_types.get(price_id):
+            return stored_types[price_id]
+        if prorate_param is not None:
+            return "partial_term" if prorate_param else "none"
+        item_default = state.item_prices[price_id].get("proration_type", "site_default")
+        if item_default in ("full_term", "partial_term"):
+            return item_default
+        return "partial_term" if state.settings.prorate else "none"
 
     new_segments: list[Segment] = []
+    unprorated = False
     old_q = {i["item_price_id"]: _billable(state.item_prices[i["item_price_id"]], i["quantity"]) for i in old_items}
     new_q = {i["item_price_id"]: _billable(state.item_prices[i["item_price_id"]], i["quantity"]) for i in new_items}
     if term_reset:
         # The old term ends now: the unused rest of every old item is credited.
         for price_id, qty in old_q.items():
-            if qty and at < term_end:
+            if qty and prorate:
                 new_segments.append(Segment(price_id, at, term_end, term_start, term_end, -qty))
+        unprorated = not prorate
     else:
-        for price_id in old_q.keys() | new_q.keys():
+        for price_id in sorted(old_q.keys() | new_q.keys()):
             delta = new_q.get(price_id, 0) - old_q.get(price_id, 0)
-            if delta and at < term_end:
-                new_segments.append(Segment(price_id, at, term_end, term_start, term_end, delta))
+            if not delta:
+                continue
+            how = proration_for(price_id)
+            if how == "none":
+                unprorated = True
+            else:
+                start = term_start if how == "full_term" else at
+                new_segments.append(Segment(price_id, start, term_end, term_start, term_end, delta))
 
     outcome = Outcome()
     suppress_credits = sub["_unprorated_change_in_term"]
@@ -552,7 +598,7 @@ def update_for_items(state: ChargebeeState, sub_id: str, params: dict) -> tuple[
     if auto_collection is not None:
         sub["auto_collection"] = auto_collection
     charge_lines: list[dict] = []
-    if prorate and new_segments:
+    if new_segments:
         pending = [uc for uc in _open_unbilled(state, sub["id"]) if uc.get("_segment") is not None]
         merged = consolidate([uc["_segment"] for uc in pending] + new_segments)
         for uc in pending:
@@ -566,7 +612,7 @@ def update_for_items(state: ChargebeeState, sub_id: str, params: dict) -> tuple[
         charge_lines = [_line(state, sub, seg) for seg in merged if seg.quantity > 0]
         if credits and not suppress_credits:
             outcome.credit_notes = issue_credits(state, sub, credits)
-    elif not prorate and (new_segments or term_reset):
+    if unprorated:
         sub["_unprorated_change_in_term"] = True
     if term_reset:
         _start_term(state, sub, at)
@@ -586,6 +632,10 @@ def update_for_items(state: ChargebeeState, sub_id: str, params: dict) -> tuple[
     return sub, outcome
 
 
+def _index_of(entries: list[dict], price_id: str) -> int:
+    return next(e["_index"] for e in entries if e["item_price_id"] == price_id)
+
+
 def _merge_items(state: ChargebeeState, current: list[dict], requested: list[dict], replace: bool) -> list[dict]:
     """The subscription's item list after ``subscription_items`` (SPEC ``replace_items_list``)."""
     def price(entry):
@@ -602,6 +652,7 @@ def _merge_items(state: ChargebeeState, current: list[dict], requested: list[dic
     else:
         base = [dict(e) for e in current]
     by_id = {e["item_price_id"]: e for e in base}
+    kept_types = {e["item_price_id"]: e.get("proration_type") for e in current}
     for entry in requested:
         quantity = entry["quantity"] or existing.get(entry["item_price_id"], 1)
         if entry["item_price_id"] in by_id:
@@ -610,6 +661,10 @@ def _merge_items(state: ChargebeeState, current: list[dict], requested: list[dic
             item = {"item_price_id": entry["item_price_id"], "quantity": quantity}
             base.append(item)
             by_id[item["item_price_id"]] = item
+        proration_type = entry.get("proration_type") or kept_types.get(entry["item_price_id"])
+        if proration_type:
+            # Kept on the subscription item for the rest of the term (SPEC).
+            by_id[entry["item_price_id"]]["proration_type"] = proration_type
     return base
 
 
@@ -652,6 +707,8 @@ def renew(state: ChargebeeState, sub: dict) -> dict | None:
                                      state.settings.timezone)
     sub["_unprorated_change_in_term"] = False
     sub["_term_invoice_id"] = None
+    for entry in sub["_items"]:
+        entry.pop("proration_type", None)  # removed at the next renewal (SPEC)
     pending = _open_unbilled(state, sub["id"])
     lines = [_line(state, sub, seg) for seg in _full_term_segments(state, sub)]
     lines = [line for line in lines if line["amount"] > 0] + [_swept_line(state, uc) for uc in pending]

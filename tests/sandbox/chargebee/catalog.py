@@ -75,26 +75,29 @@ def get_customer(state: ChargebeeState, customer_id: str, param: str = "customer
     return customer
 
 
-def refresh_balances(state: ChargebeeState, customer: dict) -> None:
-    """Customer balance fields are derived from credit notes and unbilled charges."""
+def balances(state: ChargebeeState, customer: dict) -> tuple[int, int]:
+    """(refundable credits, unbilled charges): derived from credit notes and unbilled charges."""
     refundable = sum(cn["amount_available"] for cn in state.credit_notes.values()
                      if cn["customer_id"] == customer["id"] and cn["type"] == "refundable"
                      and cn["status"] != "voided")
     unbilled = sum(uc["amount"] for uc in state.unbilled_charges.values()
                    if uc["customer_id"] == customer["id"] and not uc["is_voided"] and not uc["deleted"])
-    if (customer["refundable_credits"], customer["unbilled_charges"]) != (refundable, unbilled):
-        customer["refundable_credits"] = refundable
-        customer["unbilled_charges"] = unbilled
+    return refundable, unbilled
+
+
+def render_customer(state: ChargebeeState, customer: dict, *, refresh: bool = True) -> dict:
+    """The customer as the API shows it. ``refresh`` (write paths only) stores changed
+    balances and bumps ``resource_version``; reads never write."""
+    refundable, unbilled = balances(state, customer)
+    if refresh and (customer["refundable_credits"], customer["unbilled_charges"]) != (refundable, unbilled):
+        customer["refundable_credits"], customer["unbilled_charges"] = refundable, unbilled
         state.touch(customer)
-
-
-def render_customer(state: ChargebeeState, customer: dict) -> dict:
-    refresh_balances(state, customer)
     shown = public(customer)
+    shown.update(refundable_credits=refundable, unbilled_charges=unbilled)
     shown["balances"] = [{"promotional_credits": customer["promotional_credits"],
                           "excess_payments": customer["excess_payments"],
-                          "refundable_credits": customer["refundable_credits"],
-                          "unbilled_charges": customer["unbilled_charges"],
+                          "refundable_credits": refundable,
+                          "unbilled_charges": unbilled,
                           "currency_code": customer["preferred_currency_code"],
                           "balance_currency_code": customer["preferred_currency_code"],
                           "object": "customer_balance"}]
