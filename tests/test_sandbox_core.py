@@ -284,6 +284,19 @@ def test_module_entry_point_serves_on_the_given_port():
         else:
             pytest.fail("sandbox did not start")
         assert r.status_code == 200 and r.json()["ok"] is True
+        import stripe
+
+        client = stripe.StripeClient("sk_test_x", base_addresses={"api": f"http://127.0.0.1:{port}"})
+        assert client.v1.customers.create({"email": "cli@example.com"}).email == "cli@example.com"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_routing_errors_answer_json_in_the_shape_of_the_path_s_provider(sandbox):
+    stripe_404 = requests.get(f"{sandbox.url}/v1/nowhere")
+    assert stripe_404.status_code == 404 and stripe_404.json()["error"]["type"] == "invalid_request_error"
+    stripe_405 = requests.delete(f"{sandbox.url}/v1/customers")
+    assert stripe_405.status_code == 405 and stripe_405.json()["error"]["type"] == "invalid_request_error"
+    control_404 = requests.get(f"{sandbox.url}/_sandbox/nowhere")
+    assert control_404.status_code == 404 and control_404.json()["error"]["field"] == "path"

@@ -348,3 +348,18 @@ def test_monthly_to_yearly_bills_now_and_moves_the_billing_date(stripe_client, b
     new_item = updated["items"].data[0]
     assert updated.billing_cycle_anchor == new_item.current_period_start == change_at
     assert new_item.current_period_end == billing.add_interval(change_at, "year", 1, 1)
+
+
+def test_failed_immediate_invoice_keeps_the_change_and_makes_the_subscription_past_due(stripe_client):
+    """CHG: "the subscription change request succeeds and the subscription transitions to past_due"."""
+    client = stripe_client
+    clock, customer = stripe_customer_on_clock(client, SEP_1_2020)
+    seat = stripe_price(client, "Seat", 1000)
+    sub = client.v1.subscriptions.create({"customer": customer.id, "items": [{"price": seat.id, "quantity": 2}]})
+    client.v1.customers.update(customer.id, {"invoice_settings": {"default_payment_method": "pm_card_chargeCustomerFail"}})
+    advance(client, clock.id, SEP_1_2020 + 15 * DAY)
+    updated = client.v1.subscriptions.update(sub.id, {"items": [{"id": sub["items"].data[0].id, "quantity": 4}],
+                                                      "proration_behavior": "always_invoice"})
+    invoice = client.v1.invoices.retrieve(updated.latest_invoice)
+    assert (updated.status, updated["items"].data[0].quantity) == ("past_due", 4)
+    assert (invoice.status, invoice.total, invoice.amount_remaining) == ("open", 1000, 1000)  # −1000 + 2000

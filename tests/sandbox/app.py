@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 
 from tests.sandbox.core import World
 
@@ -40,12 +40,29 @@ def create_app(config: dict | None = None) -> Flask:
 
     app.register_blueprint(create_control_blueprint(world), url_prefix="/_sandbox")
 
+    # Routing errors happen before any blueprint sees the request, so they are
+    # answered here in the shape of the provider the path belongs to.
+    def provider_error(status: int, stripe_message: str, chargebee_code: str):
+        if request.path.startswith("/api/v2"):
+            return jsonify({"message": stripe_message, "type": "invalid_request",
+                            "api_error_code": chargebee_code, "http_status_code": status}), status
+        if request.path.startswith("/v1"):
+            return jsonify({"error": {"type": "invalid_request_error", "message": stripe_message}}), status
+        return jsonify({"error": {"field": "path", "reason": stripe_message}}), status
+
     @app.errorhandler(404)
     def not_found(_exc):
-        return jsonify({"error": {"type": "invalid_request_error", "message": "Unrecognized request URL."}}), 404
+        return provider_error(404, f"Unrecognized request URL ({request.method}: {request.path}).",
+                              "resource_not_found")
 
     @app.errorhandler(405)
     def method_not_allowed(_exc):
-        return jsonify({"error": {"type": "invalid_request_error", "message": "Method not allowed for this URL."}}), 405
+        return provider_error(405, f"Method {request.method} is not allowed for {request.path}.",
+                              "http_method_not_supported")
+
+    @app.errorhandler(500)
+    def internal_error(_exc):
+        # Never an HTML page or a stack trace, whichever half failed.
+        return provider_error(500, "An unknown error occurred in the sandbox.", "internal_error")
 
     return app
