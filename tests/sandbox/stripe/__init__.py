@@ -142,9 +142,8 @@ def create_control_blueprint(world: World) -> Blueprint:
         with world.lock:
             mark = len(state.ledger.events)
             state.ledger.advance_default_clock(to)
-            events = state.ledger.events[mark:]
-        for event in events:
-            world.webhooks.emit("stripe", event)
+            for event in state.ledger.events[mark:]:
+                world.webhooks.emit("stripe", event)
         return jsonify({"frozen_time": to})
 
     return bp

@@ -167,7 +167,6 @@ def create_blueprint(world: World, state: StripeState) -> Blueprint:
 
     def _execute(params_name, supported, action, lock, pairs, key, request_id) -> tuple[Response, bool]:
         held: str | None = None
-        events: list[dict] = []
         try:
             raw = P.decode_form(pairs)
             params = P.validate(raw, params_name)
@@ -190,8 +189,11 @@ def create_blueprint(world: World, state: StripeState) -> Blueprint:
                     result = action(ledger, params)
                     body = _expand(ledger, result, expand) if isinstance(result, dict) else result
                 finally:
-                    events = ledger.events[mark:]
                     ledger.request = {"id": None, "idempotency_key": None}
+                    # Queued under the world lock, so webhooks leave in the order the
+                    # changes happened (before any injected disorder).
+                    for event in ledger.events[mark:]:
+                        world.webhooks.emit("stripe", event)
             return _json(body), True
         except StripeError as exc:
             return exc.response(), exc.stored
@@ -201,8 +203,6 @@ def create_blueprint(world: World, state: StripeState) -> Blueprint:
         finally:
             if held is not None:
                 world.object_locks.release(held)
-            for event in events:
-                world.webhooks.emit("stripe", event)
 
     # ------------------------------------------------------------ customers
 
