@@ -27,35 +27,53 @@ import os
 import queue
 import threading
 from concurrent.futures import Future
-from typing import Callable, TypeVar
+from typing import Callable
 
 import sqlite_utils
 
 from adapter.store import write_transaction
 
-T = TypeVar("T")
 MAX_GROUP = 256  # calls per transaction; bounds the work lost to one failing COMMIT
+
+
+def each_in_savepoint(db: sqlite_utils.Database, works: list[Callable]) -> list:
+    """The default group: each item is a function of ``db``, run in its own SAVEPOINT."""
+    outcomes = []
+    for work in works:
+        try:
+            with db.atomic():  # a failure undoes this call only
+                outcomes.append(work(db))
+        except Exception as exc:  # handed to its caller
+            outcomes.append(exc)
+    return outcomes
 
 
 class GroupCommitter:
     """One writer thread per process over one connection made by ``connect``.
+
+    ``apply_group(db, items)`` writes a whole group inside the open transaction
+    and returns, per item, its result or the exception its caller should get
+    (``each_in_savepoint`` by default; the intake passes ``ledger.record_batches``,
+    which does one lookup and one insert per table for the whole group).
 
     The thread starts on first use (threads do not survive gunicorn's fork of
     the preloaded app) and stops, closing its connection, after ``idle_seconds``
     without work; the next call starts a new one.
     """
 
-    def __init__(self, connect: Callable[[], sqlite_utils.Database], *, lock_path: str | os.PathLike | None = None,
-                 idle_seconds: float = 10.0):
+    def __init__(self, connect: Callable[[], sqlite_utils.Database],
+                 apply_group: Callable[[sqlite_utils.Database, list], list] = each_in_savepoint, *,
+                 lock_path: str | os.PathLike | None = None, idle_seconds: float = 10.0):
         self._connect = connect
+        self._apply_group = apply_group
         self._lock_path = lock_path
         self._idle_seconds = idle_seconds
         self._queue: queue.SimpleQueue[tuple[Callable, Future]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._running_in: int | None = None  # pid whose writer thread is alive
 
-    def run(self, work: Callable[[sqlite_utils.Database], T]) -> T:
-        """Run ``work(db)`` inside a committed transaction; return its result once durable."""
+    def run(self, item):
+        """Hand ``item`` to the group; return its result (or raise its error) once the group is durable."""
         future: Future = Future()
         # Enqueue under the lock the writer takes before it decides to stop, so no call is stranded.
         with self._lock:
@@ -64,7 +82,7 @@ class GroupCommitter:
                 threading.Thread(target=self._loop, args=(self._queue,), name="seatsync-group-commit",
                                  daemon=True).start()
                 self._running_in = os.getpid()
-            self._queue.put((work, future))
+            self._queue.put((item, future))
         return future.result()
 
     def _wait_for_work(self, work_queue: queue.SimpleQueue) -> tuple | None:
@@ -106,23 +124,16 @@ class GroupCommitter:
                 os.close(lock_fd)
             db.close()
 
-    @staticmethod
-    def _commit(db: sqlite_utils.Database, group: list) -> None:
-        outcomes: list[tuple[bool, object]] = []
+    def _commit(self, db: sqlite_utils.Database, group: list) -> None:
         try:
             with write_transaction(db):
-                for work, _ in group:
-                    try:
-                        with db.atomic():  # a SAVEPOINT: a failure undoes this call only
-                            outcomes.append((True, work(db)))
-                    except Exception as exc:  # handed to its caller below
-                        outcomes.append((False, exc))
-        except Exception as exc:
+                outcomes = self._apply_group(db, [item for item, _ in group])
+        except Exception as exc:  # nothing of the group was stored: every caller learns why
             for _, future in group:
                 future.set_exception(exc)
             return
-        for (ok, value), (_, future) in zip(outcomes, group):
-            if ok:
-                future.set_result(value)
+        for outcome, (_, future) in zip(outcomes, group):
+            if isinstance(outcome, BaseException):
+                future.set_exception(outcome)
             else:
-                future.set_exception(value)
+                future.set_result(outcome)

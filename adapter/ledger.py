@@ -82,42 +82,63 @@ def record_events(db: sqlite_utils.Database, events: Batch | Iterable[Event], *,
     """Store a validated batch in one write transaction: all of it, or (on a conflict) none of it.
 
     An id already stored with the same canonical body is a ``duplicate``; with
-    a different body the batch is rolled back and ``EventConflict`` raised.
+    a different body nothing is stored and ``EventConflict`` is raised.
     Inside the same transaction the affected accounts are marked for seat sync.
     """
-    if isinstance(events, Batch):
-        pointers = pointers or events.pointers
-    events = list(events)
-    received_us = now_us() if received_us is None else received_us
-    pointers = pointers or [f"/events/{index}" for index in range(len(events))]
+    if not isinstance(events, Batch):
+        events = list(events)
+        events = Batch(events, pointers or [f"/events/{index}" for index in range(len(events))])
+    elif pointers:
+        events = Batch(events.events, pointers)
     with store.write_transaction(db):
-        stored = store.stored_event_bodies(db, [event.id for event in events])
-        conflicts = [
-            {"field": f"{pointer}/id", "reason": f"event id {event.id!r} was already accepted with a different body"}
-            for pointer, event in zip(pointers, events)
-            if event.id in stored and stored[event.id] != event.body
-        ]
-        if conflicts:
-            raise EventConflict(conflicts)
+        (outcome,) = record_batches(db, [events], received_us=received_us)
+    if isinstance(outcome, EventConflict):
+        raise outcome
+    return outcome
+
+
+def record_batches(db: sqlite_utils.Database, batches: list[Batch], *,
+                   received_us: int | None = None) -> list[RecordResult | EventConflict]:
+    """Record several independent batches at once; call inside a write transaction.
+
+    The group commit's path: one lookup and one insert per table for the whole
+    group. Conflicts are found before anything is written, so a conflicting
+    batch is left out whole (its outcome is the ``EventConflict``) and the
+    others are recorded; a later batch sees an earlier one's events.
+    """
+    received_us = now_us() if received_us is None else received_us
+    stored = store.stored_event_bodies(db, list({event.id for batch in batches for event in batch}))
+    accepted: dict[str, Event] = {}
+    outcomes: list[RecordResult | EventConflict] = []
+    for batch in batches:
         new: dict[str, Event] = {}
-        results = []
-        for pointer, event in zip(pointers, events):
-            earlier = new.get(event.id)
-            if event.id in stored or earlier is not None:
-                if earlier is not None and earlier.body != event.body:
-                    raise EventConflict([{"field": f"{pointer}/id",
-                                          "reason": f"event id {event.id!r} used twice in this batch for different events"}])
-                results.append({"id": event.id, "result": "duplicate"})
-            else:
+        results, conflicts = [], []
+        for pointer, event in zip(batch.pointers, batch.events):
+            known = stored.get(event.id)
+            if known is None:
+                earlier = accepted.get(event.id) or new.get(event.id)
+                known = earlier.body if earlier is not None else None
+            if known is None:
                 new[event.id] = event
                 results.append({"id": event.id, "result": "accepted"})
-        _save(db, list(new.values()), received_us)
-        affected = frozenset(event.account for event in new.values())
-        store.mark_accounts_dirty(db, sorted(affected), received_us)
-    return RecordResult(results, affected)
+            elif known == event.body:
+                results.append({"id": event.id, "result": "duplicate"})
+            else:
+                conflicts.append({"field": f"{pointer}/id",
+                                  "reason": f"event id {event.id!r} was already accepted with a different body"})
+        if conflicts:
+            outcomes.append(EventConflict(conflicts))
+            continue
+        accepted.update(new)
+        outcomes.append(RecordResult(results, frozenset(event.account for event in new.values())))
+    _save(db, list(accepted.values()), received_us)
+    store.mark_accounts_dirty(db, sorted({event.account for event in accepted.values()}), received_us)
+    return outcomes
 
 
 def _save(db: sqlite_utils.Database, events: list[Event], received_us: int) -> None:
+    if not events:
+        return
     store.insert_product_events(db, [
         (event.id, event.type, event.account, event.occurred_us, received_us, event.body) for event in events
     ])
@@ -140,9 +161,12 @@ def _save(db: sqlite_utils.Database, events: list[Event], received_us: int) -> N
                 "plan": event.plan, "timezone": event.timezone, "linked_us": event.occurred_us,
                 "event_id": event.id,
             })
-    store.insert_seat_facts(db, seat_rows)
-    store.insert_plan_facts(db, plan_rows)
-    store.insert_addon_facts(db, addon_rows)
+    if seat_rows:
+        store.insert_seat_facts(db, seat_rows)
+    if plan_rows:
+        store.insert_plan_facts(db, plan_rows)
+    if addon_rows:
+        store.insert_addon_facts(db, addon_rows)
 
 
 # --- seats -----------------------------------------------------------------

@@ -36,7 +36,7 @@ def committer(app: Flask) -> GroupCommitter:
     if found is None:
         database = app.config["SEATSYNC"].database
         found = app.extensions.setdefault("seatsync.intake_committer", GroupCommitter(
-            lambda: open_db(database, migrate=False), lock_path=f"{database}-intake.lock"))
+            lambda: open_db(database, migrate=False), ledger.record_batches, lock_path=f"{database}-intake.lock"))
     return found
 
 
@@ -57,7 +57,7 @@ def receive_product_events():
     try:
         batch = intake.parse_body(body, plans=plans, addons=addons)
         # 202 only after the transaction holding this batch is committed (group commit).
-        recorded = committer(current_app).run(lambda db: ledger.record_events(db, batch))
+        recorded = committer(current_app).run(batch)
     except intake.IntakeError as exc:
         raise Problem(exc.status, exc.title, exc.detail or "; ".join(f"{e['field'] or '/'}: {e['reason']}"
                                                                       for e in exc.errors[:5]),
