@@ -113,6 +113,9 @@ class Bill:
     period: Period  # the period the walk ended in (an interval change moves it)
     state: State  # in force at the end of the walk
     anchor: dt.datetime
+    # Without ``renewal``: lines created but not billed yet (Stripe pending invoice items, Chargebee
+    # unbilled charges and unapplied credits), as they stand: next_invoice at the period end.
+    pending: tuple[ExpectedLine, ...] = ()
 
     def by_change(self, instant: dt.datetime) -> list[ExpectedLine]:
         return [line for line in self.lines if line.changed_at == instant]
@@ -439,4 +442,5 @@ def bill_period(*, plan: Plan, period: Period, seats: int, addons_in_force: Sequ
         walk.apply(instant, change)
     if renewal:
         walk.renew()
-    return Bill(tuple(walk.lines), walk.period, walk.state, walk.anchor)
+    pending = tuple(d.line(walk.plan.currency, "next_invoice", walk.period.end) for d in walk.pending)
+    return Bill(tuple(walk.lines), walk.period, walk.state, walk.anchor, pending)

@@ -132,5 +132,6 @@ def test_threshold_invoices_only_past_the_threshold_and_lose_nothing(threshold, 
     unbilled = bill_period(plan=plan, period=period, seats=start_seats, seat_changes=points, renewal=False)
     everything = [line for line in bill.lines if line.proration]
     assert [line for line in unbilled.lines] == [line for line in everything if line.billed == "threshold"]
+    assert list(unbilled.pending) == [line for line in everything if line.billed == "next_invoice"]
     assert sum(line.amount for line in everything if line.billed == "next_invoice") <= threshold
     assert len(everything) == len(set(everything))

@@ -82,6 +82,9 @@ def test_001_monthly_addition_goes_on_the_next_invoice_and_annual_addition_is_ch
     monthly = bill_period(plan=PLANS["standard-monthly"], period=APRIL_UTC, seats=10,
                           seat_changes=[(utc(2026, 4, 16), 11)], renewal=False)
     assert summary(monthly.lines) == []  # pending until the renewal closes the period
+    assert summary(monthly.pending) == [("proration_credit", "seat", 10, 500, -2500, "next_invoice"),
+                                        ("proration_debit", "seat", 11, 500, 2750, "next_invoice")]
+    assert {line.billed_at for line in monthly.pending} == {utc(2026, 5, 1)}
     monthly = bill_period(plan=PLANS["standard-monthly"], period=APRIL_UTC, seats=10,
                           seat_changes=[(utc(2026, 4, 16), 11)])
     assert summary(monthly.by_change(utc(2026, 4, 16))) == [
