@@ -379,9 +379,13 @@ def save_pending_charge(db: sqlite_utils.Database, obj: dict, *, provider: str, 
     _check(provider)
     row = pending_charge_row(obj, provider, invoice=invoice)
     if row["invoice"] is None:
+        # Stripe sends no event when an invoice sweeps the item: an older snapshot
+        # must not un-bill it, and one that arrives after the invoice is billed by it.
         stored = store.mirror_row(db, "mirror_pending_charges", provider, obj["id"])
         if stored is not None and stored["invoice"]:
-            row["invoice"] = stored["invoice"]  # an older snapshot must not un-bill a swept item
+            row["invoice"] = stored["invoice"]
+        else:
+            row["invoice"] = store.invoice_billing_pending_charge(db, provider, obj["id"])
     applied = _guarded_upsert(db, "mirror_pending_charges", row, version=_version(provider, obj, version),
                               refetched=refetched)
     return Saved("mirror_pending_charges", obj["id"], applied)

@@ -12,9 +12,10 @@ Deduplication:
 - by ``(provider, event id)``, for both providers;
 - for Stripe also by object id and type, because "in some cases, two separate
   Event objects are generated" for one change (reference stripe.md §5). The key
-  also includes a digest of ``data.object``: two ``customer.subscription.updated``
-  events for one subscription are normally two different changes, and only an
-  identical snapshot is the same change twice.
+  also includes a digest of ``data.object``, ``data.previous_attributes`` and
+  ``created``: two ``customer.subscription.updated`` events for one subscription
+  are normally two different changes (even with identical snapshots, A → B → A),
+  and only the same change at the same second is the same change twice.
 
 Ordering: see adapter/mirror.py. For Stripe an event whose ``created`` is not
 strictly newer than the stored state makes the worker re-fetch the object.
@@ -79,9 +80,14 @@ def _canonical(obj: Any) -> str:
 
 
 def stripe_intake_row(event: dict, body: bytes | str, *, source: str, received_us: int | None = None) -> dict:
-    obj = (event.get("data") or {}).get("object") or {}
+    data = event.get("data") or {}
+    obj = data.get("object") or {}
     object_id = obj.get("id")
-    digest = hashlib.sha256(_canonical(obj).encode()).hexdigest()[:32]
+    # The snapshot alone is not enough: a subscription that goes active → past_due
+    # → active has the same snapshot twice; what changed (previous_attributes)
+    # and when (created) tell those two real changes apart.
+    fingerprint = [obj, data.get("previous_attributes"), event.get("created")]
+    digest = hashlib.sha256(_canonical(fingerprint).encode()).hexdigest()[:32]
     return {
         "provider": "stripe", "event_id": event["id"], "type": event["type"],
         "object_type": obj.get("object"), "object_id": object_id,

@@ -1026,3 +1026,28 @@ def unaddressed_deliveries(db: sqlite_utils.Database) -> list[dict]:
 def address_delivery(db: sqlite_utils.Database, delivery_id: int, account: str, body: str) -> None:
     db.execute("UPDATE deliveries SET account = ?, body = ? WHERE id = ? AND account IS NULL AND status = 'pending'",
                [account, body, delivery_id])
+
+
+def referenced_customers(db: sqlite_utils.Database, provider: str) -> list[str]:
+    """Customer ids the provider's mirrored objects name but the mirror does not hold yet, sorted."""
+    return [row[0] for row in db.execute(
+        """
+        SELECT customer FROM (
+            SELECT customer FROM mirror_subscriptions WHERE provider = :p
+            UNION SELECT customer FROM mirror_invoices WHERE provider = :p
+            UNION SELECT customer FROM mirror_credit_notes WHERE provider = :p
+            UNION SELECT customer FROM mirror_payments WHERE provider = :p
+            UNION SELECT customer FROM mirror_pending_charges WHERE provider = :p
+        ) WHERE customer IS NOT NULL
+          AND customer NOT IN (SELECT id FROM mirror_customers WHERE provider = :p)
+        ORDER BY customer
+        """,
+        {"p": provider},
+    )]
+
+
+def invoice_billing_pending_charge(db: sqlite_utils.Database, provider: str, charge_id: str) -> str | None:
+    """The mirrored invoice whose lines bill this pending item, if any."""
+    row = db.execute("SELECT invoice FROM mirror_invoice_lines WHERE provider = ? AND pending_charge = ? LIMIT 1",
+                     [provider, charge_id]).fetchone()
+    return row[0] if row else None

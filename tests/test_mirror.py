@@ -130,3 +130,9 @@ def test_floats_are_refused_as_unit_amounts():
 def test_unknown_provider_is_refused(memory_db):
     with pytest.raises(ValueError):
         mirror.save_customer(memory_db, {"id": "x"}, provider="paddle")
+
+
+def test_pending_item_arriving_after_its_invoice_is_billed_by_it(memory_db):
+    mirror.save_invoice(memory_db, load("stripe/invoice_paid.json"), provider="stripe", version=200)
+    mirror.save_pending_charge(memory_db, load("stripe/invoiceitem.json"), provider="stripe", version=150)
+    assert store.mirror_row(memory_db, "mirror_pending_charges", "stripe", "ii_Prorate01")["invoice"] == "in_1Renew000"

@@ -125,3 +125,14 @@ def test_two_event_objects_for_one_change_are_one_event(client, db):
     # A different change to the same object under the same type is a new event.
     assert post(client, sub_event("evt_c", status="past_due")).json["duplicate"] is False
     assert [r["event_id"] for r in store.provider_event_rows(db)] == ["evt_a", "evt_c"]
+
+
+def test_a_change_back_to_an_earlier_state_is_not_a_duplicate(client, db):
+    # active → past_due → active: the first and last snapshots are identical, the changes are not.
+    first = sub_event("evt_1") | {"created": 100}
+    back = sub_event("evt_3") | {"created": 300}
+    first["type"] = back["type"] = "customer.subscription.updated"
+    first["data"]["previous_attributes"] = {"items": {"data": []}}
+    back["data"]["previous_attributes"] = {"status": "past_due"}
+    assert post(client, first).json["duplicate"] is False
+    assert post(client, back).json["duplicate"] is False

@@ -136,3 +136,8 @@ class ChargebeeFetcher:
 
     def fetch_event(self, event_id: str) -> dict | None:
         return fetch_event(self.client, event_id)
+
+
+def list_unavailable(exc: Exception) -> bool:
+    """A list endpoint this API base does not serve (404), as opposed to a failure worth stopping for."""
+    return isinstance(exc, APIError) and exc.http_status_code == 404

@@ -1,0 +1,211 @@
+"""``seatsync backfill``: build the mirror from the provider's list APIs, resumably.
+
+Each list (subscriptions, invoices, pending items, credit notes, payments) is
+walked in the provider's order; every object is saved and its cursor recorded
+in the same transaction, so an interrupted backfill started again with the same
+``--provider``/``--since`` continues after the last saved object (Stripe:
+``starting_after``; Chargebee: the page's ``offset``, whose objects are saved
+again harmlessly). Customers named by the saved objects are fetched last.
+When every list is done the cursors are removed, so the next run starts over.
+
+Listed objects are the provider's current state, so they are saved as
+re-fetched truth. For Stripe their ordering version is the ``created`` of the
+provider's newest event when the run started: a webhook event from before the
+backfill then makes the worker re-fetch instead of overwriting newer state
+(adapter/mirror.py). Chargebee objects carry their own ``resource_version``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Protocol
+
+import sqlite_utils
+
+from adapter import mirror, provider_events, store
+
+log = logging.getLogger(__name__)
+
+DONE = "done"
+
+
+class Source(Protocol):
+    provider: str
+    lists: tuple[str, ...]
+
+    def list(self, resource: str, since: int | None, cursor: str | None) -> Iterator[tuple[str, dict]]: ...
+
+    def fetch_customer(self, customer_id: str) -> dict | None: ...
+
+    def version_marker(self) -> int | None: ...
+
+    def unavailable(self, exc: Exception) -> bool: ...
+
+
+SAVERS: dict[str, dict[str, Callable[..., mirror.Saved]]] = {
+    "stripe": {
+        "subscriptions": mirror.save_subscription,
+        "invoices": mirror.save_invoice,
+        "invoice_items": mirror.save_pending_charge,
+        "credit_notes": mirror.save_credit_note,
+        "charges": mirror.save_payment,
+    },
+    "chargebee": {
+        "customers": mirror.save_customer,
+        "subscriptions": mirror.save_subscription,
+        "invoices": mirror.save_invoice,
+        "credit_notes": mirror.save_credit_note,
+        "transactions": mirror.save_payment,
+        "unbilled_charges": mirror.save_pending_charge,
+    },
+}
+
+
+class StripeSource:
+    provider = "stripe"
+
+    def __init__(self, settings):
+        from adapter.providers import stripe as stripe_provider
+
+        self._api = stripe_provider
+        self._client = stripe_provider.stripe_client(settings)
+        self.lists = stripe_provider.LISTS
+
+    def list(self, resource, since, cursor):
+        for obj in self._api.fetch_list(self._client, resource, created_gte=since, starting_after=cursor):
+            yield obj["id"], obj
+
+    def fetch_customer(self, customer_id):
+        return self._api.fetch_object(self._client, "customer", customer_id)
+
+    def version_marker(self):
+        return self._api.newest_event_created(self._client)
+
+    def unavailable(self, exc):
+        return self._api.list_unavailable(exc)
+
+
+class ChargebeeSource:
+    provider = "chargebee"
+
+    def __init__(self, settings):
+        from adapter.providers import chargebee as chargebee_provider
+
+        self._api = chargebee_provider
+        self._client = chargebee_provider.chargebee_client(settings)
+        self.lists = chargebee_provider.LISTS
+
+    def list(self, resource, since, cursor):
+        for offset, obj in self._api.fetch_list(self._client, resource, since=since, offset=cursor):
+            yield offset or "", obj
+
+    def fetch_customer(self, customer_id):
+        return self._api.fetch_object(self._client, "customer", customer_id)
+
+    def version_marker(self):
+        return None  # Chargebee objects carry resource_version
+
+    def unavailable(self, exc):
+        return self._api.list_unavailable(exc)
+
+
+def source_for(settings, provider: str) -> Source:
+    if provider == "stripe":
+        return StripeSource(settings)
+    if provider == "chargebee":
+        return ChargebeeSource(settings)
+    raise ValueError(f"unknown provider {provider!r}")
+
+
+@dataclass(frozen=True)
+class Step:
+    resource: str
+    object_id: str
+
+
+@dataclass
+class BackfillReport:
+    saved: dict[str, int] = field(default_factory=dict)
+    skipped: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
+    complete: bool = False
+
+
+def run_key(provider: str, since: int | None) -> str:
+    return f"backfill:{provider}:{since if since is not None else 'all'}:"
+
+
+def backfill(db: sqlite_utils.Database, settings, source: Source, *, since: int | None = None,
+             report: BackfillReport | None = None, clock: Callable[[], int] = provider_events.now_us) -> Iterator[Step]:
+    """Save every listed object, yielding one ``Step`` per committed object (for a progress bar)."""
+    report = report if report is not None else BackfillReport()
+    provider = source.provider
+    savers = SAVERS[provider]
+    key = run_key(provider, since)
+    linker = provider_events.AutoLinker(settings)
+    marker_key = key + "version"
+    marker = store.get_watermark(db, marker_key)
+    if marker is None:
+        found = source.version_marker()
+        marker = str(found) if found is not None else ""
+        with store.write_transaction(db):
+            store.set_watermark(db, marker_key, marker, clock())
+    version = int(marker) if marker else None
+
+    for resource in source.lists:
+        cursor = store.get_watermark(db, key + resource)
+        if cursor == DONE:
+            continue
+        if cursor is not None:
+            report.resumed.append(resource)
+        try:
+            for next_cursor, obj in source.list(resource, since, cursor or None):
+                with store.write_transaction(db):
+                    _save(db, savers[resource], obj, provider, version, linker, resource)
+                    store.set_watermark(db, key + resource, next_cursor, clock())
+                report.saved[resource] = report.saved.get(resource, 0) + 1
+                yield Step(resource, obj["id"])
+        except Exception as exc:
+            if not source.unavailable(exc):
+                raise
+            log.warning("backfill: %s %s is not served by this API base; skipped", provider, resource)
+            report.skipped.append(resource)
+        with store.write_transaction(db):
+            store.set_watermark(db, key + resource, DONE, clock())
+
+    cursor = store.get_watermark(db, key + "customers")
+    if cursor != DONE:
+        for customer_id in store.referenced_customers(db, provider):
+            if cursor is not None and customer_id <= cursor:
+                continue
+            obj = source.fetch_customer(customer_id)
+            with store.write_transaction(db):
+                if obj is not None:
+                    _save(db, mirror.save_customer, obj, provider, version, linker, "customers")
+                store.set_watermark(db, key + "customers", customer_id, clock())
+            report.saved["customers"] = report.saved.get("customers", 0) + 1
+            yield Step("customers", customer_id)
+    with store.write_transaction(db):
+        store.delete_watermarks(db, key)
+    report.complete = True
+
+
+def _save(db, saver, obj: dict, provider: str, version: int | None, linker, resource: str) -> None:
+    if provider == "stripe":
+        saver(db, obj, provider=provider, version=version, refetched=True)
+    else:
+        saver(db, obj, provider=provider)
+    if resource == "subscriptions":
+        linker(db, provider, obj)
+
+
+def run(db: sqlite_utils.Database, settings, provider: str, *, since: int | None = None,
+        report: BackfillReport | None = None) -> Iterator[Step]:
+    """``backfill`` with the provider's real source (what ``seatsync backfill`` runs)."""
+    return backfill(db, settings, source_for(settings, provider), since=since, report=report)
+
+
+def describe(report: BackfillReport) -> dict[str, Any]:
+    return {"complete": report.complete, "saved": dict(sorted(report.saved.items())),
+            "skipped": report.skipped, "resumed": report.resumed}
