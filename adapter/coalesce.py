@@ -7,7 +7,8 @@ the quantity delta and in ``end - t``, so:
 
 * changes in the same proration unit (the same local day for day-granular
   policies) are one change: their net delta at the start of that day;
-* for per-second policies, a set of increases ``d_i`` at ``t_i`` nets to the
+* for per-second policies, changes inside one second are netted first; then a
+  set of increases ``d_i`` at ``t_i`` nets to the
   same money as one increase ``Σ d_i`` at the seat-weighted mean instant
   ``Σ d_i·t_i / Σ d_i``; likewise for decreases. So a burst becomes at most one
   increase call and one decrease call, each with its own ``proration_date``.
@@ -107,7 +108,21 @@ def _by_day(start_quantity: int, deltas: list[SeatDelta], tz: str) -> list[Quant
     return calls
 
 
+def _by_second(deltas: list[SeatDelta]) -> list[SeatDelta]:
+    """Net the changes inside each whole second: a second is the proration unit of a per-second policy."""
+    seconds: dict[datetime, list[SeatDelta]] = {}
+    for delta in deltas:
+        seconds.setdefault(delta.instant.astimezone(timezone.utc).replace(microsecond=0), []).append(delta)
+    netted = []
+    for second, group in sorted(seconds.items()):
+        net = sum(d.delta for d in group)
+        if net:
+            netted.append(SeatDelta(second, net, max(d.version for d in group)))
+    return netted
+
+
 def _by_direction(start_quantity: int, deltas: list[SeatDelta]) -> list[QuantityCall]:
+    deltas = _by_second(deltas)
     increases = [d for d in deltas if d.delta > 0]
     decreases = [d for d in deltas if d.delta < 0]
     calls = []

@@ -375,3 +375,21 @@ def load_catalog(path) -> Catalog:
     if errors:
         raise CatalogError(errors)
     return catalog
+
+
+def rewrite_price_ids(source: Path, out_dir: Path, ids: dict[str, str]) -> Path:
+    """Copy the catalogue's files to ``out_dir`` with each quoted price id replaced by ``ids[id]``.
+
+    For providers that choose their own price ids (Stripe): create the prices,
+    then point SEATSYNC_MAPPINGS at the copy. Comments and layout are kept.
+    """
+    import re
+
+    source, out_dir = Path(source), Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for path in _files(source):
+        text = path.read_text()
+        for old, new in ids.items():
+            text = re.sub(rf'"{re.escape(old)}"', f'"{new}"', text)
+        (out_dir / path.name).write_text(text)
+    return out_dir

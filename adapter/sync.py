@@ -194,14 +194,18 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
     """The calls that bring the provider in line with the ledger, and the late changes found (kind, instant, delta)."""
     account = linked.account
     start, end = state.period_start_us, state.period_end_us
-    horizon = min(end, max(start, state_now(state, now_us)) + 1)
+    # Stripe takes a proration_date, which cannot lie ahead of its clock; a Chargebee
+    # change applies when it is made, so every ledger change of the period is due.
+    horizon = end if state.provider == "chargebee" else min(end, max(start, state_now(state, now_us)) + 1)
     plan = catalog.plans[ledger.plan_at(db, account, horizon - 1) or linked.plan]
     timezone = linked.timezone or plan.timezone
     specs: list[CallSpec] = []
 
     sync = store.sync_state(db, account) or {}
     if sync.get("baseline_quantity") is None and state.quantity is not None:
-        store.set_baseline(db, account, state.quantity, start)
+        # First look at this subscription: what it bills up to now is taken as given;
+        # from now on it must follow the ledger.
+        store.set_baseline(db, account, state.quantity, max(start, state_now(state, now_us)))
         sync = store.sync_state(db, account)
     elif state.quantity is not None and sync.get("last_set_quantity") is not None \
             and state.quantity != sync["last_set_quantity"]:
@@ -225,11 +229,13 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
             specs.append(plan_change_call(old_plan, plan, state, quantity=max(current_quantity, 1 if state.provider == "chargebee" else 0),
                                           effective_us=at, timezone=timezone))
 
+    # Corrections start at the period start, or at seatsync's first look if that was later.
+    window_start = max(start, sync.get("baseline_us") or start)
     truth = _truth(db, account, plan, start, horizon)
     pushed = _pushed(db, account, linked.subscription)
-    fixes = corrections(truth, pushed, start, horizon)
+    fixes = corrections(truth, pushed, window_start, horizon) if window_start < horizon else []
     late = [("across_period", instant, delta) for instant, delta in fixes
-            if instant == start and truth.at(start) != pushed.at(start)
+            if instant == start == window_start and truth.at(start) != pushed.at(start)
             and sync.get("baseline_us") is not None and sync["baseline_us"] < start]
     deltas = [SeatDelta(from_us(instant), delta, n) for n, (instant, delta) in enumerate(fixes)]
     last_pushed = max((s[0] for s in pushed.steps), default=None)

@@ -9,6 +9,7 @@ defaults.
 from __future__ import annotations
 
 from chargebee import Chargebee
+from chargebee.api_error import APIError
 
 from adapter.policy import Catalog
 from adapter.translate import CallSpec, SubscriptionState
@@ -33,6 +34,20 @@ class ChargebeeSeats:
 
     def __init__(self, client: Chargebee):
         self.client = client
+        self._has_time_machine: bool | None = None
+
+    def site_now_us(self) -> int | None:
+        """A test site's time-machine clock, which renewals and prorations follow; None on live sites."""
+        if self._has_time_machine is False:
+            return None
+        try:
+            machine = self.client.TimeMachine.retrieve("delorean").time_machine
+        except APIError:
+            self._has_time_machine = False
+            return None
+        self._has_time_machine = True
+        destination = getattr(machine, "destination_time", None) or getattr(machine, "genesis_time", None)
+        return int(destination) * 1_000_000 if destination else None
 
     def read(self, subscription: str, catalog: Catalog) -> SubscriptionState:
         sub = dict(self.client.Subscription.retrieve(subscription).subscription.raw_data)
@@ -54,7 +69,7 @@ class ChargebeeSeats:
             quantity=seat.get("quantity") if seat else None, seat_item=seat["item_price_id"] if seat else None,
             seat_price=seat["item_price_id"] if seat else None,
             base_item=base["item_price_id"] if base else None, base_price=base["item_price_id"] if base else None,
-            addon_items=addons,
+            addon_items=addons, now_us=self.site_now_us(),
         )
 
     def send(self, spec: CallSpec, idempotency_key: str) -> tuple[str | None, dict]:

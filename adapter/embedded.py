@@ -1,0 +1,182 @@
+"""The embedded setup behind ``make run``: the local provider sandbox and a ready demo world.
+
+With no provider keys configured, ``seatsync serve`` starts the sandbox that
+ships in the source tree (``python -m tests.sandbox``, a separate process:
+seatsync never imports it), points both SDKs at it, registers seatsync's
+webhook receivers with it, and seeds one demo account per article policy, so
+a newcomer can ``seatsync send`` a seat event and watch quantities and
+pending charges change.
+
+The sandbox keeps its state in memory, so every start seeds afresh; a demo
+account that already has seats in the ledger is relinked to a new
+subscription carrying its current seat count.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from adapter import accounts, ledger, store
+from adapter.config import Settings, new_whsec
+from adapter.intake import format_us, parse_document
+from adapter.policy import load_catalog, rewrite_price_ids
+
+# One demo account per seed article: (account, plan, seats).
+DEMO_ACCOUNTS = (
+    ("demo-clinic", "konfidens-solo-monthly", 3),  # 000: Chargebee, day proration in Europe/Oslo
+    ("demo-standard", "standard-monthly", 10),  # 001: Stripe, base fee + seats, next-invoice prorations
+    ("demo-team", "team-annual", 5),  # 002: Stripe, annual, invoiced past $150.00
+)
+
+
+class EmbeddedError(Exception):
+    pass
+
+
+@dataclass
+class EmbeddedSandbox:
+    process: subprocess.Popen
+    url: str
+    env: dict[str, str] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def _state_secret(state_dir: Path, name: str, make) -> str:
+    """A secret kept next to the database, so restarts keep webhooks verifiable."""
+    path = state_dir / name
+    if path.exists():
+        return path.read_text().strip()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    value = make()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def start_sandbox(repo_root: Path, port: int, database: Path, *, timeout: float = 20.0) -> EmbeddedSandbox:
+    if not (repo_root / "tests" / "sandbox" / "__main__.py").exists():
+        raise EmbeddedError("no provider keys are set and this installation has no local sandbox "
+                            "(it ships with the source tree): set STRIPE_API_KEY or CHARGEBEE_API_KEY")
+    url = f"http://127.0.0.1:{port}"
+    log_path = database.parent / "embedded" / "sandbox.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "ab") as log:  # the sandbox's request log, out of the way of seatsync's own
+        process = subprocess.Popen([sys.executable, "-m", "tests.sandbox", "--port", str(port)], cwd=repo_root,
+                                   stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_sandbox/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if process.poll() is not None:
+            raise EmbeddedError(f"the sandbox exited with code {process.returncode} (is port {port} in use? "
+                                f"see {log_path})")
+        if time.monotonic() > deadline:
+            process.terminate()
+            raise EmbeddedError(f"the sandbox did not answer on {url} within {timeout:.0f} s")
+        time.sleep(0.1)
+    state = database.parent / "embedded"
+    env = {
+        "STRIPE_API_KEY": "sk_test_seatsync_embedded",
+        "STRIPE_API_BASE": url,
+        "STRIPE_WEBHOOK_SECRETS": _state_secret(state, "stripe-webhook-secret", new_whsec),
+        "CHARGEBEE_SITE": "embedded",
+        "CHARGEBEE_API_KEY": "test_seatsync_embedded",
+        "CHARGEBEE_API_BASE": url,
+        "CHARGEBEE_WEBHOOK_USER": "sandbox",
+        "CHARGEBEE_WEBHOOK_PASSWORD": _state_secret(state, "chargebee-webhook-password",
+                                                    lambda: secrets.token_urlsafe(24)),
+    }
+    return EmbeddedSandbox(process, url, env)
+
+
+def _control(url: str, path: str, body: dict) -> dict:
+    request = urllib.request.Request(f"{url}/_sandbox/{path}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def seed_demo(settings: Settings, sandbox: EmbeddedSandbox, seatsync_url: str) -> Settings:
+    """Create the catalogue and the demo accounts in the sandbox; return settings that name the created prices."""
+    from adapter.providers.catalog import create_chargebee_prices, create_stripe_prices
+    from adapter.providers.chargebee import chargebee_client
+    from adapter.providers.stripe import stripe_client
+
+    catalog = load_catalog(settings.mappings)
+    stripe = stripe_client(settings)
+    chargebee = chargebee_client(settings)
+    ids = create_stripe_prices(stripe, catalog)
+    mappings = rewrite_price_ids(settings.mappings, settings.database.parent / "embedded" / "mappings", ids)
+    create_chargebee_prices(chargebee, catalog)
+    settings = replace(settings, mappings=mappings)
+    catalog = load_catalog(mappings)
+
+    _control(sandbox.url, "webhooks/stripe/endpoints",
+             {"url": f"{seatsync_url}/webhooks/stripe", "secret": settings.stripe_webhook_secrets[0]})
+    _control(sandbox.url, "webhooks/chargebee/endpoints",
+             {"url": f"{seatsync_url}/webhooks/chargebee", "username": settings.chargebee_webhook_user,
+              "password": settings.chargebee_webhook_password})
+
+    db = store.open_db(settings.database)
+    try:
+        for account, plan_id, seats in DEMO_ACCOUNTS:
+            if plan_id not in catalog.plans:
+                continue
+            plan = catalog.plans[plan_id]
+            now = ledger.now_us()
+            users = ledger.active_users(db, account, now) or [f"{account}-user-{n}" for n in range(1, seats + 1)]
+            quantity = plan.billable_seats(len(users))
+            if plan.provider == "stripe":
+                subscription = _stripe_subscription(stripe, account, plan, quantity)
+            else:
+                subscription = _chargebee_subscription(chargebee, account, plan, quantity)
+            accounts.link(db, account, provider=plan.provider, subscription=subscription, plan=plan_id,
+                          timezone=None, plans=catalog.plans, addons=catalog.addons, at_us=now)
+            snapshot = {"id": f"{account}-snapshot-{now}", "type": "account.seats_snapshot", "account": account,
+                        "occurred_at": format_us(now), "users": users}
+            ledger.record_events(db, parse_document(snapshot, plans=catalog.plans, addons=catalog.addons))
+    finally:
+        db.close()
+    return settings
+
+
+def _stripe_subscription(client, account: str, plan, quantity: int) -> str:
+    customer = client.v1.customers.create({"name": account, "payment_method": "pm_card_visa",
+                                           "metadata": {"seatsync_account": account}})
+    items = [{"price": plan.seat.price_id, "quantity": quantity}]
+    if plan.base_fee:
+        items.append({"price": plan.base_fee.price_id, "quantity": 1})
+    return client.v1.subscriptions.create({"customer": customer.id, "items": items,
+                                           "metadata": {"seatsync_account": account}}).id
+
+
+def _chargebee_subscription(client, account: str, plan, quantity: int) -> str:
+    customer_id = f"{account}-{secrets.token_hex(4)}"
+    client.Customer.create({"id": customer_id, "first_name": account, "email": f"{account}@example.com",
+                            "card": {"number": "4111111111111111", "expiry_month": 12, "expiry_year": 2030}})
+    items = [{"item_price_id": plan.seat.price_id, "quantity": max(quantity, 1)}]
+    # chargebee-python form-encodes a dict value with str(); meta_data must be a JSON string.
+    response = client.Subscription.create_with_items(
+        customer_id, {"subscription_items": items, "meta_data": json.dumps({"seatsync_account": account})})
+    return response.subscription.id

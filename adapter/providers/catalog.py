@@ -1,0 +1,67 @@
+"""Create a catalogue's prices at the provider.
+
+Stripe chooses its own price ids (``price_…``): a deployment creates the
+prices once and writes the ids it got into ``mappings/``
+(``adapter.policy.rewrite_price_ids``). Chargebee item prices take the ids the
+catalogue names, so they are created as written.
+"""
+
+from __future__ import annotations
+
+from chargebee import Chargebee
+from chargebee.api_error import APIError
+
+from adapter.policy import Catalog
+
+
+def _prices(catalog: Catalog, provider: str):
+    """(price id, unit amount, currency, interval, display name, kind) for each price of ``provider``."""
+    for plan in catalog.plans.values():
+        if plan.provider != provider:
+            continue
+        prices = [(plan.seat, f"{plan.name} seat", "plan")]
+        if plan.base_fee:
+            prices.append((plan.base_fee, f"{plan.name} base fee", "addon"))
+        for price, name, kind in prices:
+            yield price.price_id, price.unit_amount, plan.currency, plan.interval, name, kind
+            for change in price.price_changes:
+                yield change.price_id, change.unit_amount, plan.currency, plan.interval, name, kind
+    for addon in catalog.addons.values():
+        if addon.provider == provider:
+            yield addon.price.price_id, addon.price.unit_amount, addon.currency, addon.interval, addon.name, "addon"
+            for change in addon.price.price_changes:
+                yield change.price_id, change.unit_amount, addon.currency, addon.interval, addon.name, "addon"
+
+
+def create_stripe_prices(client, catalog: Catalog) -> dict[str, str]:
+    """Create one product and recurring per-unit price per catalogue price; return catalogue id → Stripe id."""
+    ids: dict[str, str] = {}
+    for price_id, amount, currency, interval, name, _ in _prices(catalog, "stripe"):
+        if price_id in ids:
+            continue
+        product = client.v1.products.create({"name": name}, {"idempotency_key": f"seatsync:product:{price_id}"})
+        price = client.v1.prices.create(
+            {"product": product.id, "unit_amount": amount, "currency": currency.lower(),
+             "recurring": {"interval": interval}},
+            {"idempotency_key": f"seatsync:price:{price_id}"})
+        ids[price_id] = price.id
+    return ids
+
+
+def create_chargebee_prices(client: Chargebee, catalog: Catalog) -> list[str]:
+    """Create an item and an item price per catalogue price (ids as written); skip those that exist."""
+    created = []
+    for price_id, amount, currency, interval, name, kind in _prices(catalog, "chargebee"):
+        item_id = f"item-{price_id}"
+        try:
+            client.Item.create({"id": item_id, "name": f"{name} ({price_id})",
+                                "type": kind, "item_family_id": "seatsync"})
+            client.ItemPrice.create({"id": price_id, "item_id": item_id, "pricing_model": "per_unit",
+                                     "price": amount, "currency_code": currency, "period": 1,
+                                     "period_unit": interval})
+        except APIError as exc:
+            if exc.api_error_code != "duplicate_entry":
+                raise
+            continue
+        created.append(price_id)
+    return created
