@@ -81,6 +81,24 @@ class Worker:
                                           lease_us=int(self.config.lease * SECOND_US), limit=self.config.batch)
         return list(self._pool.map(self._work, claims))
 
+    def run_callbacks_once(self) -> None:
+        """The provider side: settle received provider events into the mirror, sweep for
+        missed ones on schedule, deliver due product notifications. Each is idempotent and
+        safe with several workers; a failure in one does not stop the others."""
+        from adapter import notify, provider_events, sweeper
+
+        db = self._db()
+        for name, task in (
+            ("provider events", lambda: provider_events.process_pending_provider_events(db, self.settings,
+                                                                                        owner=self.owner)),
+            ("sweeper", lambda: sweeper.sweep_if_due(db, self.settings)),
+            ("notifications", lambda: notify.deliver_due_notifications(db, self.settings, owner=self.owner)),
+        ):
+            try:
+                task()
+            except Exception:
+                log.exception("worker task %s failed", name)
+
     def _work(self, claim: dict) -> Outcome:
         db = self._db()
         account = claim["account"]
@@ -117,6 +135,7 @@ class Worker:
             except Exception:
                 log.exception("sync worker pass failed")
                 outcomes = []
+            self.run_callbacks_once()
             if not outcomes:
                 stop.wait(self.config.poll)
         self._pool.shutdown(wait=True)
