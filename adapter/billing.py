@@ -351,14 +351,20 @@ class _Walk:
         plan = self.plan
         nxt = period_at(self.anchor, plan.interval, _cycle_timezone(plan, self.timezone), end,
                         day_based=self.day_based(plan))
-        for item in items(self.state, nxt, self.addons, self.timezone).values():
-            if item.quantity:
-                exact = Fraction(item.unit_amount * item.quantity)
-                self.lines.append(Draft(item.kind, _describe_full(plan, item, plan.currency, plan.interval),
-                                         item.key, item.price_id, nxt.start, nxt.end, item.quantity,
-                                         item.unit_amount, int(exact), exact, False, end)
-                                  .line(plan.currency, "renewal", end))
+        self.bill(self.full_term(nxt, end), "renewal", end)
         self.period = nxt
+
+    def full_term(self, period: Period, changed_at: dt.datetime) -> list[Draft]:
+        """The state's items charged in full for ``period`` (a renewal, or a new term after a reset)."""
+        plan = self.plan
+        drafts = []
+        for item in items(self.state, period, self.addons, self.timezone).values():
+            if item.quantity:
+                amount = item.unit_amount * item.quantity
+                drafts.append(Draft(item.kind, _describe_full(plan, item, plan.currency, plan.interval), item.key,
+                                    item.price_id, period.start, period.end, item.quantity, item.unit_amount,
+                                    amount, Fraction(amount), False, changed_at))
+        return drafts
 
     def apply(self, at: dt.datetime, change: dict) -> None:
         old = self.state
@@ -401,13 +407,7 @@ class _Walk:
         self.period = period_from(start, new.plan.interval, _cycle_timezone(new.plan, self.timezone),
                                   day_based=self.day_based(new.plan))
         self.anchor = self.period.start
-        for item in items(new, self.period, self.addons, self.timezone).values():
-            if item.quantity:
-                exact = Fraction(item.unit_amount * item.quantity)
-                self.pending.append(Draft(item.kind, _describe_full(new.plan, item, new.plan.currency,
-                                                                     new.plan.interval),
-                                           item.key, item.price_id, self.period.start, self.period.end,
-                                           item.quantity, item.unit_amount, int(exact), exact, False, at))
+        self.pending.extend(self.full_term(self.period, at))
         self.bill(self.pending, "now", at)
         self.pending = []
 
