@@ -118,26 +118,52 @@ def test_write_to_a_locked_subscription_is_a_lock_timeout(sandbox, stripe_client
     assert stripe_client.v1.subscription_items.update(item.id, {"quantity": 9}).quantity == 9
 
 
+class PausedWriter:
+    """Starts a write that the sandbox holds inside its subscription lock until ``release``."""
+
+    def __init__(self, sandbox, call):
+        self.sandbox = sandbox
+        self.outcome: list = []
+        requests.post(f"{sandbox.url}/_sandbox/stripe/writes", json={"paused": True})
+        self.thread = threading.Thread(target=self._run, args=(call,))
+        self.thread.start()
+        for _ in range(1000):  # wait (not a timing assumption) until the writer holds the lock
+            if requests.get(f"{sandbox.url}/_sandbox/stripe/writes").json()["waiting"] == 1:
+                return
+            self.thread.join(0.01)
+        raise AssertionError("the first writer never reached the sandbox")
+
+    def _run(self, call):
+        try:
+            self.outcome.append(call())
+        except Exception as exc:  # reported to the test through ``outcome``
+            self.outcome.append(exc)
+
+    def release(self):
+        requests.post(f"{self.sandbox.url}/_sandbox/stripe/writes", json={"paused": False})
+        self.thread.join(10)
+        return self.outcome[0]
+
+
 def test_concurrent_writes_to_one_subscription_one_gets_lock_timeout(sandbox, stripe_client, seat_sub):
     _, sub, item = seat_sub
-    requests.post(f"{sandbox.url}/_sandbox/stripe/limits", json={"write_delay_seconds": 1.0})
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
+    first = PausedWriter(sandbox, lambda: stripe_client.v1.subscription_items.update(item.id, {"quantity": 6}))
+    with pytest.raises(stripe.RateLimitError) as second:
+        stripe_client.v1.subscriptions.update(sub.id, {"items": [{"id": item.id, "quantity": 7}]})
+    assert second.value.error.code == "lock_timeout"
+    assert first.release().quantity == 6
+    assert stripe_client.v1.subscription_items.retrieve(item.id).quantity == 6
 
-    def write(quantity):
-        barrier.wait()
-        try:
-            stripe_client.v1.subscription_items.update(item.id, {"quantity": quantity})
-            outcomes.append("ok")
-        except stripe.RateLimitError as exc:
-            outcomes.append(exc.error.code)
 
-    threads = [threading.Thread(target=write, args=(q,)) for q in (6, 7)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    assert sorted(outcomes) == ["lock_timeout", "ok"]
+def test_write_delay_holds_the_lock_for_real_concurrency(sandbox, stripe_client, seat_sub):
+    _, sub, item = seat_sub
+    import time
+
+    requests.post(f"{sandbox.url}/_sandbox/stripe/limits", json={"write_delay_seconds": 0.2})
+    started = time.monotonic()
+    assert stripe_client.v1.subscription_items.update(item.id, {"quantity": 6}).quantity == 6
+    assert time.monotonic() - started >= 0.2  # a lower bound: the write waited inside its lock
+    assert requests.get(f"{sandbox.url}/_sandbox/stripe/limits").json()["write_delay_seconds"] == 0.2
 
 
 def test_injected_faults_reach_the_sdk_as_provider_errors(sandbox, stripe_client):
@@ -191,24 +217,15 @@ def test_sdk_retries_a_lock_timeout_because_stripe_says_it_should(sandbox, seat_
 
 def test_a_key_still_in_flight_is_a_conflict(sandbox, stripe_client, seat_sub):
     _, sub, item = seat_sub
-    requests.post(f"{sandbox.url}/_sandbox/stripe/limits", json={"write_delay_seconds": 1.0})
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
 
-    def write():
-        barrier.wait()
-        try:
-            stripe_client.v1.subscription_items.update(item.id, {"quantity": 6}, {"idempotency_key": "same"})
-            outcomes.append("ok")
-        except stripe.APIError as exc:  # stripe-python maps a 409 to APIError (and retries it if allowed)
-            outcomes.append(f"{exc.http_status} {exc.error.code}")
-
-    threads = [threading.Thread(target=write) for _ in range(2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(10)
-    assert sorted(outcomes) == ["409 idempotency_key_in_use", "ok"]
+    def update():
+        return stripe_client.v1.subscription_items.update(item.id, {"quantity": 6}, {"idempotency_key": "same"})
+    first = PausedWriter(sandbox, update)
+    with pytest.raises(stripe.APIError) as conflict:  # stripe-python maps 409 to APIError (retried if allowed)
+        update()
+    assert (conflict.value.http_status, conflict.value.error.code) == (409, "idempotency_key_in_use")
+    assert first.release().quantity == 6
+    assert update().last_response.headers.get("Idempotent-Replayed") == "true"
 
 
 def test_sleep_timeouts_and_latency_hold_the_request(sandbox):

@@ -128,6 +128,23 @@ def create_control_blueprint(world: World) -> Blueprint:
             return jsonify({"error": {"field": "object", "reason": "not locked"}}), 404
         return jsonify({"object": object_id, "released": True})
 
+    @bp.get("/writes")
+    def get_writes():
+        return jsonify({"paused": not state.write_gate.is_set(), "waiting": state.waiting_writers})
+
+    @bp.post("/writes")
+    def set_writes():
+        """``{"paused": true}`` holds every locked write (subscription updates) right after it
+        took its object lock, until ``{"paused": false}``; ``waiting`` counts held writers."""
+        paused = body().get("paused")
+        if not isinstance(paused, bool):
+            raise SandboxConfigError("paused", "must be true or false")
+        if paused:
+            state.write_gate.clear()
+        else:
+            state.write_gate.set()
+        return get_writes()
+
     @bp.get("/clock")
     def get_clock():
         return jsonify({"frozen_time": state.ledger.default_time})

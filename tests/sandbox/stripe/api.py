@@ -181,6 +181,7 @@ def create_blueprint(world: World, state: StripeState) -> Blueprint:
                     held = object_id
                     if state.limits.write_delay_seconds:
                         time.sleep(state.limits.write_delay_seconds)
+                    state.wait_at_gate()
             with world.lock:
                 ledger = state.ledger
                 ledger.request = {"id": request_id, "idempotency_key": key}

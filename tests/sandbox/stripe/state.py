@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -35,6 +36,28 @@ class StripeState:
         self.quantity_limiter = SlidingWindowLimiter(self.limits.quantity_updates_per_hour, 3600.0)
         self.in_flight_keys: set[str] = set()
         self.ledger = Ledger(self._initial_time())
+        # Closed by the control API, the gate stops writers right after they took
+        # their object lock: tests get a concurrent writer without racing the clock.
+        self.write_gate = threading.Event()
+        self.write_gate.set()
+        self._waiting = 0
+        self._waiting_lock = threading.Lock()
+
+    def wait_at_gate(self, timeout: float = 30.0) -> None:
+        if self.write_gate.is_set():
+            return
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            self.write_gate.wait(timeout)
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
+
+    @property
+    def waiting_writers(self) -> int:
+        with self._waiting_lock:
+            return self._waiting
 
     def _default_limits(self) -> StripeLimits:
         # world.config["stripe_limits"] overrides Stripe's defaults, e.g. the test
@@ -66,4 +89,5 @@ class StripeState:
         self.request_limiter.configure(self.limits.requests_per_second, self.limits.request_window_seconds)
         self.quantity_limiter.configure(self.limits.quantity_updates_per_hour)
         self.in_flight_keys.clear()
+        self.write_gate.set()
         self.ledger = Ledger(self._initial_time())
