@@ -168,6 +168,26 @@ def test_decrease_against_an_unpaid_term_invoice_is_an_adjustment(site):
     assert site.cb.Subscription.retrieve("sub-nocard").subscription.due_invoices_count == 1
 
 
+def test_a_credit_beyond_the_unpaid_amount_is_split_adjustment_then_refundable(site):
+    site.settings(billing_mode="day")
+    site.start(2026, 4, 1, 9)
+    site.price(SEAT, "plan", 1000)
+    site.customer("nocard", card=None)
+    site.subscribe("nocard", "sub-split", [(SEAT, 10)])
+    [term_invoice] = site.invoices("sub-split")
+    assert (term_invoice.status, term_invoice.amount_due) == ("payment_due", 10000)
+    site.travel(2026, 4, 6, 9)
+    # +30 seats invoiced now on a separate invoice: 30 x 1000 x 25/30 = 25000.
+    assert site.change("sub-split", [(SEAT, 40)], prorate=True, invoice_immediately=True).invoice.total == 25000
+    # 40 -> 1: 39 x 1000 x 25/30 = 32500 credit; the unpaid term invoice absorbs its 10000 due.
+    r = site.change("sub-split", [(SEAT, 1)], prorate=True, invoice_immediately=True)
+    assert [(n.type, n.total, sum(li.amount for li in n.line_items)) for n in r.credit_notes] == \
+        [("adjustment", 10000, 10000), ("refundable", 22500, 22500)]
+    adjusted = site.cb.Invoice.retrieve(term_invoice.id).invoice
+    assert (adjusted.amount_due, adjusted.amount_adjusted, adjusted.status) == (0, 10000, "paid")
+    assert site.cb.Customer.retrieve("nocard").customer.refundable_credits == 22500
+
+
 def test_seed_000_deactivation_on_april_16_pays_exactly_half(april):
     april.travel(2026, 4, 16, 17)
     r = april.change("sub-acme", [(SEAT, 4)], prorate=True, invoice_immediately=True)

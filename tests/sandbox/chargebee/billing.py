@@ -324,31 +324,46 @@ def _new_credit_note(state: ChargebeeState, sub: dict, lines: list[dict], amount
     return cn
 
 
+def _split_lines(state: ChargebeeState, lines: list[dict], first_amount: int) -> tuple[list[dict], list[dict]]:
+    """Lines worth ``first_amount`` (in order, a line split at the boundary) and the rest."""
+    first, rest, left = [], [], first_amount
+    for line in lines:
+        take = min(left, line["amount"])
+        left -= take
+        if take:
+            first.append({**line, "id": state.next_id("li"), "amount": take})
+        if line["amount"] - take:
+            rest.append({**line, "id": state.next_id("li"), "amount": line["amount"] - take})
+    return first, rest
+
+
 def issue_credits(state: ChargebeeState, sub: dict, credit_lines: list[dict]) -> list[dict]:
-    """Credit notes for the unused period: adjustment while the term invoice is unpaid, else refundable."""
+    """Credit notes for the unused period: adjustment while the term invoice is unpaid, else refundable.
+
+    A credit larger than what the unpaid invoice still owes is split: the
+    adjustment note covers the amount due, a refundable note the rest
+    (sandbox rule; how Chargebee splits such a credit is unverified).
+    """
     total = sum(line["amount"] for line in credit_lines)
     if total == 0:
         return []
     term_invoice = state.invoices.get(sub.get("_term_invoice_id") or "")
-    notes = []
     adjustable = term_invoice["amount_due"] if term_invoice and term_invoice["status"] in (
         "payment_due", "not_paid", "posted") else 0
     adjustment = min(adjustable, total)
+    adjustment_lines, refundable_lines = (_split_lines(state, credit_lines, adjustment)
+                                          if 0 < adjustment < total else
+                                          (credit_lines, []) if adjustment else ([], credit_lines))
+    notes = []
     if adjustment:
-        lines = credit_lines if adjustment == total else [
-            {**line, "id": state.next_id("li")} for line in credit_lines]
-        cn = _new_credit_note(state, sub, lines, adjustment, "adjustment", term_invoice)
-        if adjustment != total:
-            # Split credit: the adjustment note covers what the invoice still owes.
-            cn["sub_total"] = cn["total"] = adjustment
+        cn = _new_credit_note(state, sub, adjustment_lines, adjustment, "adjustment", term_invoice)
+        summary = {"cn_id": cn["id"], "cn_reason_code": cn["reason_code"],
+                   "cn_create_reason_code": cn["create_reason_code"], "cn_date": cn["date"],
+                   "cn_total": adjustment, "cn_status": cn["status"]}
         term_invoice["amount_adjusted"] += adjustment
         term_invoice["amount_due"] -= adjustment
-        term_invoice["adjustment_credit_notes"].append(
-            {"cn_id": cn["id"], "cn_reason_code": cn["reason_code"], "cn_create_reason_code": cn["create_reason_code"],
-             "cn_date": cn["date"], "cn_total": adjustment, "cn_status": cn["status"]})
-        term_invoice["issued_credit_notes"].append(
-            {"cn_id": cn["id"], "cn_reason_code": cn["reason_code"], "cn_create_reason_code": cn["create_reason_code"],
-             "cn_date": cn["date"], "cn_total": adjustment, "cn_status": cn["status"]})
+        term_invoice["adjustment_credit_notes"].append(dict(summary))
+        term_invoice["issued_credit_notes"].append(dict(summary))
         cn["allocations"].append({"invoice_id": term_invoice["id"], "allocated_amount": adjustment,
                                   "allocated_at": state.now, "invoice_date": term_invoice["date"],
                                   "invoice_status": term_invoice["status"]})
@@ -357,10 +372,8 @@ def issue_credits(state: ChargebeeState, sub: dict, credit_lines: list[dict]) ->
         notes.append(cn)
         record(state, "credit_note_created", {"credit_note": cn})
         record(state, "invoice_updated", {"invoice": term_invoice})
-    rest = total - adjustment
-    if rest:
-        lines = credit_lines if not adjustment else [{**line, "id": state.next_id("li")} for line in credit_lines]
-        cn = _new_credit_note(state, sub, lines, rest, "refundable", term_invoice)
+    if total - adjustment:
+        cn = _new_credit_note(state, sub, refundable_lines, total - adjustment, "refundable", term_invoice)
         notes.append(cn)
         record(state, "credit_note_created", {"credit_note": cn})
     return notes
