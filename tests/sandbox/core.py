@@ -28,6 +28,11 @@ and registers, once, when its blueprint is created::
     world.webhooks.configure("chargebee", max_retries=7)   # provider defaults
     world.on_reset(callback)     # called inside World.reset()
 
+Shared helpers a half may use: ``world.idempotency`` (first response per key),
+``world.object_locks`` (refuse a concurrent writer → the provider's lock_timeout),
+``SlidingWindowLimiter`` (rate limits), ``world.webhooks.pending_count(event_id)``
+(endpoints that have not acknowledged an event yet, for webhook status fields).
+
 All state changes happen under ``world.lock`` (one RLock), so request handlers
 never interleave half-applied updates.
 """
