@@ -191,3 +191,30 @@ def test_a_quantity_changed_behind_seatsyncs_back_is_recorded_and_corrected(worl
     assert (drift["expected_quantity"], drift["provider_quantity"]) == (3, 7)
     seat_price = world.catalog.plans["standard-monthly"].seat.price_id
     assert seat_quantity(world, sub)[seat_price] == 4
+
+
+def test_stripes_200_quantity_updates_an_hour_are_never_exceeded(world):
+    clock, customer, sub = subscribe(world, "standard-monthly", 2)
+    link(world, "acme", sub, "standard-monthly", ["a", "b"], APRIL_1)
+    world.worker.run_once()
+    now = ledger.now_us()
+    # 199 updates already went out in the last hour (recorded as seatsync's own calls).
+    store.plan_calls(world.db, [
+        {"account": "acme", "provider": "stripe", "subscription": sub.id, "version": 0, "seq": 1000 + n,
+         "idempotency_key": f"earlier-{n}", "kind": "quantity", "operation": "stripe.subscription_items.update",
+         "target": "si_x", "params": "{}", "quantity": 2, "effective_us": APRIL_1 * 1_000_000, "planned_us": now,
+         "status": "succeeded", "completed_us": now - n * 1_000_000}
+        for n in range(199)
+    ])
+    world.client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": APRIL_16 + 10})
+    # A burst with adds and removes needs two calls: 199 + 2 > 200, so the worker waits.
+    send(world, {"id": "in", "type": "seat.activated", "account": "acme", "occurred_at": iso(APRIL_16), "user": "c"},
+         {"id": "out", "type": "seat.deactivated", "account": "acme", "occurred_at": iso(APRIL_16 + 5), "user": "a"})
+    [outcome] = world.worker.run_once()
+    assert outcome.deferred and outcome.sent == 0
+    assert pending_items(world, customer) == []
+    # An hour later the window has room again and both calls go out.
+    later = Worker(world.settings, catalog=world.catalog, providers=world.worker.providers,
+                   config=WorkerConfig(coalesce_delay=0, threads=1), now_us=lambda: ledger.now_us() + 3_700_000_000)
+    [outcome] = later.run_once()
+    assert outcome.sent == 2
