@@ -723,7 +723,11 @@ class Ledger:
         ``always_invoice``: the immediate proration invoice. Otherwise: the next
         renewal invoice (pending items, the new prorations, next period's lines).
         """
-        scratch = copy.deepcopy(self)
+        events, self.events = self.events, []  # the event history is not needed to preview
+        try:
+            scratch = copy.deepcopy(self)
+        finally:
+            self.events = events
         scratch.scratch = True
         sub_c = scratch.subscriptions[sub["id"]]
         cust_c = scratch.customers[customer["id"]]
