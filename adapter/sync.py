@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 STRIPE_QUANTITY_UPDATES_PER_HOUR = 200  # reference/stripe.md §6 (RL-JA)
 HOUR_US = 3600 * 1_000_000
+YEAR_US = 366 * 24 * HOUR_US
 
 
 class Provider(Protocol):
@@ -57,6 +58,9 @@ class Outcome:
     deferred: bool = False
     drift: bool = False
     synced_version: int | None = None
+    # Changes the provider cannot take yet (ahead of its clock, or in its next period):
+    # the account stays due and is looked at again soon.
+    waiting: bool = False
 
 
 @dataclass
@@ -109,7 +113,8 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
         return outcome
 
     try:
-        specs, late = plan_specs(db, catalog, linked, state, now_us=now_us(), outcome=outcome, on_drift=on_drift)
+        specs, late, waiting = plan_specs(db, catalog, linked, state, now_us=now_us(), outcome=outcome,
+                                          on_drift=on_drift)
     except TranslateError as exc:
         store.dead_letter_read(db, account, linked.subscription, operation=f"{linked.provider}.translate",
                                code="policy_not_supported", status=None, reason=str(exc), request_id=None,
@@ -136,7 +141,10 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
 
     # 3. Send them.
     if _send_planned(db, provider, account, owner, now_us, options, outcome):
-        outcome.synced_version = claimed_version
+        if waiting:
+            outcome.waiting = True
+        else:
+            outcome.synced_version = claimed_version
     return outcome
 
 
@@ -190,8 +198,9 @@ def _send_planned(db, provider: Provider, account: str, owner: str, now_us, opti
 
 
 def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us: int, outcome: Outcome,
-               on_drift=None) -> tuple[list[CallSpec], list[tuple[str, int, int]]]:
-    """The calls that bring the provider in line with the ledger, and the late changes found (kind, instant, delta)."""
+               on_drift=None) -> tuple[list[CallSpec], list[tuple[str, int, int]], bool]:
+    """The calls that bring the provider in line with the ledger, the late changes found
+    (kind, instant, delta), and whether ledger changes lie beyond what the provider can take yet."""
     account = linked.account
     start, end = state.period_start_us, state.period_end_us
     # Stripe takes a proration_date, which cannot lie ahead of its clock; a Chargebee
@@ -261,7 +270,10 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
         threshold = threshold_call(plan, state)
         if threshold is not None:
             specs.append(threshold)
-    return specs, late
+    beyond = horizon + YEAR_US * 2
+    waiting = bool(ledger.changes(db, account, horizon, beyond) or ledger.plan_changes(db, account, horizon, beyond)
+                   or ledger.addon_changes(db, account, horizon, beyond))
+    return specs, late, waiting
 
 
 def state_now(state: SubscriptionState, now_us: int) -> int:

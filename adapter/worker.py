@@ -51,6 +51,7 @@ class WorkerConfig:
     threads: int = 4
     batch: int = 16
     retry_backoff: float = 60.0  # seconds before an account whose provider failed transiently is tried again
+    recheck: float = 5.0  # seconds before an account with changes ahead of its provider's clock is looked at again
     sync: SyncOptions = field(default_factory=SyncOptions)
 
 
@@ -112,7 +113,12 @@ class Worker:
             store.release_account(db, account, self.owner, synced_version=None,
                                   next_attempt_us=self.now_us() + int(self.config.retry_backoff * SECOND_US))
             return Outcome(account, deferred=True)
-        next_attempt = self.now_us() + int(self.config.retry_backoff * SECOND_US) if outcome.deferred else 0
+        if outcome.deferred:
+            next_attempt = self.now_us() + int(self.config.retry_backoff * SECOND_US)
+        elif outcome.waiting:
+            next_attempt = self.now_us() + int(self.config.recheck * SECOND_US)
+        else:
+            next_attempt = 0
         store.release_account(db, account, self.owner, synced_version=outcome.synced_version,
                               next_attempt_us=next_attempt)
         return outcome

@@ -218,3 +218,19 @@ def test_stripes_200_quantity_updates_an_hour_are_never_exceeded(world):
                    config=WorkerConfig(coalesce_delay=0, threads=1), now_us=lambda: ledger.now_us() + 3_700_000_000)
     [outcome] = later.run_once()
     assert outcome.sent == 2
+
+
+def test_a_change_ahead_of_the_providers_clock_waits_and_is_not_forgotten(world):
+    clock, customer, sub = subscribe(world, "standard-monthly", 2)
+    link(world, "acme", sub, "standard-monthly", ["a", "b"], APRIL_1)
+    world.worker.run_once()
+    send(world, {"id": "soon", "type": "seat.activated", "account": "acme", "occurred_at": iso(APRIL_16), "user": "c"})
+    [outcome] = world.worker.run_once()  # the clock is still at April 1
+    assert outcome.sent == 0 and outcome.waiting
+    assert store.sync_state(world.db, "acme")["synced_version"] < store.sync_state(world.db, "acme")["ledger_version"]
+    world.client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": APRIL_16})
+    later = Worker(world.settings, catalog=world.catalog, providers=world.worker.providers,
+                   config=WorkerConfig(coalesce_delay=0, threads=1), now_us=lambda: ledger.now_us() + 10_000_000)
+    [outcome] = later.run_once()
+    assert outcome.sent == 1 and not outcome.waiting
+    assert pending_items(world, customer) == [(-500, 2), (750, 3)]
