@@ -393,3 +393,24 @@ def rewrite_price_ids(source: Path, out_dir: Path, ids: dict[str, str]) -> Path:
             text = re.sub(rf'"{re.escape(old)}"', f'"{new}"', text)
         (out_dir / path.name).write_text(text)
     return out_dir
+
+
+def price_roles(catalog: Catalog, provider: str) -> tuple[set[str], set[str], set[str]]:
+    """Every price id (dated changes included) of ``provider``'s plans and addons: (seat, base fee, addon).
+
+    How seat sync tells a subscription's items apart.
+    """
+    seat, base, addon = set(), set(), set()
+
+    def ids(price: Price) -> list[str]:
+        return [price.price_id] + [change.price_id for change in price.price_changes]
+
+    for plan in catalog.plans.values():
+        if plan.provider == provider:
+            seat.update(ids(plan.seat))
+            if plan.base_fee:
+                base.update(ids(plan.base_fee))
+    for item in catalog.addons.values():
+        if item.provider == provider:
+            addon.update(ids(item.price))
+    return seat, base, addon

@@ -11,22 +11,8 @@ from __future__ import annotations
 from chargebee import Chargebee
 from chargebee.api_error import APIError
 
-from adapter.policy import Catalog
+from adapter.policy import Catalog, price_roles
 from adapter.translate import CallSpec, SubscriptionState
-
-
-def _price_sets(catalog: Catalog) -> tuple[set[str], set[str], set[str]]:
-    seat, base, addon = set(), set(), set()
-    for plan in catalog.plans.values():
-        if plan.provider != "chargebee":
-            continue
-        seat.update([plan.seat.price_id] + [p.price_id for p in plan.seat.price_changes])
-        if plan.base_fee:
-            base.update([plan.base_fee.price_id] + [p.price_id for p in plan.base_fee.price_changes])
-    for item in catalog.addons.values():
-        if item.provider == "chargebee":
-            addon.update([item.price.price_id] + [p.price_id for p in item.price.price_changes])
-    return seat, base, addon
 
 
 class ChargebeeSeats:
@@ -51,7 +37,7 @@ class ChargebeeSeats:
 
     def read(self, subscription: str, catalog: Catalog) -> SubscriptionState:
         sub = dict(self.client.Subscription.retrieve(subscription).subscription.raw_data)
-        seat_prices, base_prices, addon_prices = _price_sets(catalog)
+        seat_prices, base_prices, addon_prices = price_roles(catalog, "chargebee")
         seat = base = None
         addons: dict[str, str] = {}
         for item in sub.get("subscription_items") or []:

@@ -11,22 +11,8 @@ from typing import Any
 
 import stripe
 
-from adapter.policy import Catalog
+from adapter.policy import Catalog, price_roles
 from adapter.translate import CallSpec, SubscriptionState
-
-
-def _price_sets(catalog: Catalog) -> tuple[set[str], set[str], set[str]]:
-    seat, base, addon = set(), set(), set()
-    for plan in catalog.plans.values():
-        if plan.provider != "stripe":
-            continue
-        seat.update([plan.seat.price_id] + [p.price_id for p in plan.seat.price_changes])
-        if plan.base_fee:
-            base.update([plan.base_fee.price_id] + [p.price_id for p in plan.base_fee.price_changes])
-    for item in catalog.addons.values():
-        if item.provider == "stripe":
-            addon.update([item.price.price_id] + [p.price_id for p in item.price.price_changes])
-    return seat, base, addon
 
 
 def _request_id(obj: Any) -> str | None:
@@ -42,7 +28,7 @@ class StripeSeats:
 
     def read(self, subscription: str, catalog: Catalog) -> SubscriptionState:
         sub = self.client.v1.subscriptions.retrieve(subscription).to_dict()
-        seat_prices, base_prices, addon_prices = _price_sets(catalog)
+        seat_prices, base_prices, addon_prices = price_roles(catalog, "stripe")
         seat = base = None
         addons: dict[str, str] = {}
         for item in sub["items"]["data"]:
