@@ -24,14 +24,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(env: dict) -> tuple[subprocess.Popen, str]:
+def start_server(env: dict, log: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
-    process = subprocess.Popen([SEATSYNC, "serve", "--bind", f"127.0.0.1:{port}"], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    with open(log, "ab") as output:
+        process = subprocess.Popen([SEATSYNC, "serve", "--bind", f"127.0.0.1:{port}", "--no-worker"], env=env,
+                                   stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        assert process.poll() is None, "seatsync serve exited"
+        assert process.poll() is None, f"seatsync serve exited: {log.read_text()[-3000:]}"
         try:
             with urllib.request.urlopen(base + "/healthz", timeout=2) as response:
                 if response.status == 200:
@@ -58,8 +59,11 @@ def cli(env: dict, *args: str) -> subprocess.CompletedProcess:
 def test_accepted_events_survive_kill_9_and_restart(tmp_path):
     env = {**os.environ, "SEATSYNC_DATABASE": str(tmp_path / "var" / "seatsync.db"),
            "SEATSYNC_MAPPINGS": str(REPO_ROOT / "mappings"), "SEATSYNC_PRODUCT_SECRETS": PRODUCT_SECRET,
-           "SEATSYNC_WORKERS": "2", "SEATSYNC_THREADS": "2"}
-    process, base = start_server(env)
+           "SEATSYNC_WORKERS": "2", "SEATSYNC_THREADS": "2",
+           # A provider key keeps `serve` from starting the local sandbox: this test is about intake only
+           # (and --no-worker means nothing ever calls this address).
+           "STRIPE_API_KEY": "sk_test_intake_only", "STRIPE_API_BASE": "http://127.0.0.1:9"}
+    process, base = start_server(env, tmp_path / "serve.log")
     try:
         sent = cli(env, "send", "seat.activated", "--account", "acme", "--user", "ann", "--user", "bob",
                    "--at", "2026-03-01T10:00:00Z", "--id", "e", "--url", base + "/webhooks/product")
@@ -68,7 +72,7 @@ def test_accepted_events_survive_kill_9_and_restart(tmp_path):
     finally:
         kill(process)
 
-    process, base = start_server(env)
+    process, base = start_server(env, tmp_path / "serve.log")
     try:
         again = cli(env, "send", "seat.activated", "--account", "acme", "--user", "ann", "--user", "bob",
                     "--at", "2026-03-01T10:00:00Z", "--id", "e", "--url", base + "/webhooks/product")
