@@ -82,6 +82,10 @@ def test_create_with_items_invoices_the_first_term_and_collects(april):
         (5000, 5000, 0, "paid", True)
     assert invoice.line_items[0].date_from == ts(2026, 4, 1)
     assert cb.Invoice.retrieve(invoice.id).invoice.linked_payments[0].txn_status == "success"
+    assert april.event_types() == ["customer_created", "subscription_created", "payment_succeeded",
+                                   "invoice_generated"]
+    generated = cb.Event.list({"event_type": {"is": "invoice_generated"}}).list[0].event
+    assert (generated.content["invoice"]["status"], generated.source) == ("paid", "api")
 
 
 # the reference's worked seat example, day mode ---------------------------------------------------
@@ -448,7 +452,8 @@ def test_payments_follow_the_customer_test_card(site):
     site.control("customers/declined/payment_method", {"outcome": "succeed"})
     paid = site.cb.Invoice.collect_payment(invoice.id)
     assert (paid.invoice.status, paid.invoice.amount_paid, paid.transaction.status) == ("paid", 2000, "success")
-    assert site.event_types().count("payment_failed") == 2 and "payment_succeeded" in site.event_types()
+    assert site.event_types().count("payment_failed") == 2
+    assert site.event_types()[-2:] == ["payment_succeeded", "invoice_updated"]
 
 
 # scripted month and year ------------------------------------------------------------------------

@@ -300,10 +300,12 @@ def issue_invoice(state: ChargebeeState, sub: dict, lines: list[dict], *, recurr
     auto_collection = sub.get("auto_collection", state.customers[sub["customer_id"]]["auto_collection"])
     if invoice["status"] != "paid" and auto_collection == "off":
         invoice["status"] = "posted"
+    if invoice["status"] == "payment_due" and auto_collection == "on":
+        # Collected before the invoice is announced, so invoice_generated shows the
+        # outcome (paid, or payment_due in dunning) and follows the payment event.
+        collect(state, invoice)
     state.touch(invoice)
     record(state, "invoice_generated", {"invoice": invoice})
-    if invoice["status"] == "payment_due" and auto_collection == "on":
-        collect(state, invoice)
     return invoice
 
 
@@ -773,5 +775,7 @@ def collect_payment(state: ChargebeeState, invoice_id: str) -> tuple[dict, dict]
     # A declined card is still recorded (failed transaction, dunning); the
     # caller answers 400 payment_processing_failed after publishing the events.
     txn = collect(state, invoice)
+    if txn["status"] == "success":
+        record(state, "invoice_updated", {"invoice": invoice})  # amount due changed by the payment
     return invoice, txn
 
