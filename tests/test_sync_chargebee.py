@@ -110,3 +110,27 @@ def test_an_added_user_is_an_unbilled_charge_until_the_next_invoice(world):
     renewal = world.site.invoices(sub)[invoices_before:]
     assert len(renewal) == 1
     assert sorted(amount for _, _, amount in lines(renewal[0])) == [19950, 79800]
+
+
+def test_enabling_an_addon_mid_term_adds_its_price_prorated_to_the_day(world):
+    world.site.cb.TimeMachine.start_afresh("delorean", {"genesis_time": int(oslo(2026, 4, 1).timestamp())})
+    sms = world.catalog.addons["konfidens-sms-monthly"]
+    world.site.price(sms.price.price_id, "addon", sms.price.unit_amount, model="flat_fee", currency=sms.currency)
+    sub = subscribe(world, "konfidens-solo-monthly", 2)
+    send(world,
+         {"id": "link", "type": "account.linked", "account": "clinic", "occurred_at": oslo(2026, 4, 1).isoformat(),
+          "provider": "chargebee", "subscription": sub, "plan": "konfidens-solo-monthly"},
+         {"id": "snap", "type": "account.seats_snapshot", "account": "clinic",
+          "occurred_at": oslo(2026, 4, 1).isoformat(), "users": ["a", "b"]})
+    world.worker.run_once()
+    world.site.cb.TimeMachine.travel_forward("delorean", {"destination_time": int(oslo(2026, 4, 16, 12).timestamp())})
+    send(world, {"id": "sms-on", "type": "account.addons_changed", "account": "clinic",
+                 "occurred_at": oslo(2026, 4, 16, 12).isoformat(), "addons": ["konfidens-sms-monthly"]})
+    [outcome] = world.worker.run_once()
+    assert outcome.sent == 1
+    items = {i.item_price_id: i.quantity for i in world.site.cb.Subscription.retrieve(sub).subscription.subscription_items}
+    assert set(items) == {"konfidens-solo-NOK-monthly", sms.price.price_id} and items["konfidens-solo-NOK-monthly"] == 2
+    # A flat 9900 øre addon from April 16 to 30: 15 of 30 days, charged at the next invoice.
+    charges = [(c.entity_id, c.amount) for c in world.site.unbilled(sub) if not c.is_voided]
+    assert charges == [(sms.price.price_id, 4950)]
+    assert world.worker.run_once() == []  # in line with the ledger: nothing more to send
