@@ -84,6 +84,9 @@ def test_create_with_items_invoices_the_first_term_and_collects(april):
     assert cb.Invoice.retrieve(invoice.id).invoice.linked_payments[0].txn_status == "success"
     assert april.event_types() == ["customer_created", "subscription_created", "payment_succeeded",
                                    "invoice_generated"]
+    [listed] = cb.Subscription.list({"customer_id": {"is": "acme"}}).list
+    assert (listed.subscription.id, listed.customer.id) == ("sub-acme", "acme")
+    assert cb.Subscription.list({"customer_id": {"is": "nobody"}}).list == []
     generated = cb.Event.list({"event_type": {"is": "invoice_generated"}}).list[0].event
     assert (generated.content["invoice"]["status"], generated.source) == ("paid", "api")
 

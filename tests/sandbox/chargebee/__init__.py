@@ -39,7 +39,8 @@ def _state(world) -> ChargebeeState:
     if not isinstance(world.chargebee, ChargebeeState):
         world.chargebee = ChargebeeState()
         world.faults.register_provider("chargebee", rate_limited=lambda: rate_limited().response(),
-                                       server_error=lambda status: server_error(status).response())
+                                       server_error=lambda status: server_error(status).response(),
+                                       lock_timeout=lambda: lock_timeout().response())
         world.webhooks.register_signer_factory(
             "chargebee", lambda config: basic_auth_signer(config.get("username"), config.get("password")))
         world.webhooks.set_defaults("chargebee", max_retries=WEBHOOK_MAX_RETRIES)

@@ -48,7 +48,10 @@ def _authenticated(state: ChargebeeState) -> bool:
     return bool(user) and state.settings.api_key in (None, user)
 
 
-def _listing(objects: list[dict], key: str, params: dict, render: Callable[[dict], dict] = public) -> dict:
+def _listing(objects: list[dict], key: str, params: dict, render: Callable[[dict], dict] = public,
+             companions: Callable[[dict], dict] | None = None) -> dict:
+    """One page of ``{"list": [{key: obj, **companions}], "next_offset"}``; companions are the
+    other resources an entry carries (a subscription entry has its customer)."""
     limit = p.integer(params, "limit", 10, minimum=1, maximum=100)
     offset = p.string(params, "offset")
     start = 0
@@ -58,7 +61,7 @@ def _listing(objects: list[dict], key: str, params: dict, render: Callable[[dict
         except (ValueError, TypeError, IndexError, KeyError):
             raise wrong_value("offset", "offset : invalid value") from None
     page = objects[start:start + limit]
-    body = {"list": [{key: render(obj)} for obj in page]}
+    body = {"list": [{key: render(obj)} | (companions(obj) if companions else {}) for obj in page]}
     if start + limit < len(objects):
         body["next_offset"] = json.dumps([str(start + limit)])
     return body
@@ -265,7 +268,9 @@ def create_api_blueprint(world, state: ChargebeeState) -> Blueprint:
         def operation(prm):
             subs = [s for s in state.subscriptions.values() if _match_string(prm, "customer_id", s["customer_id"])]
             return _listing(_sorted(subs, prm, "created_at"), "subscription", prm,
-                            lambda s: billing.render_subscription(state, s))
+                            lambda s: billing.render_subscription(state, s),
+                            lambda s: {"customer": catalog.render_customer(state, state.customers[s["customer_id"]],
+                                                                           refresh=False)})
         return read(operation)
 
     @bp.post("/subscriptions/<sub_id>/update_for_items")
