@@ -234,3 +234,43 @@ def test_a_change_ahead_of_the_providers_clock_waits_and_is_not_forgotten(world)
     [outcome] = later.run_once()
     assert outcome.sent == 1 and not outcome.waiting
     assert pending_items(world, customer) == [(-500, 2), (750, 3)]
+
+
+APRIL_10 = int(datetime(2026, 4, 10, tzinfo=timezone.utc).timestamp())
+APRIL_20 = int(datetime(2026, 4, 20, tzinfo=timezone.utc).timestamp())
+MAY_1 = int(datetime(2026, 5, 1, tzinfo=timezone.utc).timestamp())
+MAY_5 = int(datetime(2026, 5, 5, tzinfo=timezone.utc).timestamp())
+
+
+def test_a_late_event_in_the_current_period_is_applied_with_its_own_instant(world):
+    clock, customer, sub = subscribe(world, "standard-monthly", 2)
+    link(world, "acme", sub, "standard-monthly", ["a", "b"], APRIL_1)
+    world.worker.run_once()
+    world.client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": APRIL_20})
+    send(world, {"id": "b16", "type": "seat.activated", "account": "acme", "occurred_at": iso(APRIL_16), "user": "c"})
+    world.worker.run_once()
+    # The product's event for April 10 arrives after April 16's was synced.
+    send(world, {"id": "a10", "type": "seat.activated", "account": "acme", "occurred_at": iso(APRIL_10), "user": "d"})
+    [outcome] = world.worker.run_once()
+    assert outcome.sent == 1
+    last = list(world.db.query("SELECT params FROM provider_calls ORDER BY id DESC LIMIT 1"))[0]
+    assert json.loads(last["params"])["proration_date"] == APRIL_10 and json.loads(last["params"])["quantity"] == 4
+    # Money: one seat from April 16 (15/30 of 500) plus one from April 10 (21/30 of 500).
+    assert sum(amount for amount, _ in pending_items(world, customer)) == 250 + 350
+    assert list(world.db.query("SELECT * FROM late_changes")) == []
+
+
+def test_an_event_from_an_already_billed_period_is_recorded_and_applied_from_the_period_start(world):
+    clock, customer, sub = subscribe(world, "standard-monthly", 2)
+    link(world, "acme", sub, "standard-monthly", ["a", "b"], APRIL_1)
+    world.worker.run_once()
+    world.client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": MAY_5})  # April is invoiced
+    send(world, {"id": "old", "type": "seat.activated", "account": "acme", "occurred_at": iso(APRIL_20), "user": "c"})
+    [outcome] = world.worker.run_once()
+    assert outcome.sent == 1
+    [late] = world.db.query("SELECT * FROM late_changes")
+    assert (late["kind"], late["delta"], late["instant_us"]) == ("across_period", 1, MAY_1 * 1_000_000)
+    last = list(world.db.query("SELECT params FROM provider_calls ORDER BY id DESC LIMIT 1"))[0]
+    assert json.loads(last["params"])["proration_date"] == MAY_1
+    # From May 1 the third seat is billed for the whole of May: credit 2 × 500, debit 3 × 500.
+    assert pending_items(world, customer) == [(-1000, 2), (1500, 3)]
