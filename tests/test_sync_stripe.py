@@ -189,6 +189,9 @@ def test_a_quantity_changed_behind_seatsyncs_back_is_recorded_and_corrected(worl
     world.worker.run_once()
     [drift] = world.db.query("SELECT * FROM drifts")
     assert (drift["expected_quantity"], drift["provider_quantity"]) == (3, 7)
+    [notice] = world.db.query("SELECT type, account, body FROM deliveries")
+    assert (notice["type"], notice["account"]) == ("seats.drift_detected", "acme")
+    assert json.loads(notice["body"])["data"]["actual"] == 7
     seat_price = world.catalog.plans["standard-monthly"].seat.price_id
     assert seat_quantity(world, sub)[seat_price] == 4
 
