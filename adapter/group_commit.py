@@ -2,12 +2,12 @@
 
 With ``synchronous=FULL`` every COMMIT waits for the disk, and SQLite lets one
 writer in at a time, so committing each request on its own caps intake at one
-request per commit. Here each process has one writer thread: callers hand it a
-function and block; the thread takes everything queued at that moment, runs
-each function in its own SAVEPOINT inside one ``BEGIN IMMEDIATE`` transaction,
-COMMITs once, and only then wakes the callers. Under no load a group is one
-call (no added wait); under load the group grows while the previous COMMIT is
-on disk.
+request per commit. Here callers queue their work; whichever caller finds no
+commit in progress in its process becomes the leader: it takes everything
+queued at that moment, writes it inside one ``BEGIN IMMEDIATE`` transaction,
+COMMITs once, and only then wakes the others. Under no load a group is one
+call (no added wait, no thread hand-off); under load the group grows while the
+previous COMMIT is on disk.
 
 Across processes (gunicorn workers) the writers take an exclusive ``flock`` on
 ``lock_path`` around each transaction. SQLite's own busy handler makes a
@@ -27,6 +27,7 @@ import os
 import queue
 import threading
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Callable
 
 import sqlite_utils
@@ -34,6 +35,8 @@ import sqlite_utils
 from adapter.store import write_transaction
 
 MAX_GROUP = 256  # calls per transaction; bounds the work lost to one failing COMMIT
+LEADER_ROUNDS = 8
+FOLLOWER_RECHECK_SECONDS = 0.05
 
 
 def each_in_savepoint(db: sqlite_utils.Database, works: list[Callable]) -> list:
@@ -49,80 +52,78 @@ def each_in_savepoint(db: sqlite_utils.Database, works: list[Callable]) -> list:
 
 
 class GroupCommitter:
-    """One writer thread per process over one connection made by ``connect``.
+    """Leader/follower group commit over one connection per process, made by ``connect``.
 
     ``apply_group(db, items)`` writes a whole group inside the open transaction
     and returns, per item, its result or the exception its caller should get
     (``each_in_savepoint`` by default; the intake passes ``ledger.record_batches``,
     which does one lookup and one insert per table for the whole group).
-
-    The thread starts on first use (threads do not survive gunicorn's fork of
-    the preloaded app) and stops, closing its connection, after ``idle_seconds``
-    without work; the next call starts a new one.
     """
 
     def __init__(self, connect: Callable[[], sqlite_utils.Database],
                  apply_group: Callable[[sqlite_utils.Database, list], list] = each_in_savepoint, *,
-                 lock_path: str | os.PathLike | None = None, idle_seconds: float = 10.0):
+                 lock_path: str | os.PathLike | None = None):
         self._connect = connect
         self._apply_group = apply_group
         self._lock_path = lock_path
-        self._idle_seconds = idle_seconds
-        self._queue: queue.SimpleQueue[tuple[Callable, Future]] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._running_in: int | None = None  # pid whose writer thread is alive
+        self._setup = threading.Lock()
+        self._pid: int | None = None
+
+    def _for_this_process(self) -> None:
+        # gunicorn forks the preloaded app: queue, leader lock and connection belong to one process.
+        if self._pid == os.getpid():
+            return
+        with self._setup:
+            if self._pid != os.getpid():
+                self._queue: queue.SimpleQueue = queue.SimpleQueue()
+                self._leader = threading.Lock()
+                self._db: sqlite_utils.Database | None = None
+                self._lock_fd: int | None = None
+                self._pid = os.getpid()
 
     def run(self, item):
         """Hand ``item`` to the group; return its result (or raise its error) once the group is durable."""
+        self._for_this_process()
         future: Future = Future()
-        # Enqueue under the lock the writer takes before it decides to stop, so no call is stranded.
-        with self._lock:
-            if self._running_in != os.getpid():
-                self._queue = queue.SimpleQueue()
-                threading.Thread(target=self._loop, args=(self._queue,), name="seatsync-group-commit",
-                                 daemon=True).start()
-                self._running_in = os.getpid()
-            self._queue.put((item, future))
-        return future.result()
-
-    def _wait_for_work(self, work_queue: queue.SimpleQueue) -> tuple | None:
-        """The next call, or None when idle long enough to stop (checked under the enqueue lock)."""
-        try:
-            return work_queue.get(timeout=self._idle_seconds)
-        except queue.Empty:
-            with self._lock:
-                if work_queue.empty():
-                    self._running_in = None
-                    return None
-            return work_queue.get()
-
-    @staticmethod
-    def _drain(work_queue: queue.SimpleQueue, group: list) -> list:
-        while len(group) < MAX_GROUP:
-            try:
-                group.append(work_queue.get_nowait())
-            except queue.Empty:
-                break
-        return group
-
-    def _loop(self, work_queue: queue.SimpleQueue) -> None:
-        db = self._connect()
-        lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600) if self._lock_path else None
-        try:
-            while (first := self._wait_for_work(work_queue)) is not None:
-                if lock_fd is not None:
-                    fcntl.flock(lock_fd, fcntl.LOCK_EX)
+        self._queue.put((item, future))
+        while True:
+            # Lead while there is work and nobody else leads; a leader re-checks the queue after
+            # letting go, so work queued while it committed is not stranded. The rounds are
+            # capped so one caller's answer is not held up forever under sustained load; the
+            # waiters' periodic re-check below picks up from there.
+            for _ in range(LEADER_ROUNDS):
+                if self._queue.empty() or not self._leader.acquire(blocking=False):
+                    break
                 try:
-                    # Drain after getting the lock: calls that arrived while another process
-                    # was committing join this group instead of waiting for the next fsync.
-                    self._commit(db, self._drain(work_queue, [first]))
+                    self._lead()
                 finally:
-                    if lock_fd is not None:
-                        fcntl.flock(lock_fd, fcntl.LOCK_UN)
+                    self._leader.release()
+            try:
+                return future.result(timeout=FOLLOWER_RECHECK_SECONDS)
+            except FutureTimeout:
+                continue
+
+    def _lead(self) -> None:
+        group = []
+        if self._db is None:
+            self._db = self._connect()
+            if self._lock_path is not None:
+                self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        try:
+            # Drained after getting the lock: calls that arrived while another process was
+            # committing join this group instead of waiting for the next fsync.
+            while len(group) < MAX_GROUP:
+                try:
+                    group.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            if group:
+                self._commit(self._db, group)
         finally:
-            if lock_fd is not None:
-                os.close(lock_fd)
-            db.close()
+            if self._lock_fd is not None:
+                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
 
     def _commit(self, db: sqlite_utils.Database, group: list) -> None:
         try:

@@ -16,8 +16,8 @@ def path(tmp_path):
     return tmp_path / "g.db"
 
 
-def committer(path, **kwargs):
-    return GroupCommitter(lambda: open_db(path, migrate=False), lock_path=f"{path}-lock", **kwargs)
+def committer(path):
+    return GroupCommitter(lambda: open_db(path, migrate=False), lock_path=f"{path}-lock")
 
 
 def insert(n):
@@ -77,14 +77,20 @@ def test_a_failing_call_is_rolled_back_alone_and_its_caller_gets_the_error(path)
     assert open_db(path, migrate=False).execute("SELECT n FROM items ORDER BY n").fetchall() == [(1,), (2,)]
 
 
-def test_writer_stops_when_idle_and_restarts_on_demand(path):
-    group = committer(path, idle_seconds=0.05)
-    assert group.run(insert(1)) == 10
-    pause = threading.Event()
-    for _ in range(200):  # poll, bounded: the writer stops once idle
-        if group._running_in is None:
-            break
-        pause.wait(0.05)
-    assert group._running_in is None
-    assert group.run(insert(2)) == 20
-    assert group._running_in is not None
+def test_no_call_is_stranded_under_sustained_load(path):
+    """Waves of threads, each wave started while the previous one commits: every call returns."""
+    group = committer(path)
+    done = []
+
+    def call(n):
+        done.append(group.run(insert(n)))
+
+    threads = []
+    for wave in range(10):
+        threads += [threading.Thread(target=call, args=(wave * 50 + n,)) for n in range(50)]
+        for thread in threads[-50:]:
+            thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+        assert not thread.is_alive()
+    assert sorted(done) == [n * 10 for n in range(500)]
