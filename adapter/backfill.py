@@ -58,6 +58,7 @@ SAVERS: dict[str, dict[str, Callable[..., mirror.Saved]]] = {
         "credit_notes": mirror.save_credit_note,
         "transactions": mirror.save_payment,
         "unbilled_charges": mirror.save_pending_charge,
+        "voided_unbilled_charges": mirror.save_pending_charge,
     },
 }
 

@@ -192,13 +192,14 @@ def subscription_row(obj: dict, provider: str) -> dict:
                 "current_period_end": max(ends) if ends else None,
                 "past_due_since": past_due_since, "deleted": 0, "raw": raw_json(obj)}
     # Chargebee has no past_due status (future, in_trial, active, non_renewing, paused, cancelled);
-    # a subscription with due invoices is the nearest equivalent, dated by ``due_since``.
+    # a subscription with due invoices is the nearest equivalent, dated by ``due_since``
+    # ("unknown" when a payload carries the count without the date).
     due = obj.get("due_invoices_count") or 0
     return {"provider": provider, "id": obj["id"], "customer": obj.get("customer_id"),
             "account": subscription_account(obj, provider), "status": obj.get("status"),
             "currency": obj.get("currency_code"),
             "current_period_start": obj.get("current_term_start"), "current_period_end": obj.get("current_term_end"),
-            "past_due_since": str(obj.get("due_since")) if due > 0 and obj.get("due_since") else None,
+            "past_due_since": (str(obj.get("due_since") or "unknown")) if due > 0 else None,
             "deleted": int(bool(obj.get("deleted"))), "raw": raw_json(obj)}
 
 
@@ -423,12 +424,16 @@ CHARGEBEE_SAVERS = {
     "unbilled_charges": save_pending_charge,
 }
 
-# What to compare when checking that two mirrors hold the same state: every
-# normalized column, without ``raw`` and ``version`` (a webhook-built row keeps
-# the event's snapshot and version; a backfilled row the list API's).
 def comparable(db: sqlite_utils.Database, provider: str) -> dict[str, list[dict]]:
+    """The provider's current state as mirrored, for comparing two mirrors.
+
+    Every normalized column of every live row, without ``raw`` and ``version``
+    (a webhook-built row keeps the event's snapshot and version, a backfilled
+    one the list API's) and without deleted rows (list APIs do not return
+    deleted objects, and Chargebee deletes unbilled charges once invoiced).
+    """
     out = {}
     for table in store.MIRROR_COLUMNS:
-        rows = store.mirror_rows(db, table, provider)
+        rows = [row for row in store.mirror_rows(db, table, provider) if not row.get("deleted")]
         out[table] = [{k: v for k, v in row.items() if k not in ("raw", "version")} for row in rows]
     return out

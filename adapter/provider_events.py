@@ -422,9 +422,11 @@ def _apply_chargebee(db, event: dict, linker: AutoLinker) -> str:
                 applied += saver(db, obj, provider="chargebee", invoice=invoiced).applied
                 if invoiced:
                     store.mark_pending_charges_invoiced(db, "chargebee", [obj["id"]], invoiced)
-                if kind == "unbilled_charges_deleted":
+                # Deleted and voided never revert, so they hold whatever the version says
+                # (unbilled charges may lack resource_version, and updated_at has 1 s resolution).
+                if kind == "unbilled_charges_deleted" or obj.get("deleted"):
                     store.mark_mirror_flag(db, "mirror_pending_charges", "chargebee", [obj["id"]], "deleted")
-                if kind == "unbilled_charges_voided":
+                if kind == "unbilled_charges_voided" or obj.get("is_voided"):
                     store.mark_mirror_flag(db, "mirror_pending_charges", "chargebee", [obj["id"]], "voided")
             else:
                 saved = saver(db, obj, provider="chargebee")
@@ -462,11 +464,14 @@ def _chargebee_notifications(db, event: dict) -> None:
                                         dedupe_key=f"chargebee:invoice.payment_failed:{invoice['id']}")
     if subscription is not None:
         row = mirror.subscription_row(subscription, "chargebee")
-        if row["past_due_since"]:
+        # A snapshot next to a paid invoice is not news of a failure, whatever its due count.
+        if row["past_due_since"] and (invoice or {}).get("status") != "paid":
+            # One notification per episode: dated by due_since, else by the invoice that fell due.
+            episode = subscription.get("due_since") or (invoice or {}).get("id") or "unknown"
             notify.enqueue_notification(
                 db, "subscription.past_due", _chargebee_account(db, subscription, subscription["id"]),
                 notify.subscription_data(row),
-                dedupe_key=f"chargebee:subscription.past_due:{subscription['id']}:{row['past_due_since']}")
+                dedupe_key=f"chargebee:subscription.past_due:{subscription['id']}:{episode}")
     if kind in ("credit_note_created", "credit_note_created_with_backdating"):
         for note in _as_list(content.get("credit_note")) + _as_list(content.get("credit_notes")):
             row = mirror.credit_note_row(note, "chargebee")

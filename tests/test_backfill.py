@@ -113,3 +113,32 @@ def test_cli_backfill_without_a_key_says_so(tmp_path, monkeypatch):
     assert result.exit_code == 2 and "STRIPE_API_KEY" in result.stderr
     bad = CliRunner().invoke(cli, ["backfill", "--provider", "paddle"])
     assert bad.exit_code == 2
+
+
+def test_chargebee_client_splits_a_local_base_and_turns_off_https_only_for_http(settings, monkeypatch):
+    from dataclasses import replace
+
+    from chargebee import Chargebee
+
+    from adapter.providers.chargebee import chargebee_client
+
+    monkeypatch.setattr(Chargebee, "verify_ca_certs", True)
+    secure = chargebee_client(replace(settings, chargebee_api_key="k", chargebee_api_base="https://acme-test.chargebee.com"))
+    assert secure.env.api_endpoint == "https://acme-test.chargebee.com/api/v2"
+    assert Chargebee.verify_ca_certs is True
+    local = chargebee_client(replace(settings, chargebee_api_key="k", chargebee_api_base="http://127.0.0.1:18080"))
+    assert local.env.api_endpoint == "http://127.0.0.1:18080/api/v2"
+    assert Chargebee.verify_ca_certs is False  # the SDK's class-level scheme switch (reference chargebee.md §7)
+    with pytest.raises(ValueError):
+        chargebee_client(replace(settings, chargebee_api_key="k", chargebee_api_base="http://localhost:18080"))
+
+
+def test_stripe_client_uses_the_configured_base(settings):
+    from dataclasses import replace
+
+    from adapter.providers.stripe import stripe_client
+
+    with pytest.raises(LookupError):
+        stripe_client(settings)
+    client = stripe_client(replace(settings, stripe_api_key="sk_test_x", stripe_api_base="http://127.0.0.1:1"))
+    assert client._requestor.base_addresses["api"] == "http://127.0.0.1:1"

@@ -100,7 +100,8 @@ def fetch_events(client: Chargebee, *, occurred_after: int | None = None) -> Ite
 
 
 # Backfill: each resource's list API and its date filter.
-LISTS = ("customers", "subscriptions", "invoices", "credit_notes", "transactions", "unbilled_charges")
+LISTS = ("customers", "subscriptions", "invoices", "credit_notes", "transactions", "unbilled_charges",
+         "voided_unbilled_charges")
 
 
 def fetch_list(client: Chargebee, resource: str, *, since: int | None = None,
@@ -113,9 +114,13 @@ def fetch_list(client: Chargebee, resource: str, *, since: int | None = None,
         "credit_notes": (client.CreditNote, "credit_note", "date"),
         "transactions": (client.Transaction, "transaction", "date"),
         "unbilled_charges": (client.UnbilledCharge, "unbilled_charge", None),
+        "voided_unbilled_charges": (client.UnbilledCharge, "unbilled_charge", None),
     }
     resource_api, key, date_field = spec[resource]
     params: dict[str, Any] = {}
+    if resource.endswith("unbilled_charges"):
+        # Voided charges are listed only on request; both kinds are part of the state.
+        params["is_voided"] = {"is": "true" if resource == "voided_unbilled_charges" else "false"}
     if since is not None and date_field is not None:
         params[date_field] = {"after": since}
     yield from _pages(resource_api, key, params, offset)
