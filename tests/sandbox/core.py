@@ -61,7 +61,7 @@ log = logging.getLogger(__name__)
 Signer = Callable[[bytes], dict]
 SignerFactory = Callable[[dict], Signer]
 
-FAULT_KINDS = ("rate_limit", "server_error", "timeout")
+FAULT_KINDS = ("rate_limit", "server_error", "timeout", "lock_timeout")
 
 
 class SandboxConfigError(ValueError):
@@ -104,6 +104,9 @@ class FaultSettings:
     server_error_rate: float = 0.0
     server_error_status: int = 500
     timeout_rate: float = 0.0
+    # 429 lock_timeout, as if another request held the object's write lock (the provider
+    # half registers its shape; a half that does not answers a plain rate limit).
+    lock_timeout_rate: float = 0.0
     # "sleep": hold the request for timeout_seconds (past the client's timeout);
     # "drop": close the TCP connection without an answer.
     timeout_mode: str = "drop"
@@ -129,12 +132,15 @@ class Faults:
         self._queued: dict[str, deque[str]] = {}
         self._rate_limited: dict[str, Callable[[], Response]] = {}
         self._server_error: dict[str, Callable[[int], Response]] = {}
+        self._lock_timeout: dict[str, Callable[[], Response]] = {}
         self.injected: list[dict] = []
 
     def register_provider(self, provider: str, *, rate_limited: Callable[[], Response],
-                          server_error: Callable[[int], Response]) -> None:
+                          server_error: Callable[[int], Response],
+                          lock_timeout: Callable[[], Response] | None = None) -> None:
         self._rate_limited[provider] = rate_limited
         self._server_error[provider] = server_error
+        self._lock_timeout[provider] = lock_timeout or rate_limited
         with self._lock:
             self._ensure(provider)
 
@@ -153,7 +159,7 @@ class Faults:
         """Validate every change first, then apply all of them (all or nothing)."""
         current = FaultSettings(**asdict(self._settings.get(provider, FaultSettings())))
         for name, value in changes.items():
-            if name in ("rate_limit_rate", "server_error_rate", "timeout_rate"):
+            if name in ("rate_limit_rate", "server_error_rate", "timeout_rate", "lock_timeout_rate"):
                 value = _rate(name, value)
             elif name in ("timeout_seconds", "latency_seconds"):
                 value = _non_negative(name, value)
@@ -168,9 +174,9 @@ class Faults:
             else:
                 raise SandboxConfigError(name, "unknown fault setting")
             setattr(current, name, value)
-        total = current.rate_limit_rate + current.server_error_rate + current.timeout_rate
+        total = current.rate_limit_rate + current.server_error_rate + current.timeout_rate + current.lock_timeout_rate
         if total > 1:
-            raise SandboxConfigError("rate_limit_rate", "the three rates together must not exceed 1")
+            raise SandboxConfigError("rate_limit_rate", "the four rates together must not exceed 1")
         with self._lock:
             self._ensure(provider)
             self._settings[provider] = current
@@ -203,7 +209,8 @@ class Faults:
             threshold = 0.0
             for kind, rate in (("rate_limit", settings.rate_limit_rate),
                                ("server_error", settings.server_error_rate),
-                               ("timeout", settings.timeout_rate)):
+                               ("timeout", settings.timeout_rate),
+                               ("lock_timeout", settings.lock_timeout_rate)):
                 threshold += rate
                 if draw < threshold:
                     return kind, settings
@@ -226,6 +233,8 @@ class Faults:
             return self._rate_limited[provider]()
         if kind == "server_error":
             return self._server_error[provider](settings.server_error_status)
+        if kind == "lock_timeout":
+            return self._lock_timeout[provider]()
         if settings.timeout_mode == "sleep":
             self._sleep(settings.timeout_seconds)
             return self._server_error[provider](504)

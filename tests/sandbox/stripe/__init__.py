@@ -47,7 +47,7 @@ def _state(world: World) -> StripeState:
         world.stripe = StripeState(world, world.config.get("stripe_start_time"))
         world.faults.register_provider(
             "stripe", rate_limited=lambda: StripeError.rate_limited("global-rate").response(),
-            server_error=_server_error)
+            server_error=_server_error, lock_timeout=lambda: StripeError.lock_timeout().response())
         world.webhooks.register_signer_factory("stripe", stripe_signer)
         world.webhooks.set_defaults("stripe", max_retries=STRIPE_WEBHOOK_RETRIES)
     return world.stripe
