@@ -34,6 +34,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     from . import product
     product.init_app(app)
 
+    from . import ops
+    app.register_blueprint(ops.bp)
+
     @app.get("/healthz")
     def healthz():
         return {"status": "ok"}

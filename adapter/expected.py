@@ -1,0 +1,71 @@
+"""What the provider should have billed an account, from the ledger and the policy, through the engine.
+
+Fetch apart from compute: this module reads the account's link and ledger and
+hands plain values to ``adapter.billing.bill_period`` once, from the link
+instant (the cycle anchor, as in ``adapter.preview``) to ``until``. A no-op
+seat point at ``until`` makes the engine's walk renew every period that ends
+by then, so every renewal, proration and threshold invoice up to ``until`` is
+in ``Bill.lines`` and what is still gathering is in ``Bill.pending``.
+
+The link instant is seatsync's first look at the subscription: what the
+provider billed before it, and the invoice opened at it, are taken as given
+(the sync worker does the same with its baseline), so reconciliation starts
+after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import sqlite_utils
+
+from adapter import ledger
+from adapter.accounts import Account
+from adapter.billing import Bill, BillingError, bill_period
+from adapter.intake import from_us
+from adapter.periods import period_at
+from adapter.policy import Catalog, Plan
+from adapter.preview import seat_points
+
+
+class ExpectationError(Exception):
+    """The account's expected bill cannot be computed; the message says why."""
+
+
+@dataclass(frozen=True)
+class Expectation:
+    account: Account
+    plan: Plan  # in force at ``until``
+    timezone: str
+    bill: Bill
+
+
+def expected_bill(db: sqlite_utils.Database, catalog: Catalog, account: Account, until_us: int) -> Expectation:
+    """The engine's lines for ``account`` from its link up to ``until_us`` (exclusive)."""
+    anchor_us = account.linked_us
+    start_plan = catalog.plans.get(ledger.plan_at(db, account.account, anchor_us) or account.plan)
+    current = catalog.plans.get(ledger.plan_at(db, account.account, until_us - 1) or account.plan)
+    if start_plan is None or current is None:
+        raise ExpectationError(f"account {account.account!r} is on a plan that is not in the catalogue")
+    timezone = account.timezone or start_plan.timezone
+    anchor = from_us(anchor_us)
+    cycle_zone = timezone if start_plan.provider == "chargebee" else "UTC"
+    day_based = start_plan.provider == "chargebee" and start_plan.proration == "day"
+    period = period_at(anchor, start_plan.interval, cycle_zone, anchor, day_based=day_based)
+    seats = ledger.seat_count(db, account.account, anchor_us)
+    points = seat_points(db, account.account, anchor_us + 1, until_us, seats)
+    # The no-op point at ``until`` renews every period ending by then and bills nothing itself.
+    points.append((from_us(until_us), points[-1][1] if points else seats))
+    plan_changes = [(from_us(c.instant_us), catalog.plans[c.plan])
+                    for c in ledger.plan_changes(db, account.account, anchor_us + 1, until_us)
+                    if c.plan in catalog.plans]
+    addon_changes = [(from_us(c.instant_us), c.addons)
+                     for c in ledger.addon_changes(db, account.account, anchor_us + 1, until_us)]
+    try:
+        bill = bill_period(plan=start_plan, period=period, seats=seats,
+                           addons_in_force=ledger.addons_at(db, account.account, anchor_us),
+                           seat_changes=points, plan_changes=plan_changes, addon_changes=addon_changes,
+                           addons=catalog.addons, timezone=timezone, anchor=anchor, renewal=False)
+    except BillingError as exc:
+        raise ExpectationError(f"account {account.account!r}: {exc}") from None
+    return Expectation(account, current, timezone, bill)

@@ -1,0 +1,479 @@
+"""Reconciliation: every seat count and every invoice line explained by the policy, or flagged.
+
+Two checks per linked account:
+
+1. Seat drift, three ways: the product's truth (the ledger, snapshots
+   included: billable seats under the plan's minimum rules), seatsync's
+   desired quantity (``sync_state.last_set_quantity``) and the provider's
+   quantity (the mirror, or the provider's API with ``live``). A disagreement
+   while the account is still waiting for the worker is in flight, not a
+   difference; a dead letter is reported as ``never_synced``.
+2. Invoice lines: the engine's expected lines (``adapter.expected``) billed in
+   the window against the mirror's lines of invoices created in it (and, for
+   Chargebee, credit-note lines: Chargebee writes credits as credit notes,
+   reference chargebee.md §3), matched on (price, period from/to, quantity,
+   credit or debit). Matched lines must agree on amount within ``tolerance``
+   minor units (default 1: each provider rounds each line on its own, and
+   their tie-breaks are unverified, see adapter/money.py).
+
+Leftovers are classified (``KINDS``); ``money_at_stake`` is the absolute
+amount a difference puts in doubt, in minor units of the account's currency.
+Nothing here writes, except ``fix`` which only makes drifted accounts due for
+the sync worker: invoices are never touched.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Iterable
+
+import sqlite_utils
+
+from adapter import accounts, ledger, store
+from adapter.billing import ExpectedLine
+from adapter.expected import ExpectationError, expected_bill
+from adapter.intake import format_us, from_us
+from adapter.policy import Catalog, Plan
+
+KINDS = {
+    "seat_drift": "seat count differs between ledger, seatsync and provider",
+    "never_synced": "seat change never synced (dead letter)",
+    "late_change": "late change across a period boundary",
+    "missing_proration": "missing proration",
+    "unexpected_line": "unexpected line",
+    "wrong_amount": "wrong amount",
+    "wrong_quantity_at_renewal": "wrong quantity at renewal",
+    "duplicated_proration": "duplicated proration",
+    "credit_not_applied": "credit not applied",
+    "threshold_not_invoiced": "threshold passed but not invoiced",
+    "invoice_unpaid": "invoice unpaid or past due",
+    "invoice_missing": "expected invoice not in the mirror",
+}
+UNPAID = {"stripe": ("open", "uncollectible"), "chargebee": ("payment_due", "not_paid")}
+DEFAULT_TOLERANCE = 1
+
+
+class ReconcileError(Exception):
+    """Reconciliation cannot run (unknown account, bad window); the message says why."""
+
+
+@dataclass(frozen=True)
+class Difference:
+    account: str
+    kind: str
+    detail: str
+    money_at_stake: int = 0  # minor units, >= 0
+    currency: str = ""
+    invoice: str | None = None
+    line: str | None = None
+    price: str | None = None
+    period_start: int | None = None  # unix seconds
+    period_end: int | None = None
+    expected_quantity: int | None = None
+    actual_quantity: int | None = None
+    expected_amount: int | None = None
+    actual_amount: int | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class Report:
+    since_us: int
+    until_us: int
+    accounts: int = 0
+    invoices: int = 0
+    lines: int = 0
+    differences: list[Difference] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def by_kind(self) -> dict[str, int]:
+        return dict(sorted(Counter(d.kind for d in self.differences).items()))
+
+    @property
+    def money_at_stake(self) -> dict[str, int]:
+        totals: dict[str, int] = {}
+        for d in self.differences:
+            totals[d.currency] = totals.get(d.currency, 0) + d.money_at_stake
+        return dict(sorted(totals.items()))
+
+    @property
+    def clean(self) -> bool:
+        return not self.differences and not self.errors
+
+    def summary(self) -> dict:
+        return {"since": format_us(self.since_us), "until": format_us(self.until_us), "accounts": self.accounts,
+                "invoices": self.invoices, "lines": self.lines, "differences": len(self.differences),
+                "by_kind": self.by_kind, "money_at_stake": self.money_at_stake, "errors": self.errors}
+
+    def as_dict(self) -> dict:
+        return {"summary": self.summary(), "differences": [d.as_dict() for d in self.differences]}
+
+
+# A provider's seat quantity right now, for ``live``: (account link, catalog) -> quantity or None.
+LiveReader = Callable[[accounts.Account, Catalog], "int | None"]
+
+
+def reconcile(db: sqlite_utils.Database, catalog: Catalog, *, since_us: int, until_us: int,
+              account: str | None = None, tolerance: int = DEFAULT_TOLERANCE, now_us: int | None = None,
+              live: LiveReader | None = None) -> Report:
+    """Check every linked account (or one) for lines billed in ``[since_us, until_us)`` and seat drift now."""
+    if until_us <= since_us:
+        raise ReconcileError("the window is empty: --until must be after --since")
+    if tolerance < 0:
+        raise ReconcileError("--tolerance must be 0 or more minor units")
+    now_us = ledger.now_us() if now_us is None else now_us
+    if account is not None:
+        link = accounts.get_account(db, account)
+        if link is None:
+            raise ReconcileError(f"unknown account {account!r}")
+        links = [link]
+    else:
+        links = accounts.all_accounts(db)
+    report = Report(since_us, min(until_us, max(now_us, since_us + 1)))
+    for link in links:
+        report.accounts += 1
+        try:
+            _account(db, catalog, link, report, tolerance=tolerance, now_us=now_us, live=live)
+        except ExpectationError as exc:
+            report.errors.append(str(exc))
+    return report
+
+
+# --------------------------------------------------------------------- seat drift
+
+
+def seat_prices(catalog: Catalog, provider: str) -> set[str]:
+    prices = set()
+    for plan in catalog.plans.values():
+        if plan.provider == provider:
+            prices.add(plan.seat.price_id)
+            prices.update(point.price_id for point in plan.seat.price_changes)
+    return prices
+
+
+def mirror_quantity(db, catalog: Catalog, link: accounts.Account) -> int | None:
+    prices = seat_prices(catalog, link.provider)
+    for item in store.recon_subscription_items(db, link.provider, link.subscription):
+        if item["price"] in prices:
+            return item["quantity"]
+    return None
+
+
+def seat_check(db, catalog: Catalog, link: accounts.Account, plan: Plan, *, now_us: int,
+               live: LiveReader | None) -> tuple[dict, list[Difference]]:
+    """The three quantities and what they say; ``differences`` is empty when they agree or sync is in flight."""
+    active = ledger.seat_count(db, link.account, now_us)
+    truth = plan.billable_seats(active)
+    state = store.sync_state(db, link.account) or {}
+    desired = state.get("last_set_quantity")
+    provider = live(link, catalog) if live is not None else mirror_quantity(db, catalog, link)
+    three = {"ledger": truth, "seatsync": desired, "provider": provider, "source": "live" if live else "mirror"}
+    unit = _seat_unit(plan, now_us)
+    differences = []
+    for letter in store.recon_dead_letters(db, link.account):
+        stake = abs(truth - (provider if provider is not None else truth)) * unit
+        differences.append(Difference(
+            link.account, "never_synced",
+            f"dead letter {letter['id']}: {letter['operation']} failed ({letter['status']} {letter['code'] or ''}: "
+            f"{letter['reason']}); key {letter['idempotency_key']}", stake, plan.currency,
+            expected_quantity=letter["quantity"] if letter["quantity"] is not None else truth,
+            actual_quantity=provider))
+    in_flight = state.get("ledger_version", 0) > state.get("synced_version", 0) or bool(
+        store.planned_calls(db, link.account))
+    if differences or in_flight:
+        return three, differences
+    if provider is not None and truth == desired == provider:
+        return three, []
+    if provider is None:
+        detail = "the provider has no seat item for this subscription"
+        stake = truth * unit
+    else:
+        who = ("changed at the provider behind seatsync's back (or its webhook was lost)"
+               if desired == truth else "seatsync's last set quantity differs from the ledger")
+        detail = f"ledger {truth}, seatsync {desired}, provider ({three['source']}) {provider}: {who}"
+        stake = abs(truth - provider) * unit
+    return three, [Difference(link.account, "seat_drift", detail, stake, plan.currency, price=None,
+                              expected_quantity=truth, actual_quantity=provider)]
+
+
+# ---------------------------------------------------------------- invoice lines
+
+
+def _seat_unit(plan: Plan, at_us: int) -> int:
+    return plan.seat.at(from_us(at_us).date()).unit_amount
+
+
+def _seconds(us: int) -> int:
+    return us // 1_000_000
+
+
+def _key(price, start, end, quantity, credit) -> tuple:
+    return (price, start, end, quantity, credit)
+
+
+@dataclass
+class _Actual:
+    row: dict
+    invoice: str
+    source: str  # invoice | credit_note | pending
+
+    @property
+    def credit(self) -> bool:
+        return self.row["amount"] < 0
+
+    def keys(self, provider: str) -> list[tuple]:
+        row = self.row
+        ends = [row["period_end"]]
+        if provider == "chargebee" and row["period_end"] is not None:
+            ends.append(row["period_end"] + 1)  # day mode shows the last second of the last day
+        return [_key(row["price"], row["period_start"], end, row["quantity"], self.credit) for end in ends]
+
+
+def _expected_key(line: ExpectedLine) -> tuple:
+    return _key(line.price_id, _seconds(int(line.period_start.timestamp() * 1_000_000)),
+                _seconds(int(line.period_end.timestamp() * 1_000_000)), line.quantity, line.amount < 0)
+
+
+def _credit_note_lines(note: dict) -> list[dict]:
+    """A Chargebee credit note's lines as negative actual lines (the mirror keeps them in ``raw``)."""
+    raw = json.loads(note["raw"])
+    rows = []
+    for index, line in enumerate(raw.get("line_items") or []):
+        rows.append({"id": line.get("id") or f"{note['id']}:{index}", "price": line.get("entity_id"),
+                     "period_start": line.get("date_from"), "period_end": line.get("date_to"),
+                     "quantity": line.get("quantity"), "amount": -abs(line.get("amount") or 0),
+                     "proration": 1, "description": line.get("description")})
+    return rows
+
+
+def _window_instant(line: ExpectedLine, provider: str) -> int:
+    # Chargebee issues a credit note at the change itself, whatever the billing rule says about
+    # when the credit is used; so credits are windowed by the change, everything else by its billing.
+    instant = line.changed_at if provider == "chargebee" and line.amount < 0 else line.billed_at
+    return int(instant.timestamp() * 1_000_000)
+
+
+def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, tolerance: int, now_us: int,
+             live: LiveReader | None) -> None:
+    until_us, since_us = report.until_us, report.since_us
+    expectation = expected_bill(db, catalog, link, until_us)
+    plan, provider = expectation.plan, link.provider
+    currency = plan.currency
+    out = report.differences
+
+    _, seat_differences = seat_check(db, catalog, link, plan, now_us=now_us, live=live)
+    out.extend(seat_differences)  # drift is a question about now, whatever the window
+    for late in store.recon_late_changes(db, link.account, since_us, until_us):
+        out.append(Difference(link.account, "late_change",
+                              f"{late['kind']}: a change of {late['delta']:+d} seats at {format_us(late['instant_us'])} "
+                              f"reached the provider after its period was billed", abs(late["delta"])
+                              * _seat_unit(plan, late["instant_us"]), currency, expected_quantity=None))
+
+    link_s = _seconds(link.linked_us)
+    after_s = max(link_s, -(-since_us // 1_000_000) - 1)
+    until_s = -(-until_us // 1_000_000)
+    expected = [line for line in expectation.bill.lines
+                if since_us <= _window_instant(line, provider) < until_us
+                and _seconds(int(line.billed_at.timestamp() * 1_000_000)) > link_s]
+
+    actual: list[_Actual] = []
+    invoices = store.recon_invoices(db, provider, link.subscription, after_s, until_s)
+    for invoice in invoices:
+        report.invoices += 1
+        for row in store.recon_invoice_lines(db, provider, invoice["id"]):
+            actual.append(_Actual(row, invoice["id"], "invoice"))
+        due = (invoice["amount_due"] or 0) - (invoice["amount_paid"] or 0 if provider == "stripe" else 0)
+        if invoice["status"] in UNPAID[provider] and due > 0:
+            out.append(Difference(link.account, "invoice_unpaid",
+                                  f"invoice {invoice['id']} is {invoice['status']} with {due} due",
+                                  due, currency, invoice=invoice["id"], expected_amount=0, actual_amount=due))
+    if provider == "chargebee":
+        for note in store.recon_credit_notes(db, provider, link.subscription, link_s, until_s):
+            for row in _credit_note_lines(note):
+                actual.append(_Actual(row, note["id"], "credit_note"))
+    report.lines += len(expected)
+
+    # Pass 1: exact key (price, period, quantity, sign); amounts within tolerance.
+    by_key: dict[tuple, list[ExpectedLine]] = {}
+    for line in expected:
+        by_key.setdefault(_expected_key(line), []).append(line)
+    matched_keys: set[tuple] = set()
+    left_actual: list[_Actual] = []
+    for item in actual:
+        for key in item.keys(provider):
+            if by_key.get(key):
+                line = by_key[key].pop(0)
+                matched_keys.add(key)
+                if abs(item.row["amount"] - line.amount) > tolerance:
+                    out.append(_diff(link, "wrong_amount", line, item, currency,
+                                     f"amount {item.row['amount']}, expected {line.amount} "
+                                     f"(tolerance {tolerance})"))
+                break
+        else:
+            left_actual.append(item)
+    left_expected = [line for lines in by_key.values() for line in lines]
+
+    # Pass 2: the same line with one field wrong (quantity at renewal, or price).
+    for item in list(left_actual):
+        row = item.row
+        for line in left_expected:
+            same_period = (_expected_key(line)[1:3] in [k[1:3] for k in item.keys(provider)])
+            if not same_period or (line.amount < 0) != item.credit:
+                continue
+            if line.price_id == row["price"] and not line.proration and line.quantity != row["quantity"]:
+                out.append(_diff(link, "wrong_quantity_at_renewal", line, item, currency,
+                                 f"billed {row['quantity']} at renewal, the ledger had {line.quantity}"))
+            elif line.price_id != row["price"] and line.quantity == row["quantity"]:
+                out.append(_diff(link, "wrong_amount", line, item, currency,
+                                 f"price {row['price']}, expected {line.price_id}: amount {row['amount']}, "
+                                 f"expected {line.amount}"))
+            else:
+                continue
+            left_expected.remove(line)
+            left_actual.remove(item)
+            break
+
+    # Leftover actual lines: a proration the policy already explains once is a duplicate.
+    for item in left_actual:
+        proration = bool(item.row.get("proration")) or item.source == "credit_note"
+        if proration and any(key in matched_keys for key in item.keys(provider)):
+            out.append(_diff(link, "duplicated_proration", None, item, currency,
+                             f"a second {'credit' if item.credit else 'charge'} for the same change"))
+        else:
+            out.append(_diff(link, "unexpected_line", None, item, currency,
+                             f"{item.row.get('description') or 'line'}: no seat, plan or addon change explains it"))
+
+    # Leftover expected lines. When nothing due at one instant is on any mirrored invoice, that is one
+    # difference about the invoice (a threshold never invoiced, or an invoice the mirror never got),
+    # whatever the mirror still shows as pending: the invoice that would have swept it is what is missing.
+    pending = [_Actual(row, "", "pending") for row in store.recon_pending_charges(db, provider, link.subscription)]
+    groups: dict = {}
+    for line in left_expected:
+        groups.setdefault(line.billed_at, []).append(line)
+    for instant, lines in sorted(groups.items()):
+        total = sum(line.amount for line in lines)
+        if len(lines) == sum(1 for line in expected if line.billed_at == instant):
+            for line in lines:  # what the mirror still shows pending is explained by this difference
+                item = next((p for p in pending if _expected_key(line) in p.keys(provider)), None)
+                if item is not None:
+                    pending.remove(item)
+            if lines[0].billed == "threshold":
+                out.append(Difference(link.account, "threshold_not_invoiced",
+                                      f"the gathered prorations passed the threshold at {instant.isoformat()} "
+                                      f"but {len(lines)} lines were not invoiced", abs(total), currency,
+                                      expected_amount=total))
+            else:
+                out.append(Difference(link.account, "invoice_missing",
+                                      f"no mirrored invoice bills the {len(lines)} lines due {instant.isoformat()} "
+                                      f"({lines[0].billed}); a dropped webhook? `seatsync backfill` or the sweeper "
+                                      f"recovers it", abs(total), currency, expected_amount=total))
+            continue
+        for line in lines:
+            item = next((p for p in pending if _expected_key(line) in p.keys(provider)), None)
+            if item is not None:
+                pending.remove(item)
+                kind = "credit_not_applied" if line.amount < 0 else "missing_proration"
+                out.append(_diff(link, kind, line, item, currency,
+                                 f"still pending; due {line.billed} at {line.billed_at.isoformat()}"))
+            else:
+                kind = "missing_proration" if line.proration else "wrong_quantity_at_renewal"
+                out.append(_diff(link, kind, line, None, currency, "no line on any mirrored invoice"))
+
+    if provider == "chargebee":
+        _chargebee_credits(db, link, invoices, currency, since_us, out)
+    else:
+        for item in pending:
+            row = item.row
+            if row["amount"] < 0 and row["period_end"] is not None and row["period_end"] * 1_000_000 <= min(
+                    now_us, until_us) and any(i["created"] >= row["period_end"] for i in invoices):
+                out.append(_diff(link, "credit_not_applied", None, item, currency,
+                                 "a credit still pending after the invoice it was due on"))
+
+
+def _chargebee_credits(db, link, invoices, currency, since_us, out) -> None:
+    """A refundable credit note still available after a later invoice with money due was not applied."""
+    for note in store.recon_credit_notes(db, link.provider, link.subscription, _seconds(link.linked_us),
+                                         2**62):
+        raw = json.loads(note["raw"])
+        available = raw.get("amount_available") or 0
+        later = [i for i in invoices if i["created"] > note["created"] and (i["amount_due"] or 0) > 0]
+        if available > 0 and later:
+            out.append(Difference(link.account, "credit_not_applied",
+                                  f"credit note {note['id']} has {available} available, but invoice "
+                                  f"{later[0]['id']} asked for {later[0]['amount_due']}", available, currency,
+                                  invoice=note["id"], actual_amount=available))
+
+
+def _diff(link, kind: str, line: ExpectedLine | None, item: _Actual | None, currency: str, detail: str) -> Difference:
+    row = item.row if item is not None else {}
+    expected_amount = line.amount if line is not None else None
+    actual_amount = row.get("amount") if item is not None else None
+    stake = abs((actual_amount or 0) - (expected_amount or 0))
+    return Difference(
+        link.account, kind, detail, stake, currency, invoice=item.invoice or None if item else None,
+        line=row.get("id"), price=row.get("price") if item else line.price_id,
+        period_start=row.get("period_start") if item else _expected_key(line)[1],
+        period_end=row.get("period_end") if item else _expected_key(line)[2],
+        expected_quantity=line.quantity if line is not None else None,
+        actual_quantity=row.get("quantity") if item is not None else None,
+        expected_amount=expected_amount, actual_amount=actual_amount)
+
+
+# ------------------------------------------------------------------------ fix
+
+
+def fix(db: sqlite_utils.Database, report: Report, *, now_us: int | None = None) -> list[str]:
+    """Make every account with seat drift or a dead letter due for the worker; return them. Invoices: never."""
+    now_us = ledger.now_us() if now_us is None else now_us
+    due = sorted({d.account for d in report.differences if d.kind in ("seat_drift", "never_synced")})
+    return [account for account in due if store.make_account_due(db, account, now_us)]
+
+
+def rows(differences: Iterable[Difference]) -> list[dict]:
+    return [d.as_dict() for d in differences]
+
+
+# ------------------------------------------------------------------ rendering
+
+COLUMNS = ("account", "kind", "money_at_stake", "currency", "invoice", "line", "price", "period_start",
+           "period_end", "expected_quantity", "actual_quantity", "expected_amount", "actual_amount", "detail")
+
+
+def to_csv(report: Report) -> str:
+    """The differences as CSV (one header row, ``COLUMNS``), for spreadsheets."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for difference in report.differences:
+        writer.writerow({key: "" if value is None else value for key, value in difference.as_dict().items()})
+    return buffer.getvalue()
+
+
+def render_table(report: Report) -> list[str]:
+    """Lines of text for people: the summary, then one line per difference."""
+    from adapter.money import format_amount
+
+    summary = report.summary()
+    money = ", ".join(format_amount(amount, currency) for currency, amount in summary["money_at_stake"].items())
+    out = [f"window   {summary['since']} → {summary['until']}",
+           f"checked  {summary['accounts']} accounts, {summary['invoices']} invoices, {summary['lines']} expected lines",
+           f"found    {summary['differences']} differences" + (f", {money} at stake" if money else "")]
+    for kind, count in summary["by_kind"].items():
+        out.append(f"  {kind:<26} {count}")
+    for error in report.errors:
+        out.append(f"error    {error}")
+    if report.differences:
+        out.append(f"{'ACCOUNT':<16} {'KIND':<26} {'AT STAKE':>14}  DETAIL")
+        for d in report.differences:
+            stake = format_amount(d.money_at_stake, d.currency) if d.currency else str(d.money_at_stake)
+            where = f" [{d.invoice}{'/' + d.line if d.line else ''}]" if d.invoice else ""
+            out.append(f"{d.account:<16} {d.kind:<26} {stake:>14}  {d.detail}{where}")
+    return out

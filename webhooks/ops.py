@@ -1,0 +1,206 @@
+"""Ops pages: the reconciliation report and one account's billing timeline.
+
+``/ops/reconciliation`` answers HTML (filterable, sortable), JSON or CSV from
+the same route: ``?format=html|json|csv``, else the Accept header. Query
+parameters: ``account``, ``kind``, ``period`` (YYYY-MM) or ``since``/``until``
+(RFC 3339), ``tolerance``, ``sort`` (a column) and ``order`` (asc|desc).
+
+``/ops/accounts/<id>`` (same window parameters) joins, in time order, the account's seat events,
+seatsync's provider calls (idempotency keys, request ids, status), the
+provider's events and the mirrored invoice lines, next to the engine's
+expected lines and the differences: "why was I charged X?" on one page.
+
+Access: ``Authorization: Bearer $SEATSYNC_OPS_TOKEN`` (constant-time compare;
+401 problem JSON without it). When ``SEATSYNC_OPS_TOKEN`` is unset the pages
+do not exist: 404 problem JSON saying how to enable them (nothing about
+billing is served without a token, and nothing hints that it could be).
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime, timezone
+
+from flask import Blueprint, Response, current_app, render_template, request
+
+from adapter import accounts, reconcile, store
+from adapter.expected import ExpectationError, expected_bill
+from adapter.intake import format_us, from_us, parse_instant
+from adapter.ledger import now_us
+from adapter.money import format_amount
+from adapter.policy import load_catalog
+
+from .db import get_db
+from .problems import Problem, problem_response
+
+bp = Blueprint("ops", __name__, url_prefix="/ops")
+FORMATS = ("html", "json", "csv")
+
+
+@bp.before_request
+def require_token():
+    settings = current_app.config["SEATSYNC"]
+    if not settings.ops_token:
+        return problem_response(Problem(404, "Not Found", "The ops pages are disabled: set SEATSYNC_OPS_TOKEN "
+                                                          "(16+ characters) to enable them.", slug="ops-disabled"))
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.ops_token.encode()):
+        problem = Problem(401, "Unauthorized", "Send Authorization: Bearer <SEATSYNC_OPS_TOKEN>.",
+                          errors=[{"field": "Authorization", "reason": "missing or wrong bearer token"}])
+        return problem_response(problem, {"WWW-Authenticate": 'Bearer realm="seatsync-ops"'})
+    return None
+
+
+def _catalog():
+    settings = current_app.config["SEATSYNC"]
+    cached = current_app.extensions.get("seatsync_ops_catalog")
+    if cached is None:
+        cached = current_app.extensions["seatsync_ops_catalog"] = load_catalog(settings.mappings)
+    return cached
+
+
+def _format() -> str:
+    fmt = request.args.get("format")
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise Problem(400, "Bad Request", errors=[{"field": "format", "reason": f"must be one of {FORMATS}"}])
+        return fmt
+    best = request.accept_mimetypes.best_match(["text/html", "application/json", "text/csv"], default="text/html")
+    return {"text/html": "html", "application/json": "json", "text/csv": "csv"}[best]
+
+
+def _instant(name: str) -> int | None:
+    value = request.args.get(name)
+    if not value:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError as exc:
+        raise Problem(400, "Bad Request", errors=[{"field": name, "reason": str(exc)}]) from None
+
+
+def _window() -> tuple[int, int]:
+    period = request.args.get("period")
+    if period:
+        try:
+            start = datetime.strptime(period, "%Y-%m").replace(tzinfo=timezone.utc)
+        except ValueError:
+            raise Problem(400, "Bad Request", errors=[{"field": "period", "reason": "expected YYYY-MM"}]) from None
+        end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+        return int(start.timestamp()) * 1_000_000, int(end.timestamp()) * 1_000_000
+    since, until = _instant("since"), _instant("until")
+    since = 0 if since is None else since
+    until = now_us() if until is None else until
+    if until <= since:
+        raise Problem(400, "Bad Request", errors=[{"field": "until", "reason": "must be after since"}])
+    return since, until
+
+
+def _tolerance() -> int:
+    raw = request.args.get("tolerance", str(reconcile.DEFAULT_TOLERANCE))
+    if not raw.isdigit():
+        raise Problem(400, "Bad Request", errors=[{"field": "tolerance", "reason": "must be a whole number >= 0"}])
+    return int(raw)
+
+
+def _run(account: str | None, since: int, until: int, tolerance: int) -> reconcile.Report:
+    try:
+        return reconcile.reconcile(get_db(), _catalog(), since_us=since, until_us=until, account=account,
+                                   tolerance=tolerance)
+    except reconcile.ReconcileError as exc:
+        raise Problem(404 if "unknown account" in str(exc) else 400, "Bad Request" if "unknown" not in str(exc)
+                      else "Not Found", str(exc), errors=[{"field": "account", "reason": str(exc)}]) from None
+
+
+@bp.get("/reconciliation")
+def reconciliation():
+    fmt = _format()
+    since, until = _window()
+    tolerance = _tolerance()
+    account = request.args.get("account") or None
+    kind = request.args.get("kind") or None
+    if kind is not None and kind not in reconcile.KINDS:
+        raise Problem(400, "Bad Request", errors=[{"field": "kind", "reason": f"one of {sorted(reconcile.KINDS)}"}])
+    sort = request.args.get("sort", "money_at_stake")
+    if sort not in reconcile.COLUMNS:
+        raise Problem(400, "Bad Request", errors=[{"field": "sort", "reason": f"one of {reconcile.COLUMNS}"}])
+    order = request.args.get("order", "desc")
+    if order not in ("asc", "desc"):
+        raise Problem(400, "Bad Request", errors=[{"field": "order", "reason": "asc or desc"}])
+    report = _run(account, since, until, tolerance)
+    if kind is not None:
+        report.differences = [d for d in report.differences if d.kind == kind]
+    report.differences.sort(key=lambda d: (getattr(d, sort) is None, getattr(d, sort) or 0 if sort in (
+        "money_at_stake", "period_start", "period_end", "expected_quantity", "actual_quantity", "expected_amount",
+        "actual_amount") else str(getattr(d, sort) or "")), reverse=order == "desc")
+    if fmt == "json":
+        return report.as_dict()
+    if fmt == "csv":
+        return Response(reconcile.to_csv(report), mimetype="text/csv",
+                        headers={"Content-Disposition": "inline; filename=reconciliation.csv"})
+    args = {k: v for k, v in request.args.items() if k not in ("sort", "order", "format")}
+    return render_template("ops/reconciliation.html", report=report, summary=report.summary(), kinds=reconcile.KINDS,
+                           columns=reconcile.COLUMNS, sort=sort, order=order, args=args, kind=kind,
+                           account=account, money=format_amount, when=_when)
+
+
+def _when(seconds: int | None) -> str:
+    if seconds is None:
+        return ""
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@bp.get("/accounts/<account>")
+def account_page(account: str):
+    fmt = _format()
+    db = get_db()
+    link = accounts.get_account(db, account)
+    if link is None:
+        raise Problem(404, "Not Found", f"unknown account {account!r}",
+                      errors=[{"field": "account", "reason": "not linked"}])
+    since, until = _window()
+    report = _run(account, since, until, _tolerance())
+    try:
+        bill = expected_bill(db, _catalog(), link, min(until, now_us())).bill
+        expected = [line.as_dict() for line in bill.lines if int(line.billed_at.timestamp()) > link.linked_us
+                    // 1_000_000] + [{**line.as_dict(), "billed": "pending"} for line in bill.pending]
+    except ExpectationError as exc:
+        expected = []
+        report.errors.append(str(exc))
+    events = []
+    for row in store.timeline_product_events(db, account):
+        events.append({"at_us": row["occurred_us"], "source": "product", "what": row["type"], "id": row["id"],
+                       "detail": row["body"]})
+    calls = store.timeline_provider_calls(db, account)
+    for row in calls:
+        events.append({"at_us": row["completed_us"] or row["planned_us"], "source": "seatsync call",
+                       "what": f"{row['operation']} quantity={row['quantity']} ({row['status']})",
+                       "id": row["idempotency_key"], "detail": f"request {row['request_id'] or '-'}"
+                       + (f"; error {row['error']}" if row["error"] else "")})
+    invoices = store.recon_invoices(db, link.provider, link.subscription, -1, 2**62)
+    lines = []
+    for invoice in invoices:
+        for line in store.recon_invoice_lines(db, link.provider, invoice["id"]):
+            lines.append({**{k: line[k] for k in ("id", "invoice", "price", "description", "period_start",
+                                                   "period_end", "quantity", "amount", "proration")},
+                          "status": invoice["status"], "created": invoice["created"]})
+        events.append({"at_us": invoice["created"] * 1_000_000, "source": "invoice",
+                       "what": f"{invoice['status']} total {invoice['total']}", "id": invoice["id"],
+                       "detail": invoice["billing_reason"] or ""})
+    object_ids = [link.subscription, *(i["id"] for i in invoices)]
+    for row in store.timeline_provider_events(db, link.provider, object_ids):
+        events.append({"at_us": (row["created"] or 0) * 1_000_000, "source": f"{link.provider} event",
+                       "what": row["type"], "id": row["event_id"], "detail": f"{row['status']} {row['outcome'] or ''}"})
+    events.sort(key=lambda e: (e["at_us"], e["source"]))
+    for event in events:
+        event["at"] = format_us(event["at_us"])
+    data = {"account": account, "provider": link.provider, "subscription": link.subscription, "plan": link.plan,
+            "linked": format_us(link.linked_us), "timeline": events, "expected_lines": expected,
+            "actual_lines": lines, **report.as_dict()}
+    if fmt == "json":
+        return data
+    if fmt == "csv":
+        return Response(reconcile.to_csv(report), mimetype="text/csv")
+    return render_template("ops/account.html", data=data, report=report, summary=report.summary(),
+                           money=format_amount, when=_when, from_us=from_us)
