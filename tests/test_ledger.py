@@ -256,3 +256,21 @@ def test_any_permutation_with_duplicates_yields_the_same_ledger(specs, data):
     finally:
         in_order.close()
         permuted.close()
+
+
+def test_record_batches_isolates_a_conflicting_batch_and_sees_earlier_ones(memory_db):
+    """The group commit's path: each batch all or nothing, later batches see earlier ones."""
+    record(memory_db, seat("old", "ann", 1))
+    batch = lambda *events: parse_document({"events": list(events)}, plans=PLANS, addons=ADDONS)  # noqa: E731
+    with store.write_transaction(memory_db):
+        outcomes = ledger.record_batches(memory_db, [
+            batch(seat("a", "bob", 2)),
+            batch(seat("b", "cid", 2), seat("old", "eve", 1)),  # reuses "old" with another body
+            batch(seat("a", "bob", 2), seat("c", "dan", 3)),
+        ])
+    assert outcomes[0].results == [{"id": "a", "result": "accepted"}]
+    assert isinstance(outcomes[1], EventConflict)
+    assert outcomes[1].errors[0]["field"] == "/events/1/id"
+    assert outcomes[2].results == [{"id": "a", "result": "duplicate"}, {"id": "c", "result": "accepted"}]
+    assert outcomes[2].affected_accounts == {"acme"}
+    assert ledger.active_users(memory_db, "acme", at(3)) == ["ann", "bob", "dan"]  # no "cid": batch 2 left out

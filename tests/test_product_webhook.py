@@ -210,3 +210,17 @@ def test_other_methods_are_405_problem_json(client):
     response = client.get(URL)
     assert_problem(response, 405)
     assert "POST" in response.headers["Allow"]
+
+
+def test_a_broken_catalogue_stops_start_up_naming_the_setting(settings, tmp_path):
+    from dataclasses import replace
+
+    from adapter.config import ConfigError
+    from webhooks import create_app
+    broken = tmp_path / "mappings"
+    broken.mkdir()
+    (broken / "bad.toml").write_text("[plans.x]\nprovider = 'paypal'\n")
+    with pytest.raises(ConfigError) as caught:
+        create_app(replace(settings, mappings=broken))
+    assert caught.value.variable == "SEATSYNC_MAPPINGS"
+    assert "\n" not in str(caught.value)

@@ -11,7 +11,8 @@ from flask import Blueprint, Flask, current_app, request
 
 from adapter import intake, ledger, signing
 from adapter.group_commit import GroupCommitter
-from adapter.policy import load_catalog
+from adapter.config import ConfigError
+from adapter.policy import CatalogError, load_catalog
 from adapter.store import open_db
 
 from .problems import Problem
@@ -70,5 +71,10 @@ def receive_product_events():
 
 
 def init_app(app: Flask) -> None:
-    known_ids(app)  # a broken catalogue stops start-up instead of failing the first request
+    # A broken catalogue stops start-up, naming the setting, instead of failing the first request.
+    try:
+        known_ids(app)
+    except CatalogError as exc:
+        more = f" (and {len(exc.errors) - 1} more: run `seatsync policies check`)" if len(exc.errors) > 1 else ""
+        raise ConfigError("SEATSYNC_MAPPINGS", f"{exc.errors[0]}{more}") from None
     app.register_blueprint(bp)
