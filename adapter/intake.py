@@ -36,6 +36,7 @@ _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_CONTROL = re.compile(r"[\x00-\x1f]")
 
 
 class IntakeError(Exception):
@@ -249,7 +250,7 @@ def _check_string(value: Any, field_pointer: str, errors: list[dict]) -> str | N
         reason = "must be a non-empty string"
     elif len(value) > MAX_ID_LENGTH:
         reason = f"must be at most {MAX_ID_LENGTH} characters"
-    elif any(ord(ch) < 32 for ch in value):
+    elif _CONTROL.search(value):
         reason = "must not contain control characters"
     else:
         return value
