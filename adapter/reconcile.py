@@ -338,6 +338,9 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
             left_actual.remove(item)
             break
 
+    if provider == "chargebee":
+        _chargebee_reshaped(left_expected, left_actual, tolerance)
+
     # Leftover actual lines: a proration the policy already explains once is a duplicate.
     for item in left_actual:
         proration = bool(item.row.get("proration")) or item.source == "credit_note"
@@ -393,6 +396,31 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
                     now_us, until_us) and any(i["created"] >= row["period_end"] for i in invoices):
                 out.append(_diff(link, "credit_not_applied", None, item, currency,
                                  "a credit still pending after the invoice it was due on"))
+
+
+def _chargebee_reshaped(left_expected: list, left_actual: list, tolerance: int) -> None:
+    """Drop prorations Chargebee re-shaped without changing the money.
+
+    On a later change in the same term Chargebee voids the open unbilled charge and reissues it for the
+    shorter span, netting the credit into it (adapter/billing.py "Not modelled"): per price, the leftover
+    expected prorations and the leftover actual ones then carry the same total in different shapes.
+    """
+    prices = {line.price_id for line in left_expected if line.proration}
+    for price in prices:
+        expected = [line for line in left_expected if line.proration and line.price_id == price]
+        actual = [item for item in left_actual if item.row.get("price") == price
+                  and (item.source == "credit_note" or not item.row.get("proration"))
+                  and item.row.get("period_end") is not None]
+        actual = [item for item in actual if item.source == "credit_note" or item.row.get("description", "")
+                  .find("Prorated") >= 0]
+        if not expected or not actual:
+            continue
+        if abs(sum(line.amount for line in expected) - sum(item.row["amount"] for item in actual)) <= tolerance * max(
+                len(expected), len(actual)):
+            for line in expected:
+                left_expected.remove(line)
+            for item in actual:
+                left_actual.remove(item)
 
 
 def _chargebee_credits(db, link, invoices, currency, since_us, out) -> None:

@@ -1,0 +1,79 @@
+"""Reconciliation on the Chargebee sandbox: a clean month of seed 000 (Konfidens, day-based proration in
+Europe/Oslo, charges on the next invoice, credits as credit notes) reports nothing; an unpaid renewal
+is the one difference when the card fails."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from adapter import backfill, reconcile, store
+from adapter.config import Settings
+from adapter.intake import parse_document
+from adapter.ledger import record_events
+from adapter.policy import load_catalog
+from adapter.sync import SyncOptions
+from adapter.worker import Worker, WorkerConfig
+from tests.provisioning import REPO_MAPPINGS
+from tests.sandbox.chargebee.testing import Site
+
+OSLO = ZoneInfo("Europe/Oslo")
+PLAN = "konfidens-solo-monthly"
+
+
+def oslo(*parts) -> datetime:
+    return datetime(*parts, tzinfo=OSLO)
+
+
+def us(when: datetime) -> int:
+    return int(when.timestamp()) * 1_000_000
+
+
+@pytest.fixture
+def world(tmp_path, sandbox, chargebee_client):
+    site = Site(sandbox, chargebee_client)
+    site.settings(billing_mode="day", timezone="Europe/Oslo", rate_limit_per_minute=None)
+    settings = Settings(database=tmp_path / "seatsync.db", mappings=REPO_MAPPINGS,
+                        chargebee_site="127", chargebee_api_key="test_sandbox",
+                        chargebee_api_base=f"http://127.0.0.1:{sandbox.port}")
+    db = store.open_db(settings.database)
+    catalog = load_catalog(settings.mappings)
+    worker = Worker(settings, catalog=catalog,
+                    config=WorkerConfig(coalesce_delay=0, threads=1, sync=SyncOptions(sleep=lambda s: None)))
+    yield site, settings, db, catalog, worker
+    db.close()
+
+
+@pytest.mark.parametrize("card, expected", [("4111111111111111", []),
+                                            ("4000000000000341", [("clinic", "invoice_unpaid")])])
+def test_a_konfidens_month_reconciles(world, card, expected):
+    site, settings, db, catalog, worker = world
+
+    def send(*events):
+        record_events(db, parse_document({"events": list(events)}, plans=catalog.plans, addons=catalog.addons))
+
+    plan = catalog.plans[PLAN]
+    site.cb.TimeMachine.start_afresh("delorean", {"genesis_time": int(oslo(2026, 4, 1).timestamp())})
+    site.price(plan.seat.price_id, "plan", plan.seat.unit_amount, currency=plan.currency, unit=plan.interval)
+    site.customer("cust-clinic", card=card)
+    site.subscribe("cust-clinic", "clinic-1", [(plan.seat.price_id, 3)])
+    send({"id": "link", "type": "account.linked", "account": "clinic", "occurred_at": oslo(2026, 4, 1).isoformat(),
+          "provider": "chargebee", "subscription": "clinic-1", "plan": PLAN},
+         {"id": "snap", "type": "account.seats_snapshot", "account": "clinic",
+          "occurred_at": oslo(2026, 4, 1).isoformat(), "users": ["a", "b", "c"]})
+    worker.run_once()
+    for event_id, kind, user, day in (("on", "seat.activated", "d", 10), ("off", "seat.deactivated", "a", 16)):
+        site.cb.TimeMachine.travel_forward("delorean", {"destination_time": int(oslo(2026, 4, day, 9).timestamp())})
+        send({"id": event_id, "type": kind, "account": "clinic", "occurred_at": oslo(2026, 4, day, 9).isoformat(),
+              "user": user})
+        worker.run_once()
+    site.cb.TimeMachine.travel_forward("delorean", {"destination_time": int(oslo(2026, 5, 1, 1).timestamp())})
+    for _ in backfill.run(db, settings, "chargebee"):
+        pass
+    report = reconcile.reconcile(db, catalog, since_us=us(oslo(2026, 4, 1)), until_us=us(oslo(2026, 5, 2)),
+                                 now_us=us(oslo(2026, 5, 1, 1)))
+    assert report.errors == []
+    assert sorted((d.account, d.kind) for d in report.differences) == expected, report.differences
+    assert report.invoices == 1 and report.lines >= 3
