@@ -154,10 +154,11 @@ def parse_instant(value: Any) -> int:
     if fraction and len(fraction) > 7:  # '.' + 6 digits: truncate finer precision
         normalized = normalized.replace(fraction, fraction[:7], 1)
     try:
-        moment = datetime.fromisoformat(normalized)
+        return to_us(datetime.fromisoformat(normalized).astimezone(timezone.utc))
     except ValueError:
         raise ValueError("is not a real date and time") from None
-    return to_us(moment.astimezone(timezone.utc))
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before datetime's year 1 in UTC
+        raise ValueError("is outside the representable range of years 1-9999 in UTC") from None
 
 
 def canonical(event: dict) -> str:

@@ -200,3 +200,49 @@ def test_microsecond_arithmetic_is_exact():
     assert parse_instant("1970-01-01T00:00:00.000001Z") == 1
     assert parse_instant("1969-12-31T23:59:59.999999Z") == -1
     assert parse_instant("2026-03-01T10:00:00Z") == 1772359200 * 1_000_000
+
+
+@pytest.mark.parametrize("text", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"])
+def test_instants_outside_datetime_range_are_a_field_error(text):
+    error = errors_of(event(occurred_at=text))
+    assert error.errors == [{"field": "/occurred_at", "reason": error.errors[0]["reason"]}]
+    assert "range" in error.errors[0]["reason"]
+
+
+# --- fuzz: whatever arrives, the answer is a Batch or an IntakeError (a 4xx), never a crash ------------
+
+from hypothesis import given, settings as hyp_settings, strategies as st  # noqa: E402
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=12), children, max_size=5),
+    max_leaves=20,
+)
+field_values = st.one_of(json_values, st.sampled_from(["2026-03-01T10:00:00Z", "0001-01-01T00:00:00+01:00",
+                                                       "team", "sso", "stripe", "Europe/Berlin", "u1"]))
+event_like = st.fixed_dictionaries(
+    {}, optional={name: field_values for name in
+                  ("id", "account", "occurred_at", "user", "users", "plan", "addons", "provider", "subscription",
+                   "timezone", "extra")}
+).flatmap(lambda d: st.sampled_from(sorted(VALID) + ["nope", 3]).map(lambda t: {**d, "type": t}))
+
+
+@hyp_settings(max_examples=300, deadline=None)
+@given(document=st.one_of(json_values, event_like, st.lists(event_like, max_size=4).map(lambda e: {"events": e})))
+def test_any_json_document_is_a_batch_or_an_intake_error(document):
+    try:
+        batch = parse(document)
+    except IntakeError as error:
+        assert error.status in (400, 409, 413, 422)
+        assert error.errors and all(set(e) == {"field", "reason"} for e in error.errors)
+    else:
+        assert len(batch) == len(batch.pointers) >= 1
+
+
+@hyp_settings(max_examples=200, deadline=None)
+@given(body=st.binary(max_size=200))
+def test_any_bytes_are_a_batch_or_an_intake_error(body):
+    try:
+        parse_body(body, plans=PLANS, addons=ADDONS)
+    except IntakeError as error:
+        assert error.status in (400, 409, 413, 422)
