@@ -382,7 +382,8 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
                 pending.remove(item)
                 kind = "credit_not_applied" if line.amount < 0 else "missing_proration"
                 out.append(_diff(link, kind, line, item, currency,
-                                 f"still pending; due {line.billed} at {line.billed_at.isoformat()}"))
+                                 f"still pending; due {line.billed} at {line.billed_at.isoformat()}",
+                                 stake=abs(line.amount)))
             else:
                 kind = "missing_proration" if line.proration else "wrong_quantity_at_renewal"
                 out.append(_diff(link, kind, line, None, currency, "no line on any mirrored invoice"))
@@ -395,7 +396,8 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
             if row["amount"] < 0 and row["period_end"] is not None and row["period_end"] * 1_000_000 <= min(
                     now_us, until_us) and any(i["created"] >= row["period_end"] for i in invoices):
                 out.append(_diff(link, "credit_not_applied", None, item, currency,
-                                 "a credit still pending after the invoice it was due on"))
+                                 "a credit still pending after the invoice it was due on",
+                                 stake=abs(row["amount"])))
 
 
 def _chargebee_reshaped(left_expected: list, left_actual: list, tolerance: int) -> None:
@@ -437,11 +439,14 @@ def _chargebee_credits(db, link, invoices, currency, since_us, out) -> None:
                                   invoice=note["id"], actual_amount=available))
 
 
-def _diff(link, kind: str, line: ExpectedLine | None, item: _Actual | None, currency: str, detail: str) -> Difference:
+def _diff(link, kind: str, line: ExpectedLine | None, item: _Actual | None, currency: str, detail: str,
+          stake: int | None = None) -> Difference:
+    """One line's difference; money at stake defaults to |actual − expected| (a missing side counts 0)."""
     row = item.row if item is not None else {}
     expected_amount = line.amount if line is not None else None
     actual_amount = row.get("amount") if item is not None else None
-    stake = abs((actual_amount or 0) - (expected_amount or 0))
+    if stake is None:
+        stake = abs((actual_amount or 0) - (expected_amount or 0))
     return Difference(
         link.account, kind, detail, stake, currency, invoice=item.invoice or None if item else None,
         line=row.get("id"), price=row.get("price") if item else line.price_id,
