@@ -77,3 +77,47 @@ def test_a_konfidens_month_reconciles(world, card, expected):
     assert report.errors == []
     assert sorted((d.account, d.kind) for d in report.differences) == expected, report.differences
     assert report.invoices == 1 and report.lines >= 3
+
+
+def month_start(index: int) -> datetime:
+    return oslo(2026 + (3 + index) // 12, (3 + index) % 12 + 1, 1)
+
+
+def test_a_clean_year_of_konfidens_reports_nothing(world):
+    """Twelve months of the monthly and annual Konfidens plans: a user added on the 10th, one removed on
+    the 20th; Chargebee's unbilled charges, credit notes and renewals all explained."""
+    site, settings, db, catalog, worker = world
+
+    def send(*events):
+        record_events(db, parse_document({"events": list(events)}, plans=catalog.plans, addons=catalog.addons))
+
+    site.cb.TimeMachine.start_afresh("delorean", {"genesis_time": int(oslo(2026, 4, 1).timestamp())})
+    plans = ("konfidens-solo-monthly", "konfidens-pro-annual")
+    for n, plan_id in enumerate(plans):
+        plan = catalog.plans[plan_id]
+        site.price(plan.seat.price_id, "plan", plan.seat.unit_amount, currency=plan.currency, unit=plan.interval)
+        site.customer(f"cust-{n}")
+        site.subscribe(f"cust-{n}", f"sub-{n}", [(plan.seat.price_id, 3)])
+        send({"id": f"link-{n}", "type": "account.linked", "account": f"clinic-{n}",
+              "occurred_at": oslo(2026, 4, 1).isoformat(), "provider": "chargebee", "subscription": f"sub-{n}",
+              "plan": plan_id},
+             {"id": f"snap-{n}", "type": "account.seats_snapshot", "account": f"clinic-{n}",
+              "occurred_at": oslo(2026, 4, 1).isoformat(), "users": ["a", "b", "c"]})
+    worker.run_once()
+    for month in range(12):
+        for day, user, active in ((10, f"n{month}", True), (20, "a" if month == 0 else f"n{month - 1}", False)):
+            at = month_start(month).replace(day=day, hour=9 + month % 5)
+            site.cb.TimeMachine.travel_forward("delorean", {"destination_time": int(at.timestamp())})
+            for n in range(len(plans)):
+                send({"id": f"{n}-{user}-{active}", "type": "seat.activated" if active else "seat.deactivated",
+                      "account": f"clinic-{n}", "occurred_at": at.isoformat(), "user": user})
+            worker.run_once()
+    end = month_start(12).replace(hour=1)
+    site.cb.TimeMachine.travel_forward("delorean", {"destination_time": int(end.timestamp())})
+    for _ in backfill.run(db, settings, "chargebee"):
+        pass
+    report = reconcile.reconcile(db, catalog, since_us=us(oslo(2026, 4, 1)), until_us=us(month_start(12)) + 86400
+                                 * 1_000_000, now_us=us(end))
+    assert report.errors == []
+    assert sorted((d.account, d.kind) for d in report.differences) == [], report.differences
+    assert report.invoices >= 13 and report.lines >= 40

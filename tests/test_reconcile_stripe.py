@@ -287,3 +287,31 @@ def test_a_dropped_renewal_webhook_is_a_missing_invoice(world, settings):
     finally:
         server.shutdown()
         thread.join(timeout=5)
+
+
+def month_start(index: int) -> int:
+    year, month = 2026 + (3 + index) // 12, (3 + index) % 12 + 1
+    return ts(year, month, 1)
+
+
+def test_a_clean_year_of_each_stripe_policy_reports_nothing(world):
+    """Twelve months of each Stripe article policy: a user added on the 10th, another removed on the 20th."""
+    accounts = {plan_id: open_account(world, plan_id, plan_id, ["a", "b", "c"]) for plan_id in CLEAN_MONTHS}
+    for month in range(12):
+        start = month_start(month)
+        for day, user, active in ((9, f"n{month}", True), (19, "a" if month == 0 else f"n{month - 1}", False)):
+            at = start + day * 86400 + 3600 * month  # a different hour each month
+            for plan_id, account in accounts.items():
+                advance(world, account, at)
+                seat(world, plan_id, user, at, active)
+            world.worker.run_once()
+    end = month_start(12) + 3600
+    for account in accounts.values():
+        advance(world, account, end)
+    mirror(world)
+    report = reconcile.reconcile(world.db, world.catalog, since_us=APRIL_1 * US, until_us=(end + 86400) * US,
+                                 now_us=end * US)
+    assert report.errors == []
+    assert found(report) == []
+    # 12 monthly renewals for each monthly plan, plus the annual plans' immediate and threshold invoices.
+    assert report.invoices >= 2 * 12 + 12 and report.lines >= 100
