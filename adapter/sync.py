@@ -25,7 +25,7 @@ import sqlite_utils
 
 from adapter import ledger, store
 from adapter.accounts import get_account
-from adapter.coalesce import QuantityCall, SeatDelta, coalesce
+from adapter.coalesce import QuantityCall, SeatDelta, coalesce, start_of_local_day
 from adapter.intake import from_us, to_us
 from adapter.policy import Catalog, Plan
 from adapter.retry import call_with_retries, classify
@@ -234,7 +234,7 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
         old_plan = _plan_by_seat_price(catalog, state.seat_price, state.provider)
         if old_plan is not None and old_plan.id != plan.id:
             changes = ledger.plan_changes(db, account, start, horizon)
-            at = changes[-1].instant_us if changes else start
+            at = _proration_instant(plan, timezone, changes[-1].instant_us if changes else start, start)
             specs.append(plan_change_call(old_plan, plan, state, quantity=max(current_quantity, 1 if state.provider == "chargebee" else 0),
                                           effective_us=at, timezone=timezone))
 
@@ -262,7 +262,9 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
 
     addons = ledger.addons_at(db, account, horizon - 1)
     addon_spec = addons_call(plan, catalog.addons, state, enabled=tuple(a for a in addons if a in catalog.addons),
-                             seats=previous, effective_us=_latest_addon_change(db, account, start, horizon),
+                             seats=previous,
+                             effective_us=_proration_instant(plan, timezone,
+                                                             _latest_addon_change(db, account, start, horizon), start),
                              timezone=timezone)
     if addon_spec is not None:
         specs.append(addon_spec)
@@ -325,6 +327,14 @@ def _pushed(db, account: str, subscription: str) -> Timeline:
         running += deltas[instant]
         points.append((instant, running))
     return Timeline(baseline, tuple(points))
+
+
+def _proration_instant(plan: Plan, timezone: str, instant_us: int, start_us: int) -> int:
+    """Where a plan or addon change is prorated from: its instant, or the start of its local
+    day for day-granular policies (as the quantity calls are, via coalesce), never before the period."""
+    if plan.proration == "day":
+        instant_us = to_us(start_of_local_day(from_us(instant_us), timezone))
+    return max(instant_us, start_us)
 
 
 def _latest_addon_change(db, account: str, start: int, end: int) -> int:

@@ -60,7 +60,7 @@ def test_policies_check_passes_on_the_shipped_mappings(run):
     result = run("policies", "check")
     assert result.exit_code == 0, result.output
     assert "konfidens.toml: 4 plans (konfidens-pro-annual, konfidens-pro-monthly" in result.output
-    assert result.output.strip().endswith("ok: 10 plans, 3 addons")
+    assert result.output.strip().endswith("ok: 20 plans, 3 addons")  # 10 originals + mappings/other_provider.toml
 
 
 def test_policies_check_names_file_plan_key_and_reason_and_exits_1(run, tmp_path):

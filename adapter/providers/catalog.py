@@ -12,6 +12,7 @@ from chargebee import Chargebee
 from chargebee.api_error import APIError
 
 from adapter.policy import Catalog
+from adapter.retry import call_with_retries
 
 
 def _prices(catalog: Catalog, provider: str):
@@ -39,11 +40,14 @@ def create_stripe_prices(client, catalog: Catalog) -> dict[str, str]:
     for price_id, amount, currency, interval, name, _ in _prices(catalog, "stripe"):
         if price_id in ids:
             continue
-        product = client.v1.products.create({"name": name}, {"idempotency_key": f"seatsync:product:{price_id}"})
-        price = client.v1.prices.create(
+        # A catalogue has more prices than Stripe's 25 requests/s allow at once: limiter 429s are
+        # retried (honouring Retry-After) under the same idempotency keys, so nothing is made twice.
+        product = call_with_retries(lambda: client.v1.products.create(
+            {"name": name}, {"idempotency_key": f"seatsync:product:{price_id}"}))
+        price = call_with_retries(lambda: client.v1.prices.create(
             {"product": product.id, "unit_amount": amount, "currency": currency.lower(),
              "recurring": {"interval": interval}},
-            {"idempotency_key": f"seatsync:price:{price_id}"})
+            {"idempotency_key": f"seatsync:price:{price_id}"}))
         ids[price_id] = price.id
     return ids
 

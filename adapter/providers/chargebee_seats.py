@@ -71,7 +71,10 @@ class ChargebeeSeats:
     def unbilled_total(self, subscription: str) -> int:
         total, offset = 0, None
         while True:
-            params = {"subscription_id": {"is": subscription}, "is_voided": False, "limit": 100}
+            # No is_voided filter: chargebee-python declares it a plain boolean while the sandbox
+            # (tests/sandbox/CHARGEBEE.md) reads is_voided[is]; voided charges are skipped below
+            # either way, so the sum does not depend on which one the live API follows.
+            params = {"subscription_id": {"is": subscription}, "limit": 100}
             if offset:
                 params["offset"] = offset
             page = self.client.UnbilledCharge.list(params)

@@ -514,7 +514,9 @@ class Ledger:
         first = self.items[sub["item_ids"][0]]
         old_start = first["current_period_start"]
         interval, count = self._interval(sub)
-        new_end = billing.add_interval(at, interval, count, 1)
+        # Periods step from the anchor, not from the previous (clamped) end: a Jan 31 anchor
+        # bills Feb 28/29, Mar 31, Apr 30 (reference stripe.md "billing_cycle_anchor").
+        new_end = billing.period_containing(sub["billing_cycle_anchor"], interval, count, at)[1]
         previous_items = self.render(sub)["items"]
         invoice = self._new_invoice(customer, sub, "subscription_cycle", at, (old_start, at))
         invoice["auto_advance"] = True
@@ -755,8 +757,9 @@ class Ledger:
             invoice = scratch._new_invoice(cust_c, sub_c, "upcoming", end, (start, end))
             scratch._sweep(invoice, cust_c, sub_c)  # attaching on the scratch copy is harmless
             for si in sub_c["item_ids"]:
-                invoice["lines"].append(scratch._cycle_line(invoice, scratch.items[si], end,
-                                                            billing.add_interval(end, interval, count, 1)))
+                invoice["lines"].append(scratch._cycle_line(
+                    invoice, scratch.items[si], end,
+                    billing.period_containing(sub_c["billing_cycle_anchor"], interval, count, end)[1]))
         scratch._total(invoice)
         amount_due, ending = billing.apply_balance(invoice["total"], cust_c["balance"])
         invoice.update(id=f"upcoming_in_{sub['id']}", starting_balance=cust_c["balance"], ending_balance=ending,
