@@ -121,3 +121,56 @@ def test_a_clean_year_of_konfidens_reports_nothing(world):
     assert report.errors == []
     assert sorted((d.account, d.kind) for d in report.differences) == [], report.differences
     assert report.invoices >= 13 and report.lines >= 40
+
+
+def test_chargebee_drift_and_a_dead_letter_are_found(world):
+    site, settings, db, catalog, worker = world
+
+    def send(*events):
+        record_events(db, parse_document({"events": list(events)}, plans=catalog.plans, addons=catalog.addons))
+
+    plan = catalog.plans[PLAN]
+    site.cb.TimeMachine.start_afresh("delorean", {"genesis_time": int(oslo(2026, 4, 1).timestamp())})
+    site.price(plan.seat.price_id, "plan", plan.seat.unit_amount, currency=plan.currency, unit=plan.interval)
+    for name in ("drifted", "unsynced", "healthy"):
+        site.customer(f"cust-{name}")
+        site.subscribe(f"cust-{name}", f"sub-{name}", [(plan.seat.price_id, 3)])
+        send({"id": f"link-{name}", "type": "account.linked", "account": name,
+              "occurred_at": oslo(2026, 4, 1).isoformat(), "provider": "chargebee", "subscription": f"sub-{name}",
+              "plan": PLAN},
+             {"id": f"snap-{name}", "type": "account.seats_snapshot", "account": name,
+              "occurred_at": oslo(2026, 4, 1).isoformat(), "users": ["a", "b", "c"]})
+    worker.run_once()
+    at = oslo(2026, 4, 16, 9)
+    site.cb.TimeMachine.travel_forward("delorean", {"destination_time": int(at.timestamp())})
+    # Someone sets 7 seats in Chargebee's admin, without prorating.
+    site.change("sub-drifted", [(plan.seat.price_id, 7)], prorate=False, invoice_immediately=False)
+
+    chargebee_provider = worker.providers["chargebee"]
+
+    class Refusing:
+        name = "chargebee"
+
+        def read(self, *args):
+            return chargebee_provider.read(*args)
+
+        def send(self, spec, key):
+            raise ValueError("subscription_items[quantity][0] : cannot be changed for this subscription")
+
+    refusing = Worker(settings, catalog=catalog, providers={"chargebee": Refusing()},
+                      config=WorkerConfig(coalesce_delay=0, threads=1, sync=SyncOptions(sleep=lambda s: None)))
+    send({"id": "unsynced-d", "type": "seat.activated", "account": "unsynced", "occurred_at": at.isoformat(),
+          "user": "d"})
+    [outcome] = refusing.run_once()
+    assert outcome.dead == 1
+    send({"id": "healthy-d", "type": "seat.activated", "account": "healthy", "occurred_at": at.isoformat(),
+          "user": "d"})
+    worker.run_once()
+    for _ in backfill.run(db, settings, "chargebee"):
+        pass
+    report = reconcile.reconcile(db, catalog, since_us=us(oslo(2026, 4, 1)), until_us=us(oslo(2026, 5, 1)),
+                                 now_us=us(at) + 60_000_000)
+    assert sorted((d.account, d.kind) for d in report.differences) == [("drifted", "seat_drift"),
+                                                                       ("unsynced", "never_synced")]
+    drift = next(d for d in report.differences if d.kind == "seat_drift")
+    assert (drift.expected_quantity, drift.actual_quantity, drift.money_at_stake) == (3, 7, 4 * 39900)
