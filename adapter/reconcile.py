@@ -34,7 +34,7 @@ import sqlite_utils
 from adapter import accounts, ledger, store
 from adapter.billing import ExpectedLine
 from adapter.expected import ExpectationError, expected_bill
-from adapter.intake import format_us, from_us
+from adapter.intake import format_us, from_us, to_us
 from adapter.policy import Catalog, Plan
 
 KINDS = {
@@ -86,7 +86,8 @@ class Report:
     until_us: int
     accounts: int = 0
     invoices: int = 0
-    lines: int = 0
+    lines: int = 0  # expected lines in the window
+    actual_lines: int = 0  # mirrored invoice and credit-note lines in the window
     differences: list[Difference] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
@@ -107,7 +108,8 @@ class Report:
 
     def summary(self) -> dict:
         return {"since": format_us(self.since_us), "until": format_us(self.until_us), "accounts": self.accounts,
-                "invoices": self.invoices, "lines": self.lines, "differences": len(self.differences),
+                "invoices": self.invoices, "lines": self.lines,
+                "actual_lines": self.actual_lines, "differences": len(self.differences),
                 "by_kind": self.by_kind, "money_at_stake": self.money_at_stake, "errors": self.errors}
 
     def as_dict(self) -> dict:
@@ -235,8 +237,8 @@ class _Actual:
 
 
 def _expected_key(line: ExpectedLine) -> tuple:
-    return _key(line.price_id, _seconds(int(line.period_start.timestamp() * 1_000_000)),
-                _seconds(int(line.period_end.timestamp() * 1_000_000)), line.quantity, line.amount < 0)
+    return _key(line.price_id, _seconds(to_us(line.period_start)),
+                _seconds(to_us(line.period_end)), line.quantity, line.amount < 0)
 
 
 def _credit_note_lines(note: dict) -> list[dict]:
@@ -255,7 +257,7 @@ def _window_instant(line: ExpectedLine, provider: str) -> int:
     # Chargebee issues a credit note at the change itself, whatever the billing rule says about
     # when the credit is used; so credits are windowed by the change, everything else by its billing.
     instant = line.changed_at if provider == "chargebee" and line.amount < 0 else line.billed_at
-    return int(instant.timestamp() * 1_000_000)
+    return to_us(instant)
 
 
 def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, tolerance: int, now_us: int,
@@ -279,7 +281,7 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
     until_s = -(-until_us // 1_000_000)
     expected = [line for line in expectation.bill.lines
                 if since_us <= _window_instant(line, provider) < until_us
-                and _seconds(int(line.billed_at.timestamp() * 1_000_000)) > link_s]
+                and _seconds(to_us(line.billed_at)) > link_s]
 
     actual: list[_Actual] = []
     invoices = store.recon_invoices(db, provider, link.subscription, after_s, until_s)
@@ -297,6 +299,7 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
             for row in _credit_note_lines(note):
                 actual.append(_Actual(row, note["id"], "credit_note"))
     report.lines += len(expected)
+    report.actual_lines += len(actual)
 
     # Pass 1: exact key (price, period, quantity, sign); amounts within tolerance.
     by_key: dict[tuple, list[ExpectedLine]] = {}
@@ -497,7 +500,8 @@ def render_table(report: Report) -> list[str]:
     summary = report.summary()
     money = ", ".join(format_amount(amount, currency) for currency, amount in summary["money_at_stake"].items())
     out = [f"window   {summary['since']} → {summary['until']}",
-           f"checked  {summary['accounts']} accounts, {summary['invoices']} invoices, {summary['lines']} expected lines",
+           f"checked  {summary['accounts']} accounts, {summary['invoices']} invoices, {summary['lines']} expected "
+           f"and {summary['actual_lines']} actual lines",
            f"found    {summary['differences']} differences" + (f", {money} at stake" if money else "")]
     for kind, count in summary["by_kind"].items():
         out.append(f"  {kind:<26} {count}")

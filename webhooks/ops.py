@@ -25,7 +25,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 
 from adapter import accounts, reconcile, store
 from adapter.expected import ExpectationError, expected_bill
-from adapter.intake import format_us, from_us, parse_instant
+from adapter.intake import format_us, from_us, parse_instant, to_us
 from adapter.ledger import now_us
 from adapter.money import format_amount
 from adapter.policy import load_catalog
@@ -88,7 +88,7 @@ def _window() -> tuple[int, int]:
         except ValueError:
             raise Problem(400, "Bad Request", errors=[{"field": "period", "reason": "expected YYYY-MM"}]) from None
         end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-        return int(start.timestamp()) * 1_000_000, int(end.timestamp()) * 1_000_000
+        return to_us(start), to_us(end)
     since, until = _instant("since"), _instant("until")
     since = 0 if since is None else since
     until = now_us() if until is None else until
@@ -109,8 +109,9 @@ def _run(account: str | None, since: int, until: int, tolerance: int) -> reconci
         return reconcile.reconcile(get_db(), _catalog(), since_us=since, until_us=until, account=account,
                                    tolerance=tolerance)
     except reconcile.ReconcileError as exc:
-        raise Problem(404 if "unknown account" in str(exc) else 400, "Bad Request" if "unknown" not in str(exc)
-                      else "Not Found", str(exc), errors=[{"field": "account", "reason": str(exc)}]) from None
+        if account is not None and accounts.get_account(get_db(), account) is None:
+            raise Problem(404, "Not Found", str(exc), errors=[{"field": "account", "reason": "not linked"}]) from None
+        raise Problem(400, "Bad Request", str(exc), errors=[{"field": "until", "reason": str(exc)}]) from None
 
 
 @bp.get("/reconciliation")
@@ -163,8 +164,8 @@ def account_page(account: str):
     report = _run(account, since, until, _tolerance())
     try:
         bill = expected_bill(db, _catalog(), link, min(until, now_us())).bill
-        expected = [line.as_dict() for line in bill.lines if int(line.billed_at.timestamp()) > link.linked_us
-                    // 1_000_000] + [{**line.as_dict(), "billed": "pending"} for line in bill.pending]
+        expected = [line.as_dict() for line in bill.lines if to_us(line.billed_at) // 1_000_000
+                    > link.linked_us // 1_000_000] + [{**line.as_dict(), "billed": "pending"} for line in bill.pending]
     except ExpectationError as exc:
         expected = []
         report.errors.append(str(exc))
