@@ -90,6 +90,11 @@ def advance(world, account, to):
     world.client.v1.test_helpers.test_clocks.advance(account.clock.id, {"frozen_time": to})
 
 
+def seat_quantity(world, account) -> int:
+    sub = world.client.v1.subscriptions.retrieve(account.sub.id).to_dict()
+    return next(i["quantity"] for i in sub["items"]["data"] if i["price"]["id"] == account.plan.seat.price_id)
+
+
 def mirror(world):
     for _ in backfill.run(world.db, world.settings, "stripe"):
         pass
@@ -190,12 +195,23 @@ def test_faults_before_the_renewal_are_drift_and_a_dead_letter(world):
                  live=lambda link, catalog: stripe_provider.read(link.subscription, catalog).quantity)
     assert found(live) == [("drifted", "seat_drift")]
 
-    # --fix makes the drifted account due; the worker pushes the ledger's 3 back (invoices untouched).
-    assert reconcile.fix(world.db, report) == ["drifted", "unsynced"]
-    world.worker.run_once()
+    # The command line, as ops would run it: --live reads Stripe, --fix makes the drifted account due and
+    # runs the worker once, which pushes the ledger's 3 back (invoices untouched); exit 1 for the differences.
+    env = {"SEATSYNC_DATABASE": str(world.settings.database), "SEATSYNC_MAPPINGS": str(world.settings.mappings),
+           "STRIPE_API_KEY": "sk_test_sandbox", "STRIPE_API_BASE": world.sandbox.url}
+    invoices_before = store.mirror_rows(world.db, "mirror_invoices")
+    result = CliRunner().invoke(cli, ["reconcile", "--account", "drifted", "--live", "--fix", "--since",
+                                      iso(APRIL_1), "--until", iso(APRIL_16 + 60), "--format", "json"], env=env)
+    assert result.exit_code == 1, result.output
+    assert [d["kind"] for d in json.loads(result.stdout)["differences"]] == ["seat_drift"]
+    assert "fix: drifted: due for sync, 1 quantity updates sent" in result.stderr
+    assert seat_quantity(world, drifted) == 3
     mirror(world)
-    after = april(world, APRIL_16 + 60, account="drifted")
-    assert found(after) == []
+    assert store.mirror_rows(world.db, "mirror_invoices") == invoices_before
+    assert found(april(world, APRIL_16 + 60, account="drifted")) == []
+    again = CliRunner().invoke(cli, ["reconcile", "--account", "drifted", "--live", "--since", iso(APRIL_1),
+                                     "--until", iso(APRIL_16 + 60)], env=env)
+    assert again.exit_code == 0, again.output
 
 
 def test_faults_at_the_renewal_are_each_classified(world):
