@@ -173,7 +173,7 @@ def _save(db: sqlite_utils.Database, events: list[Event], received_us: int) -> N
 
 
 def _state_at(db: sqlite_utils.Database, account: str, at_us: int) -> dict[str, str]:
-    """``{user: deciding event id}`` for every user active at ``at_us`` (events at ``at_us`` included)."""
+    """``{user: an event that made them active}`` for every user active at ``at_us`` (events at ``at_us`` included)."""
     snapshot = store.latest_snapshot(db, account, at_us)
     active: dict[str, str] = {}
     since = None
@@ -198,47 +198,44 @@ def seat_count(db: sqlite_utils.Database, account: str, at_us: int) -> int:
 
 
 def changes(db: sqlite_utils.Database, account: str, start_us: int, end_us: int) -> list[SeatChange]:
-    """Every seat that changed state in [start_us, end_us), ordered by instant then user."""
+    """Every seat that changed state in [start_us, end_us), ordered by instant then user.
+
+    Work is proportional to the events in the window (plus the account's users at each snapshot).
+    """
     state = _state_at(db, account, start_us - 1)
-    seat_facts = store.seat_facts_between(db, account, start_us, end_us)
-    snapshots = store.snapshots_between(db, account, start_us, end_us)
-    instants = sorted({row[0] for row in seat_facts} | {row[0] for row in snapshots})
     seats_at: dict[int, list[tuple]] = {}
-    for row in seat_facts:
+    for row in store.seat_facts_between(db, account, start_us, end_us):
         seats_at.setdefault(row[0], []).append(row)
     snapshots_at: dict[int, str] = {}
-    for instant, event_id in snapshots:
+    for instant, event_id in store.snapshots_between(db, account, start_us, end_us):
         snapshots_at[instant] = event_id  # rows are in event id order: the last one wins (rule 4)
     result: list[SeatChange] = []
-    for instant in instants:
-        before = state
-        after = dict(state)
-        if instant in snapshots_at:
-            snapshot_id = snapshots_at[instant]
-            after = {user: snapshot_id for user in store.snapshot_user_list(db, snapshot_id)}
+    for instant in sorted(seats_at.keys() | snapshots_at.keys()):
+        # The state each user touched at this instant ends in, and the event that decided it.
+        touched: dict[str, tuple[int, str]] = {}
+        snapshot_id = snapshots_at.get(instant)
+        if snapshot_id is not None:
+            listed = set(store.snapshot_user_list(db, snapshot_id))
+            touched = {user: (0, snapshot_id) for user in state if user not in listed}
+            touched.update((user, (1, snapshot_id)) for user in listed)
         decided: dict[str, tuple[int, str]] = {}
-        for _, user, is_active, event_id in seats_at.get(instant, []):
+        for _, user, is_active, event_id in seats_at.get(instant, ()):
             current = decided.get(user)
-            # Deactivation beats activation at one instant (rule 3); then the higher event id.
+            # Seat events beat the snapshot (rule 2); deactivation beats activation (rule 3); then the higher id.
             if current is None or (1 - is_active, event_id) > (1 - current[0], current[1]):
                 decided[user] = (is_active, event_id)
-        for user, (is_active, event_id) in decided.items():
-            if is_active:
-                after[user] = event_id
-            else:
-                after.pop(user, None)
-        for user in sorted(set(before) | set(after)):
-            if (user in before) != (user in after):
-                event_id = after[user] if user in after else _decider(user, decided, snapshots_at.get(instant))
-                result.append(SeatChange(instant, user, user in after, event_id))
-        state = after
+        touched.update(decided)
+        for user in sorted(touched):
+            is_active, event_id = touched[user]
+            if is_active and user not in state:
+                state[user] = event_id
+                result.append(SeatChange(instant, user, True, event_id))
+            elif not is_active and user in state:
+                del state[user]
+                result.append(SeatChange(instant, user, False, event_id))
+            elif is_active:
+                state[user] = event_id
     return result
-
-
-def _decider(user: str, decided: dict[str, tuple[int, str]], snapshot_id: str | None) -> str:
-    if user in decided:
-        return decided[user][1]
-    return snapshot_id or ""
 
 
 # --- plans, addons and links ---------------------------------------------------

