@@ -192,14 +192,15 @@ def subscription_row(obj: dict, provider: str) -> dict:
                 "current_period_end": max(ends) if ends else None,
                 "past_due_since": past_due_since, "deleted": 0, "raw": raw_json(obj)}
     # Chargebee has no past_due status (future, in_trial, active, non_renewing, paused, cancelled);
-    # a subscription with due invoices is the nearest equivalent, dated by ``due_since``
-    # ("unknown" when a payload carries the count without the date).
+    # a subscription with due invoices is the nearest equivalent, dated by ``due_since``. The
+    # count alone is not kept: it is derived from the invoices and may change without a new
+    # resource_version, so the invoices' own rows are the state to trust.
     due = obj.get("due_invoices_count") or 0
     return {"provider": provider, "id": obj["id"], "customer": obj.get("customer_id"),
             "account": subscription_account(obj, provider), "status": obj.get("status"),
             "currency": obj.get("currency_code"),
             "current_period_start": obj.get("current_term_start"), "current_period_end": obj.get("current_term_end"),
-            "past_due_since": (str(obj.get("due_since") or "unknown")) if due > 0 else None,
+            "past_due_since": str(obj["due_since"]) if due > 0 and obj.get("due_since") else None,
             "deleted": int(bool(obj.get("deleted"))), "raw": raw_json(obj)}
 
 

@@ -465,7 +465,7 @@ def _chargebee_notifications(db, event: dict) -> None:
     if subscription is not None:
         row = mirror.subscription_row(subscription, "chargebee")
         # A snapshot next to a paid invoice is not news of a failure, whatever its due count.
-        if row["past_due_since"] and (invoice or {}).get("status") != "paid":
+        if (subscription.get("due_invoices_count") or 0) > 0 and (invoice or {}).get("status") != "paid":
             # One notification per episode: dated by due_since, else by the invoice that fell due.
             episode = subscription.get("due_since") or (invoice or {}).get("id") or "unknown"
             notify.enqueue_notification(

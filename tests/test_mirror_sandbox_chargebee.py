@@ -87,6 +87,11 @@ def run_scenario(site, sandbox, db, settings):
         site.cb.Invoice.collect_payment(failed[0].id)  # the retry is declined too: a second payment_failed
     site.control("customers/acme/payment_method", {"outcome": "succeed"})
     site.cb.Invoice.collect_payment(failed[0].id)
+    # The sandbox renders the subscription in payment events before the invoice settles and does
+    # not bump its resource_version when only its dues change, so the last payment event still
+    # shows a due invoice; the next change carries the settled state (reported to the sandbox).
+    site.travel(2026, 6, 15, 9)
+    site.change("sub-acme", [(SEAT, 7)], prorate=True, invoice_immediately=False)
     flush(sandbox)
     work(db, settings)
     return failed[0].id
@@ -132,12 +137,6 @@ def assert_backfill_equals(db, settings, tmp_path):
     assert from_webhooks == from_backfill
 
 
-SUBSCRIPTION_LIST_GAP = pytest.mark.xfail(
-    strict=True, raises=TypeError,
-    reason="sandbox gap: GET /api/v2/subscriptions entries lack 'customer', which chargebee-python's "
-           "ListSubscriptionResponse requires (real Chargebee lists subscription, customer, card)")
-
-
 def test_duplicated_reordered_webhooks_build_the_providers_mirror(sandbox, site, seatsync, tmp_path,
                                                                   webhook_receiver, db):
     settings, url = seatsync
@@ -175,7 +174,6 @@ def test_dropped_webhooks_are_recovered_by_the_sweeper(sandbox, site, seatsync, 
     assert_mirror_matches_provider(db, site)
 
 
-@SUBSCRIPTION_LIST_GAP
 def test_backfill_into_an_empty_database_equals_the_webhook_mirror(sandbox, site, seatsync, tmp_path, db):
     settings, url = seatsync
     register(sandbox, url, copies=2, duplicate_rate=0.3, reorder_rate=0.5, seed=13)
