@@ -270,11 +270,7 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
 
     _, seat_differences = seat_check(db, catalog, link, plan, now_us=now_us, live=live)
     out.extend(seat_differences)  # drift is a question about now, whatever the window
-    for late in store.recon_late_changes(db, link.account, since_us, until_us):
-        out.append(Difference(link.account, "late_change",
-                              f"{late['kind']}: a change of {late['delta']:+d} seats at {format_us(late['instant_us'])} "
-                              f"reached the provider after its period was billed", abs(late["delta"])
-                              * _seat_unit(plan, late["instant_us"]), currency, expected_quantity=None))
+    first_line_difference = len(out)
 
     link_s = _seconds(link.linked_us)
     after_s = max(link_s, -(-since_us // 1_000_000) - 1)
@@ -401,6 +397,37 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
                 out.append(_diff(link, "credit_not_applied", None, item, currency,
                                  "a credit still pending after the invoice it was due on",
                                  stake=abs(row["amount"])))
+    _fold_late_changes(db, link, plan, since_us, until_us, out, first_line_difference)
+
+
+LINE_KINDS = ("missing_proration", "unexpected_line", "wrong_amount", "wrong_quantity_at_renewal")
+
+
+def _fold_late_changes(db, link, plan: Plan, since_us: int, until_us: int, out: list, start: int) -> None:
+    """One ``late_change`` per late change, absorbing the line differences it causes.
+
+    A change dated before a renewal that reaches seatsync after it is pushed at the new period's start
+    (``across_period``): the old period misses its proration, the renewal bills the old quantity and
+    the new period carries a full-period pair. Those are one fault, not four; what is really at stake
+    is their net (the short stretch before the boundary), so the fold keeps that as money at stake.
+    """
+    for late in store.recon_late_changes(db, link.account, since_us, until_us):
+        boundary = _seconds(late["instant_us"])
+        folded = []
+        if late["kind"] == "across_period":
+            folded = [d for d in out[start:] if d.kind in LINE_KINDS and boundary in (d.period_start, d.period_end)]
+        for difference in folded:
+            out.remove(difference)
+        if folded:
+            stake = abs(sum(d.actual_amount or 0 for d in folded) - sum(d.expected_amount or 0 for d in folded))
+        else:
+            stake = abs(late["delta"]) * _seat_unit(plan, late["instant_us"])
+        out.append(Difference(
+            link.account, "late_change",
+            f"{late['kind']}: a change of {late['delta']:+d} seats reached the provider at "
+            f"{format_us(late['instant_us'])}, after the period it belongs to was billed"
+            + (f"; explains {len(folded)} line differences" if folded else ""),
+            stake, plan.currency, period_start=boundary))
 
 
 def _chargebee_reshaped(left_expected: list, left_actual: list, tolerance: int) -> None:

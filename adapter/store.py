@@ -1105,8 +1105,9 @@ def recon_dead_letters(db: sqlite_utils.Database, account: str) -> list[dict]:
 
 
 def recon_late_changes(db: sqlite_utils.Database, account: str, since_us: int, until_us: int) -> list[dict]:
+    """Late changes that took effect at the provider in [since_us, until_us) (``instant_us``, not our clock)."""
     return list(db.query(
-        "SELECT * FROM late_changes WHERE account = ? AND detected_us >= ? AND detected_us < ? ORDER BY id",
+        "SELECT * FROM late_changes WHERE account = ? AND instant_us >= ? AND instant_us < ? ORDER BY id",
         [account, since_us, until_us]))
 
 

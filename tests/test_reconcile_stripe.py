@@ -331,3 +331,28 @@ def test_a_clean_year_of_each_stripe_policy_reports_nothing(world):
     assert found(report) == []
     # 12 monthly renewals for each monthly plan, plus the annual plans' immediate and threshold invoices.
     assert report.invoices >= 2 * 12 + 12 and report.lines >= 100
+
+
+def test_a_late_change_across_the_renewal_is_one_late_change(world):
+    """A seat dated April 28 that reaches seatsync on May 2 is pushed at May 1 (the worker records it);
+    its four line differences (the missing April pair, May billed at the old count, May's full pair
+    in June) are one fault whose real cost is the three April days: 1 seat × $5 × 3/30 = $0.50."""
+    late = open_account(world, "late", "standard-monthly", ["a", "b", "c"])
+    on_time = open_account(world, "on-time", "standard-monthly", ["a", "b", "c"])
+    advance(world, on_time, MAY_1 - 3 * 86400)
+    seat(world, "on-time", "d", MAY_1 - 3 * 86400)
+    world.worker.run_once()
+    advance(world, late, MAY_1 + 86400)
+    seat(world, "late", "d", MAY_1 - 3 * 86400)
+    world.worker.run_once()
+    [row] = world.db.query("SELECT * FROM late_changes")
+    assert row["kind"] == "across_period"
+    june = ts(2026, 6, 1)
+    for account in (late, on_time):
+        advance(world, account, june + 3600)
+    mirror(world)
+    report = reconcile.reconcile(world.db, world.catalog, since_us=APRIL_1 * US, until_us=(june + 86400) * US,
+                                 now_us=(june + 3600) * US)
+    assert found(report) == [("late", "late_change")]
+    [difference] = report.differences
+    assert difference.money_at_stake == 50 and "explains 4 line differences" in difference.detail
