@@ -25,10 +25,10 @@ from flask import Blueprint, Response, current_app, render_template, request
 
 from adapter import accounts, reconcile, store
 from adapter.expected import ExpectationError, expected_bill
-from adapter.intake import format_us, from_us, parse_instant, to_us
+from adapter.intake import format_us, parse_instant, to_us
 from adapter.ledger import now_us
 from adapter.money import format_amount
-from adapter.policy import load_catalog
+from adapter.policy import CatalogError, load_catalog
 
 from .db import get_db
 from .problems import Problem, problem_response
@@ -56,7 +56,11 @@ def _catalog():
     settings = current_app.config["SEATSYNC"]
     cached = current_app.extensions.get("seatsync_ops_catalog")
     if cached is None:
-        cached = current_app.extensions["seatsync_ops_catalog"] = load_catalog(settings.mappings)
+        try:
+            cached = current_app.extensions["seatsync_ops_catalog"] = load_catalog(settings.mappings)
+        except CatalogError as exc:
+            raise Problem(503, "Service Unavailable", f"SEATSYNC_MAPPINGS cannot be loaded: {exc}",
+                          slug="ops-catalog-unavailable") from None
     return cached
 
 
@@ -180,12 +184,17 @@ def account_page(account: str):
                        "id": row["idempotency_key"], "detail": f"request {row['request_id'] or '-'}"
                        + (f"; error {row['error']}" if row["error"] else "")})
     invoices = store.recon_invoices(db, link.provider, link.subscription, -1, 2**62)
+    flagged = {d.line: d.kind for d in report.differences if d.line}
+    window = (since // 1_000_000, -(-until // 1_000_000))
     lines = []
     for invoice in invoices:
+        checked = window[0] <= invoice["created"] < window[1] and invoice["created"] > link.linked_us // 1_000_000
         for line in store.recon_invoice_lines(db, link.provider, invoice["id"]):
+            # Every line of a checked invoice either matched an expected line or carries its difference.
+            verdict = flagged.get(line["id"], "matches the policy") if checked else "not checked (outside the window)"
             lines.append({**{k: line[k] for k in ("id", "invoice", "price", "description", "period_start",
                                                    "period_end", "quantity", "amount", "proration")},
-                          "status": invoice["status"], "created": invoice["created"]})
+                          "status": invoice["status"], "created": invoice["created"], "verdict": verdict})
         events.append({"at_us": invoice["created"] * 1_000_000, "source": "invoice",
                        "what": f"{invoice['status']} total {invoice['total']}", "id": invoice["id"],
                        "detail": invoice["billing_reason"] or ""})
@@ -204,4 +213,4 @@ def account_page(account: str):
     if fmt == "csv":
         return Response(reconcile.to_csv(report), mimetype="text/csv")
     return render_template("ops/account.html", data=data, report=report, summary=report.summary(),
-                           money=format_amount, when=_when, from_us=from_us)
+                           money=format_amount, when=_when, kinds=reconcile.KINDS)
