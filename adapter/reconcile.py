@@ -35,6 +35,7 @@ from adapter import accounts, ledger, store
 from adapter.billing import ExpectedLine
 from adapter.expected import ExpectationError, expected_bill
 from adapter.intake import format_us, from_us, to_us
+from adapter.money import format_amount
 from adapter.policy import Catalog, Plan
 
 KINDS = {
@@ -288,7 +289,8 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
         due = (invoice["amount_due"] or 0) - (invoice["amount_paid"] or 0 if provider == "stripe" else 0)
         if invoice["status"] in UNPAID[provider] and due > 0:
             out.append(Difference(link.account, "invoice_unpaid",
-                                  f"invoice {invoice['id']} is {invoice['status']} with {due} due",
+                                  f"invoice {invoice['id']} is {invoice['status']} with "
+                                  f"{format_amount(due, currency)} due",
                                   due, currency, invoice=invoice["id"], expected_amount=0, actual_amount=due))
     if provider == "chargebee":
         for note in store.recon_credit_notes(db, provider, link.subscription, link_s, until_s):
@@ -522,7 +524,6 @@ def to_csv(report: Report) -> str:
 
 def render_table(report: Report) -> list[str]:
     """Lines of text for people: the summary, then one line per difference."""
-    from adapter.money import format_amount
 
     summary = report.summary()
     money = ", ".join(format_amount(amount, currency) for currency, amount in summary["money_at_stake"].items())
