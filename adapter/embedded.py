@@ -29,6 +29,7 @@ from adapter import accounts, ledger, store
 from adapter.config import Settings, new_whsec
 from adapter.intake import format_us, parse_document
 from adapter.policy import load_catalog, rewrite_price_ids
+from adapter.retry import call_with_retries
 
 # One demo account per seed article: (account, plan, seats).
 DEMO_ACCOUNTS = (
@@ -162,21 +163,22 @@ def seed_demo(settings: Settings, sandbox: EmbeddedSandbox, seatsync_url: str) -
 
 
 def _stripe_subscription(client, account: str, plan, quantity: int) -> str:
-    customer = client.v1.customers.create({"name": account, "payment_method": "pm_card_visa",
-                                           "metadata": {"seatsync_account": account}})
+    customer = call_with_retries(lambda: client.v1.customers.create(
+        {"name": account, "payment_method": "pm_card_visa", "metadata": {"seatsync_account": account}}))
     items = [{"price": plan.seat.price_id, "quantity": quantity}]
     if plan.base_fee:
         items.append({"price": plan.base_fee.price_id, "quantity": 1})
-    return client.v1.subscriptions.create({"customer": customer.id, "items": items,
-                                           "metadata": {"seatsync_account": account}}).id
+    return call_with_retries(lambda: client.v1.subscriptions.create(
+        {"customer": customer.id, "items": items, "metadata": {"seatsync_account": account}})).id
 
 
 def _chargebee_subscription(client, account: str, plan, quantity: int) -> str:
     customer_id = f"{account}-{secrets.token_hex(4)}"
-    client.Customer.create({"id": customer_id, "first_name": account, "email": f"{account}@example.com",
-                            "card": {"number": "4111111111111111", "expiry_month": 12, "expiry_year": 2030}})
+    call_with_retries(lambda: client.Customer.create(
+        {"id": customer_id, "first_name": account, "email": f"{account}@example.com",
+         "card": {"number": "4111111111111111", "expiry_month": 12, "expiry_year": 2030}}))
     items = [{"item_price_id": plan.seat.price_id, "quantity": max(quantity, 1)}]
     # chargebee-python form-encodes a dict value with str(); meta_data must be a JSON string.
-    response = client.Subscription.create_with_items(
-        customer_id, {"subscription_items": items, "meta_data": json.dumps({"seatsync_account": account})})
+    response = call_with_retries(lambda: client.Subscription.create_with_items(
+        customer_id, {"subscription_items": items, "meta_data": json.dumps({"seatsync_account": account})}))
     return response.subscription.id

@@ -13,6 +13,7 @@ from chargebee.api_error import APIError
 
 from adapter.policy import Catalog
 from adapter.retry import call_with_retries
+from adapter.retry import call_with_retries
 
 
 def _prices(catalog: Catalog, provider: str):
@@ -58,11 +59,11 @@ def create_chargebee_prices(client: Chargebee, catalog: Catalog) -> list[str]:
     for price_id, amount, currency, interval, name, kind in _prices(catalog, "chargebee"):
         item_id = f"item-{price_id}"
         try:
-            client.Item.create({"id": item_id, "name": f"{name} ({price_id})",
-                                "type": kind, "item_family_id": "seatsync"})
-            client.ItemPrice.create({"id": price_id, "item_id": item_id, "pricing_model": "per_unit",
-                                     "price": amount, "currency_code": currency, "period": 1,
-                                     "period_unit": interval})
+            call_with_retries(lambda: client.Item.create({"id": item_id, "name": f"{name} ({price_id})",
+                                                         "type": kind, "item_family_id": "seatsync"}))
+            call_with_retries(lambda: client.ItemPrice.create(
+                {"id": price_id, "item_id": item_id, "pricing_model": "per_unit", "price": amount,
+                 "currency_code": currency, "period": 1, "period_unit": interval}))
         except APIError as exc:
             if exc.api_error_code != "duplicate_entry":
                 raise
