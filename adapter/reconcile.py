@@ -524,7 +524,6 @@ def to_csv(report: Report) -> str:
 
 def render_table(report: Report) -> list[str]:
     """Lines of text for people: the summary, then one line per difference."""
-
     summary = report.summary()
     money = ", ".join(format_amount(amount, currency) for currency, amount in summary["money_at_stake"].items())
     out = [f"window   {summary['since']} → {summary['until']}",
