@@ -172,7 +172,8 @@ def test_decrease_against_an_unpaid_term_invoice_is_an_adjustment(site):
     adjusted = site.cb.Invoice.retrieve(term_invoice.id).invoice
     assert (adjusted.amount_adjusted, adjusted.amount_due, adjusted.adjustment_credit_notes[0].cn_id) == \
         (1000, 4000, note.id)
-    assert site.cb.Subscription.retrieve("sub-nocard").subscription.due_invoices_count == 1
+    due = site.cb.Subscription.retrieve("sub-nocard").subscription
+    assert (due.due_invoices_count, due.total_dues, due.due_since) == (1, 4000, ts(2026, 4, 1, 9))
 
 
 def test_a_credit_beyond_the_unpaid_amount_is_split_adjustment_then_refundable(site):
@@ -453,10 +454,20 @@ def test_payments_follow_the_customer_test_card(site):
     assert (declined.value.http_status_code, declined.value.api_error_code, declined.value.type) == \
         (400, "payment_processing_failed", "payment")
     site.control("customers/declined/payment_method", {"outcome": "succeed"})
+    before = site.cb.Subscription.retrieve("sub-declined").subscription
+    assert (before.due_invoices_count, before.due_since) == (1, ts(2026, 4, 1, 9))
     paid = site.cb.Invoice.collect_payment(invoice.id)
     assert (paid.invoice.status, paid.invoice.amount_paid, paid.transaction.status) == ("paid", 2000, "success")
     assert site.event_types().count("payment_failed") == 2
     assert site.event_types()[-2:] == ["payment_succeeded", "invoice_updated"]
+    # What is due is a subscription attribute: the payment bumps the subscription, and the
+    # event's snapshot shows the state after the payment.
+    after = site.cb.Subscription.retrieve("sub-declined").subscription
+    assert after.due_invoices_count == 0 and after.due_since is None
+    assert after.resource_version > before.resource_version
+    succeeded = site.cb.Event.list({"event_type": {"is": "payment_succeeded"}}).list[0].event
+    assert succeeded.content["subscription"]["due_invoices_count"] == 0
+    assert succeeded.content["subscription"]["resource_version"] == after.resource_version
 
 
 # scripted month and year ------------------------------------------------------------------------

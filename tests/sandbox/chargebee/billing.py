@@ -97,6 +97,8 @@ def render_subscription(state: ChargebeeState, sub: dict) -> dict:
            and inv["status"] in ("payment_due", "not_paid")]
     shown["due_invoices_count"] = len(due)
     shown["total_dues"] = sum(inv["amount_due"] for inv in due)
+    if due:
+        shown["due_since"] = min(inv["due_date"] for inv in due)
     return shown
 
 
@@ -221,6 +223,16 @@ def _new_invoice(state: ChargebeeState, sub: dict, lines: list[dict], *, recurri
     return invoice
 
 
+def _touch_invoice(state: ChargebeeState, invoice: dict) -> None:
+    """Bump the invoice, and its subscription too: ``due_invoices_count``, ``total_dues``
+    and ``due_since`` are subscription attributes, so a change in what is due is a
+    change to the subscription (sandbox reading of "every change bumps resource_version")."""
+    state.touch(invoice)
+    sub = state.subscriptions.get(invoice.get("subscription_id") or "")
+    if sub is not None:
+        state.touch(sub)
+
+
 def _settle_if_covered(state: ChargebeeState, invoice: dict) -> None:
     if invoice["amount_due"] == 0 and invoice["status"] != "paid":
         invoice["status"] = "paid"
@@ -265,10 +277,6 @@ def collect(state: ChargebeeState, invoice: dict) -> dict | None:
            "payment_method": "card", "gateway": "chargebee", "gateway_account_id": "gw_sandbox", "type": "payment",
            "date": state.now, "amount": amount, "currency_code": invoice["currency_code"], "deleted": False,
            "object": "transaction", "linked_invoices": []}
-    sub = state.subscriptions.get(invoice.get("subscription_id"))
-    content = {"transaction": txn, "invoice": invoice, "customer": catalog.render_customer(state, customer)}
-    if sub is not None:
-        content["subscription"] = render_subscription(state, sub)
     if outcome:
         txn["status"] = "success"
         txn["linked_invoices"].append({"invoice_id": invoice["id"], "applied_amount": amount, "applied_at": state.now,
@@ -286,10 +294,14 @@ def collect(state: ChargebeeState, invoice: dict) -> dict | None:
         invoice["linked_payments"].append({"txn_id": txn["id"], "applied_amount": 0, "applied_at": state.now,
                                            "txn_status": "failure", "txn_date": state.now, "txn_amount": amount})
     state.touch(txn)
-    state.touch(invoice)
+    _touch_invoice(state, invoice)
     state.transactions[txn["id"]] = txn
-    record(state, "payment_succeeded" if outcome else "payment_failed",
-           {**content, "transaction": txn, "invoice": invoice})
+    # Rendered after the payment so the snapshots show what is due now.
+    content = {"transaction": txn, "invoice": invoice, "customer": catalog.render_customer(state, customer)}
+    sub = state.subscriptions.get(invoice.get("subscription_id") or "")
+    if sub is not None:
+        content["subscription"] = render_subscription(state, sub)
+    record(state, "payment_succeeded" if outcome else "payment_failed", content)
     return txn
 
 
@@ -304,7 +316,7 @@ def issue_invoice(state: ChargebeeState, sub: dict, lines: list[dict], *, recurr
         # Collected before the invoice is announced, so invoice_generated shows the
         # outcome (paid, or payment_due in dunning) and follows the payment event.
         collect(state, invoice)
-    state.touch(invoice)
+    _touch_invoice(state, invoice)
     record(state, "invoice_generated", {"invoice": invoice})
     return invoice
 
@@ -370,7 +382,7 @@ def issue_credits(state: ChargebeeState, sub: dict, credit_lines: list[dict]) ->
                                   "allocated_at": state.now, "invoice_date": term_invoice["date"],
                                   "invoice_status": term_invoice["status"]})
         _settle_if_covered(state, term_invoice)
-        state.touch(term_invoice)
+        _touch_invoice(state, term_invoice)
         notes.append(cn)
         record(state, "credit_note_created", {"credit_note": cn})
         record(state, "invoice_updated", {"invoice": term_invoice})
