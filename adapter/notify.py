@@ -128,10 +128,20 @@ class Response:
 Poster = Callable[[str, bytes, dict], Response]
 
 
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    # A 3xx is a failed delivery (Standard Webhooks); urllib would otherwise
+    # follow it, and turn the POST into a GET without the signed body.
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 def http_post(url: str, body: bytes, headers: dict) -> Response:
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:
+        with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as answer:
             return Response(answer.status)
     except urllib.error.HTTPError as exc:
         retry_after = exc.headers.get("Retry-After") if exc.headers else None

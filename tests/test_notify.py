@@ -140,3 +140,40 @@ def test_account_is_filled_in_when_the_subscription_arrives_later(db, callback_s
     [received] = webhook_receiver.accepted()
     assert received["json"]["data"]["account"] == "acct_acme"
     assert store.delivery_rows(db)[0]["account"] == "acct_acme"
+
+
+def test_a_redirect_is_a_failed_delivery_not_followed(db, settings, clock):
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    hits = []
+
+    class Redirecting(BaseHTTPRequestHandler):
+        def do_POST(self):
+            hits.append(("POST", self.path))
+            self.send_response(302)
+            self.send_header("Location", "/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self):
+            hits.append(("GET", self.path))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        redirecting = replace(settings, product_callback_url=f"http://127.0.0.1:{server.server_port}/hook",
+                              product_callback_secret=CALLBACK_SECRET)
+        delivery_id = queue_failed_payment(db, clock)
+        assert notify.deliver_due_notifications(db, redirecting, clock=clock).retrying == 1
+        assert hits == [("POST", "/hook")]
+        assert store.delivery_attempt_rows(db, delivery_id)[0]["status"] == 302
+    finally:
+        server.shutdown()
+        server.server_close()
