@@ -136,3 +136,11 @@ def test_a_change_back_to_an_earlier_state_is_not_a_duplicate(client, db):
     back["data"]["previous_attributes"] = {"status": "past_due"}
     assert post(client, first).json["duplicate"] is False
     assert post(client, back).json["duplicate"] is False
+
+
+def test_a_thin_event_is_refused_with_400(client, db):
+    thin = {"id": "evt_thin", "object": "v2.core.event", "type": "v1.invoice.paid", "created": "2026-01-01T00:00:00Z",
+            "related_object": {"id": "in_1", "type": "invoice", "url": "/v1/invoices/in_1"}}
+    response = post(client, thin)
+    assert response.status_code == 400
+    assert nothing_stored(db)
