@@ -442,11 +442,15 @@ def _chargebee_reshaped(left_expected: list, left_actual: list, tolerance: int) 
     prices = {line.price_id for line in left_expected if line.proration}
     for price in prices:
         expected = [line for line in left_expected if line.proration and line.price_id == price]
+        # Chargebee line items carry no proration flag (reference chargebee.md §3); a reshaped charge is
+        # recognised by its span: inside the expected prorations' span, and not a whole term.
+        low = min(_expected_key(line)[1] for line in expected)
+        high = max(_expected_key(line)[2] for line in expected)
         actual = [item for item in left_actual if item.row.get("price") == price
-                  and (item.source == "credit_note" or not item.row.get("proration"))
-                  and item.row.get("period_end") is not None]
-        actual = [item for item in actual if item.source == "credit_note" or item.row.get("description", "")
-                  .find("Prorated") >= 0]
+                  and item.row.get("period_start") is not None and item.row.get("period_end") is not None
+                  and low <= item.row["period_start"] and item.row["period_end"] <= high
+                  and (item.source == "credit_note" or item.row["period_start"] > low
+                       or item.row["period_end"] + 1 < high)]
         if not expected or not actual:
             continue
         if abs(sum(line.amount for line in expected) - sum(item.row["amount"] for item in actual)) <= tolerance * max(
