@@ -413,6 +413,13 @@ def test_estimate_previews_without_changing_anything(april):
         {"subscription": {"id": "sub-acme"}, "subscription_items": [{"item_price_id": SEAT, "quantity": 8}],
          "prorate": True, "invoice_immediately": False}).estimate
     assert [(u.quantity, u.amount) for u in up.unbilled_charge_estimates] == [(3, 1000)]
+    now = april.cb.Estimate.update_subscription_for_items(
+        {"subscription": {"id": "sub-acme"}, "subscription_items": [{"item_price_id": SEAT, "quantity": 8}],
+         "prorate": True, "invoice_immediately": True}).estimate
+    assert (now.invoice_estimate.total, now.invoice_estimate.amount_due, now.unbilled_charge_estimates) == \
+        (1000, 1000, None)
+    assert [(li.entity_id, li.quantity, li.date_from) for li in now.invoice_estimate.line_items] == \
+        [(SEAT, 3, ts(2026, 4, 21))]
     sub = april.cb.Subscription.retrieve("sub-acme").subscription
     assert sub.subscription_items[0].quantity == 5
     assert april.credit_notes("sub-acme") == [] and april.unbilled("sub-acme") == []

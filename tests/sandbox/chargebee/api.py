@@ -470,7 +470,8 @@ def _invoice_estimate(invoice: dict) -> dict:
     keys = ("recurring", "price_type", "sub_total", "total", "credits_applied", "amount_paid", "amount_due",
             "round_off_amount", "currency_code", "line_items")
     shown = {k: invoice[k] for k in keys}
-    shown["object"] = "invoice_estimate"
+    # An estimate is before collection: what would be due once credits are applied.
+    shown.update(amount_paid=0, amount_due=invoice["total"] - invoice["credits_applied"], object="invoice_estimate")
     return public(shown)
 
 
