@@ -115,6 +115,17 @@ def test_object_locks_refuse_a_second_writer_and_release():
     assert locks.acquire("sub_1")
 
 
+def test_a_timed_hold_released_by_hand_does_not_release_the_next_holder():
+    locks = ObjectLocks()
+    assert locks.hold_for("sub_1", 0.05)
+    locks.release("sub_1")  # released early, by hand
+    assert locks.acquire("sub_1")  # a real writer takes it
+    time.sleep(0.15)  # the cancelled timer must not fire and free the writer's lock
+    assert not locks.acquire("sub_1")
+    assert locks.hold_for("sub_2", 0.05)
+    assert locks.acquire("sub_2", wait=10)  # an untouched hold expires on its own
+
+
 def test_idempotency_store_keeps_the_first_response():
     store = IdempotencyStore()
     fp = store.fingerprint("POST", "/v1/x", {"a": "1"})
