@@ -97,3 +97,18 @@ def test_lock_timeout_rate_counts_against_the_total_of_fault_rates(sandbox):
                           json={"server_error_rate": 0.6, "lock_timeout_rate": 0.5}, timeout=10)
     assert response.status_code == 400
     assert response.json()["error"]["field"] == "rate_limit_rate"
+
+
+def test_a_transient_failure_reading_the_time_machine_does_not_switch_the_site_clock_off(sandbox, chargebee_client):
+    """A 429 on TimeMachine.retrieve made ChargebeeSeats decide the site had no time machine, for good:
+    from then on it read the wall clock, and a first look would take the wrong baseline instant. Now
+    the failure is raised (the read is retried) and the clock is read again next time."""
+    chargebee_client.TimeMachine.start_afresh("delorean", {"genesis_time": utc(2026, 4, 1)})
+    seats = ChargebeeSeats(chargebee_client)
+    httpx.post(f"{sandbox.url}/_sandbox/faults/chargebee", json={"fail_next": {"kind": "rate_limit", "count": 1}},
+               timeout=10)
+    from chargebee.api_error import APIError
+
+    with pytest.raises(APIError):
+        seats.site_now_us()
+    assert seats.site_now_us() == utc(2026, 4, 1) * 1_000_000

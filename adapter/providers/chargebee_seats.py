@@ -12,6 +12,7 @@ from chargebee import Chargebee
 from chargebee.api_error import APIError
 
 from adapter.policy import Catalog, price_roles
+from adapter.providers.errors import classify
 from adapter.translate import CallSpec, SubscriptionState
 
 
@@ -28,7 +29,9 @@ class ChargebeeSeats:
             return None
         try:
             machine = self.client.TimeMachine.retrieve("delorean").time_machine
-        except APIError:
+        except APIError as exc:
+            if classify(exc).transient:
+                raise  # a 429/5xx says nothing about the site: retry the read, do not forget the clock
             self._has_time_machine = False
             return None
         self._has_time_machine = True
