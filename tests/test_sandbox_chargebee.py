@@ -562,3 +562,30 @@ def test_scripted_year_in_millisecond_mode_with_a_switch_to_yearly(site):
     final = site.invoices("sub-year")[-1]
     assert (final.total, final.amount_paid, final.date) == (125951, 125951, ts(2027, 3, 17))
     assert [inv.total for inv in site.invoices("sub-year")] == [12000, 1200, 14400, 10800, 108000, 125951]
+
+
+def test_one_off_charges_free_quantity_and_manual_collection(site):
+    site.settings(billing_mode="day")
+    site.start(2026, 4, 1, 9)
+    site.cb.Item.create({"id": "seats", "name": "Seats", "type": "plan"})
+    site.cb.ItemPrice.create({"id": "seats-free2", "item_id": "seats", "pricing_model": "per_unit", "price": 1000,
+                              "period": 1, "period_unit": "month", "free_quantity": 2})
+    site.price("setup-USD", "charge", 9900, model="flat_fee", period=None, unit=None)
+    site.customer("manual")
+    r = site.subscribe("manual", "sub-manual", [("seats-free2", 5), ("setup-USD", None)], auto_collection="off")
+    # Only seats beyond the 2 free ones are billed; the one-off charge rides on the first invoice.
+    assert sorted(lines(r.invoice)) == [("seats-free2", 3, 3000), ("setup-USD", 1, 9900)]
+    assert (r.invoice.status, r.invoice.amount_due) == ("posted", 12900)  # auto_collection off: not charged
+    assert [i.item_price_id for i in r.subscription.subscription_items] == ["seats-free2"]
+    site.travel(2026, 4, 16, 9)
+    r = site.change("sub-manual", [("seats-free2", 1)], prorate=True, invoice_immediately=False)
+    # 5 -> 1 seats is 3 -> 0 billable: 3 x 1000 x 15/30 = 1500 adjusts the posted invoice.
+    assert [(n.type, n.total) for n in r.credit_notes] == [("adjustment", 1500)]
+    site.change("sub-manual", [("seats-free2", 4)], prorate=True, invoice_immediately=False)
+    invoiced = site.cb.UnbilledCharge.invoice_unbilled_charges({"customer_id": "manual"}).invoices
+    assert [lines(inv) for inv in invoiced] == [[("seats-free2", 2, 1000)]]
+    assert invoiced[0].status == "posted"
+    with pytest.raises(InvalidRequestError) as both:
+        site.cb.UnbilledCharge.invoice_unbilled_charges({"customer_id": "manual", "subscription_id": "sub-manual"})
+    assert both.value.param == "subscription_id"
+    assert [e.item_price.id for e in site.cb.ItemPrice.list({"item_id": {"is": "seats"}}).list] == ["seats-free2"]
