@@ -299,11 +299,16 @@ class Run:
     passes: int = 0
     deferred: int = 0
 
+    @property
+    def modes(self) -> set[str]:
+        """``mode`` may combine disturbances: "duplicated+faults+crash"."""
+        return set(self.mode.split("+"))
+
     def new_worker(self) -> Worker:
         from adapter.worker import providers_from_settings
 
         providers = providers_from_settings(self.harness.settings)
-        if self.mode == "crash":
+        if "crash" in self.modes:
             if self.crasher is None:
                 self.crasher = Crasher(providers[self.harness.provider], random.Random(self.seed))
             else:
@@ -319,7 +324,7 @@ class Run:
 
     def settle(self) -> None:
         """Run the worker until nothing is due; a killed worker is replaced once its lease expired."""
-        if self.mode == "faults":
+        if "faults" in self.modes:
             self.harness.faults(rate_limit_rate=0.07, server_error_rate=0.07, lock_timeout_rate=0.06,
                                 server_error_status=random.Random(self.seed + self.passes).choice([500, 502, 503]),
                                 seed=self.seed + self.passes)
@@ -341,7 +346,7 @@ class Run:
                     self.now.skip(worker.config.retry_backoff + 1)
             raise AssertionError("the worker never settled")
         finally:
-            if self.mode == "faults":
+            if "faults" in self.modes:
                 self.harness.faults_off()
 
 
@@ -368,7 +373,7 @@ def run(harness: Harness, script: Script, *, mode: str = "plain", seed: int = 0)
         advance(harness, at)
         events = step_events(step, at, users, counter, plan_for(script, harness.provider, "upgrade")
                              if step.plan else None)
-        if mode == "duplicated":
+        if "duplicated" in this.modes:
             copies = [e for e in events for _ in range(rng.choice((2, 3)))]
             copies += rng.sample(sent, min(len(sent), 2))  # late redeliveries of earlier steps
             rng.shuffle(copies)

@@ -20,9 +20,10 @@ How lines are matched (tests/sync_scenarios.py):
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
-from adapter import ledger, store
+from adapter import backfill, ledger, reconcile, store
 from adapter.intake import to_us
 from tests import sync_scenarios as S
 
@@ -81,10 +82,26 @@ def assert_money(harness, script):
                                                                            engine_invoice.amount_due)
 
 
-def check(harness, script, run):
+def assert_reconciles(harness, script):
+    """Issue 7: the same run, mirrored by backfill from the provider's list APIs, reconciles with no
+    difference at all (every seat count and every invoice line explained by the policy)."""
+    for _ in backfill.run(harness.db, harness.settings, harness.provider):
+        pass
+    plan = harness.catalog.plans[S.plan_for(script, harness.provider)]
+    end_us = to_us(S.instant(harness, plan, script.end_day, 0))
+    report = reconcile.reconcile(harness.db, harness.catalog, since_us=to_us(harness.start), until_us=end_us + 1,
+                                 now_us=end_us)
+    assert report.errors == []
+    assert [(d.kind, d.detail) for d in report.differences] == []
+    assert report.invoices >= 1 and report.lines >= 1, (report.invoices, report.lines)  # the renewal, at least
+
+
+def check(harness, script, run, *, reconciled: bool = False):
     assert_settled(harness, run)
     assert_quantity(harness, script)
     assert_money(harness, script)
+    if reconciled:
+        assert_reconciles(harness, script)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -93,7 +110,7 @@ def test_a_scripted_month_bills_what_the_engine_predicts(policy, provider, tmp_p
     harness = make_harness(provider, policy, tmp_path, sandbox, request)
     script = S.month_script(policy)
     run = S.run(harness, script)
-    check(harness, script, run)
+    check(harness, script, run, reconciled=True)
 
 
 @pytest.mark.slow
@@ -103,4 +120,44 @@ def test_a_scripted_year_bills_what_the_engine_predicts(policy, provider, tmp_pa
     harness = make_harness(provider, policy, tmp_path, sandbox, request)
     script = S.year_script(policy)
     run = S.run(harness, script)
+    check(harness, script, run, reconciled=True)
+
+
+MODES = ("duplicated", "faults", "crash")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_scripted_month_survives_duplicates_faults_and_crashes(policy, provider, mode, tmp_path, sandbox, request):
+    harness = make_harness(provider, policy, tmp_path, sandbox, request)
+    script = S.month_script(policy)
+    run = S.run(harness, script, mode=mode, seed=int(policy) * 10 + PROVIDERS.index(provider))
     check(harness, script, run)
+    assert_disturbed(harness, run)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("provider", PROVIDERS)
+@pytest.mark.parametrize("policy", POLICIES)
+def test_a_scripted_year_survives_duplicates_faults_and_crashes_at_once(policy, provider, tmp_path, sandbox,
+                                                                        request):
+    """All three disturbances in one run (the month tests take them one at a time; this keeps the
+    matrix within its time budget)."""
+    harness = make_harness(provider, policy, tmp_path, sandbox, request)
+    script = S.year_script(policy)
+    run = S.run(harness, script, mode="+".join(MODES), seed=100 + int(policy) * 10 + PROVIDERS.index(provider))
+    check(harness, script, run)
+    assert_disturbed(harness, run)
+
+
+def assert_disturbed(harness, run):
+    """The disturbance really happened (a test that cannot fail proves nothing)."""
+    if "faults" in run.modes:
+        injected = httpx.get(f"{harness.sandbox.url}/_sandbox/faults", timeout=10).json()["injected"]
+        kinds = {f["kind"] for f in injected if f["provider"] == harness.provider}
+        assert len(injected) >= 2 and kinds <= {"rate_limit", "server_error", "lock_timeout"}, injected
+    if "crash" in run.modes:
+        assert run.crasher.crashes, "the worker was never killed"
+        assert any("after the provider applied" in c for c in run.crasher.crashes) or len(run.crasher.crashes) >= 2
