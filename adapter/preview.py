@@ -119,18 +119,23 @@ def account_period(db: sqlite_utils.Database, catalog: Catalog, account: str, *,
     day_based = current.provider == "chargebee" and current.proration == "day"
     period = period_at(anchor, current.interval, cycle_zone, at, day_based=day_based)
     start_us = to_us(period.start)
-    seats_at_start = ledger.seat_count(db, account, start_us - 1)
-    start_plan = catalog.plans.get(ledger.plan_at(db, account, start_us - 1) or "", current)
+    # In the first period, what stood at the link instant itself (the product's snapshot sent with the
+    # link) is what the provider's first invoice billed: taken as given, as the sync worker's baseline
+    # and reconciliation take it. A later period starts just before its renewal instant, so a change at
+    # exactly that instant is billed as a change.
+    baseline_us = start_us if start_us == to_us(anchor) else start_us - 1
+    seats_at_start = ledger.seat_count(db, account, baseline_us)
+    start_plan = catalog.plans.get(ledger.plan_at(db, account, baseline_us) or "", current)
     if start_plan.interval != current.interval or start_plan.currency != current.currency:
         start_plan = current  # a term reset happened in this period; bill it as the current plan
     plan_changes = tuple((from_us(c.instant_us), catalog.plans[c.plan])
-                         for c in ledger.plan_changes(db, account, start_us, at_us + 1)
+                         for c in ledger.plan_changes(db, account, baseline_us + 1, at_us + 1)
                          if c.plan in catalog.plans and catalog.plans[c.plan].interval == current.interval)
     addon_changes = tuple((from_us(c.instant_us), c.addons)
-                          for c in ledger.addon_changes(db, account, start_us, at_us + 1))
+                          for c in ledger.addon_changes(db, account, baseline_us + 1, at_us + 1))
     return AccountPeriod(account, current, timezone, anchor, period, start_plan, seats_at_start,
-                         ledger.addons_at(db, account, start_us - 1),
-                         tuple(seat_points(db, account, start_us, at_us + 1, seats_at_start)), plan_changes,
+                         ledger.addons_at(db, account, baseline_us),
+                         tuple(seat_points(db, account, baseline_us + 1, at_us + 1, seats_at_start)), plan_changes,
                          addon_changes)
 
 

@@ -48,3 +48,21 @@ def test_account_period_turns_per_user_changes_into_seat_points(memory_db):
         account_period(memory_db, CATALOG, "nobody", at_us=parse_instant("2026-04-30T00:00:00Z"))
     with pytest.raises(PreviewError, match="before the billing anchor"):
         account_period(memory_db, CATALOG, "acme", at_us=parse_instant("2026-02-01T00:00:00Z"))
+
+
+def test_in_the_first_period_the_seats_at_the_link_instant_are_the_baseline(memory_db):
+    """The product links the account and sends its snapshot at the same instant: the provider's first
+    invoice billed those seats, so a preview must not bill them again as a change from zero."""
+    linked = parse_instant("2026-03-01T09:00:00Z")
+    accounts.link(memory_db, "acme", provider="stripe", subscription="sub_1", plan="standard-monthly",
+                  timezone=None, plans=CATALOG.plans, addons=CATALOG.addons, at_us=linked)
+    ledger.record_events(memory_db, parse_document({"events": [
+        {"id": "snap", "type": "account.seats_snapshot", "account": "acme", "occurred_at": "2026-03-01T09:00:00Z",
+         "users": [f"u{n}" for n in range(10)]}]}, plans=CATALOG.plans, addons=CATALOG.addons))
+
+    context = account_period(memory_db, CATALOG, "acme", at_us=parse_instant("2026-03-16T21:00:00Z"))
+    assert (context.seats_at_start, context.seat_changes) == (10, ())
+    (invoice,) = invoices(context.bill(CATALOG).lines)
+    # The April 1 09:00 renewal: base fee 1000 + 10 x 500, and no proration at all.
+    assert [line.proration for line in invoice.lines] == [False, False]
+    assert invoice.total == 6000
