@@ -18,12 +18,23 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = REPO_ROOT / "deploy" / "gunicorn.conf.py"
 
 
-def get_settings(ctx: click.Context) -> Settings:
-    """Settings for this invocation, loaded once; a bad setting exits with one line."""
+def get_settings(ctx: click.Context, *, join_embedded: bool = True) -> Settings:
+    """Settings for this invocation, loaded once; a bad setting exits with one line.
+
+    With no provider keys configured and a ``seatsync serve`` of the embedded world running on the same
+    database, a command joins that world: its sandbox and its catalogue (``join_embedded``).
+    """
     root = ctx.find_root()
     if "settings" not in root.meta:
         try:
-            root.meta["settings"] = with_embedded_defaults(load_settings())
+            settings = load_settings()
+            if join_embedded and not settings.has_provider_keys and "SEATSYNC_MAPPINGS" not in os.environ:
+                from adapter.embedded import session_env
+
+                session = session_env(settings.database)
+                if session is not None:
+                    settings = load_settings({**os.environ, **session})
+            root.meta["settings"] = with_embedded_defaults(settings)
         except ConfigError as exc:
             click.echo(f"seatsync: configuration error: {exc}", err=True)
             ctx.exit(2)
@@ -60,7 +71,7 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
     import subprocess
     import threading
 
-    settings = get_settings(ctx)
+    settings = get_settings(ctx, join_embedded=False)  # serve starts its own world
     _bind(bind)
     env = dict(os.environ)
     sandbox = None
@@ -86,6 +97,7 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
                 ctx.exit(2)
             env["SEATSYNC_MAPPINGS"] = str(settings.mappings)
             env.setdefault("SEATSYNC_PRODUCT_SECRETS", settings.product_secrets[0])
+            embedded.write_session(settings.database, {**sandbox.env, "SEATSYNC_MAPPINGS": env["SEATSYNC_MAPPINGS"]})
             click.echo(f"seatsync: local provider sandbox on {sandbox.url}; demo accounts: "
                        + ", ".join(a for a, _, _ in embedded.DEMO_ACCOUNTS))
         click.echo(f"seatsync: database {settings.database}, mappings {settings.mappings}, listening on http://{bind}")
@@ -110,6 +122,9 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
             ctx.exit(server.returncode or 1)
     finally:
         if sandbox is not None:
+            from adapter import embedded
+
+            embedded.remove_session(settings.database)
             sandbox.stop()
 
 

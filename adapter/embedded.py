@@ -111,6 +111,42 @@ def start_sandbox(repo_root: Path, port: int, database: Path, *, timeout: float 
     return EmbeddedSandbox(process, url, env)
 
 
+SESSION_FILE = "session.json"
+
+
+def write_session(database: Path, env: dict[str, str]) -> Path:
+    """Record the running embedded world (provider settings and the rewritten catalogue) for other commands.
+
+    ``seatsync reconcile``, ``preview`` or ``worker`` run from a second terminal must talk to the same
+    sandbox and read the catalogue with the price ids the sandbox created; without this they would use
+    ``./mappings`` and see every mirrored line as a foreign price.
+    """
+    path = database.parent / "embedded" / SESSION_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds webhook secrets
+    with os.fdopen(fd, "w") as handle:
+        json.dump({"pid": os.getpid(), "env": env}, handle)
+    os.replace(temporary, path)
+    return path
+
+
+def remove_session(database: Path) -> None:
+    (database.parent / "embedded" / SESSION_FILE).unlink(missing_ok=True)
+
+
+def session_env(database: Path) -> dict[str, str] | None:
+    """The running embedded world's settings, or None when no ``seatsync serve`` of it is alive."""
+    path = database.parent / "embedded" / SESSION_FILE
+    try:
+        session = json.loads(path.read_text())
+        os.kill(int(session["pid"]), 0)  # a session left by a killed server names a dead sandbox
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    env = session.get("env")
+    return {str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else None
+
+
 def _control(url: str, path: str, body: dict) -> dict:
     request = urllib.request.Request(f"{url}/_sandbox/{path}", data=json.dumps(body).encode(),
                                      headers={"Content-Type": "application/json"}, method="POST")

@@ -7,6 +7,7 @@ a quantity change and its proration lines at the sandbox.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -82,7 +83,42 @@ def test_make_run_world_turns_a_signed_seat_event_into_a_quantity_update(tmp_pat
         pending = client.v1.invoice_items.list({"pending": True, "limit": 100}).to_dict()["data"]
         lines = sorted(i["quantity"] for i in pending if i["description"].find("Standard") >= 0)
         assert lines == [10, 11]  # one credit/debit pair: 10 seats' unused time, 11 seats' remaining time
+
+        # A second terminal joins the running world: the sandbox's price ids, and a clean reconciliation
+        # once the provider's webhooks have been mirrored.
+        preview = subprocess.run(SEATSYNC + ["preview", "demo-standard", "--add", "1", "--format", "json"],
+                                 cwd=REPO, env=env, capture_output=True, text=True, timeout=30)
+        assert preview.returncode == 0, preview.stderr
+        sandbox_prices = {i["price"]["id"] for i in client.v1.subscriptions.retrieve(subscription).to_dict()
+                          ["items"]["data"]}
+        assert {line["price_id"] for line in json.loads(preview.stdout)["lines"]} <= sandbox_prices
+
+        def reconciled():
+            run = subprocess.run(SEATSYNC + ["reconcile", "--format", "json"], cwd=REPO, env=env,
+                                 capture_output=True, text=True, timeout=30)
+            return run if run.returncode == 0 else None
+
+        report = json.loads(wait_for(reconciled, what="a clean reconciliation of the demo world").stdout)
+        assert report["summary"]["accounts"] == 3
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         output, _ = server.communicate(timeout=30)
     assert "Traceback" not in output, output
+    assert not (tmp_path / "embedded" / "session.json").exists()  # the world is gone with its server
+
+
+def test_only_a_live_servers_session_is_joined(tmp_path):
+    from adapter import embedded
+
+    database = tmp_path / "seatsync.db"
+    path = embedded.write_session(database, {"STRIPE_API_BASE": "http://127.0.0.1:1"})
+    assert embedded.session_env(database) == {"STRIPE_API_BASE": "http://127.0.0.1:1"}  # this process is alive
+    assert oct(path.stat().st_mode & 0o777) == "0o600"  # it holds the webhook secrets
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    path.write_text(json.dumps({"pid": dead.pid, "env": {"STRIPE_API_BASE": "http://127.0.0.1:1"}}))
+    assert embedded.session_env(database) is None  # a killed server's sandbox is gone
+    path.write_text("{not json")
+    assert embedded.session_env(database) is None
+    embedded.remove_session(database)
+    assert embedded.session_env(database) is None
