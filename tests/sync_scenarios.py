@@ -25,6 +25,7 @@ import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Callable
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -350,8 +351,13 @@ class Run:
                 self.harness.faults_off()
 
 
-def run(harness: Harness, script: Script, *, mode: str = "plain", seed: int = 0) -> Run:
-    """Drive ``script`` through the harness; returns the run (its db holds the ledger)."""
+def run(harness: Harness, script: Script, *, mode: str = "plain", seed: int = 0,
+        after_settle: Callable[[Run, Step | None], None] | None = None) -> Run:
+    """Drive ``script`` through the harness; returns the run (its db holds the ledger).
+
+    ``after_settle(run, step)``, if given, is called each time the worker has settled: after the
+    link (``step`` None), after each step, and after the final advance (``step`` None again); the
+    mirror tests deliver and process the provider's webhooks there."""
     catalog = harness.catalog
     plan = catalog.plans[plan_for(script, harness.provider)]
     harness.db = store.open_db(harness.settings.database)
@@ -367,6 +373,8 @@ def run(harness: Harness, script: Script, *, mode: str = "plain", seed: int = 0)
         {"id": "snap", "type": "account.seats_snapshot", "account": ACCOUNT, "occurred_at": iso(start),
          "users": list(users)}])
     this.settle()
+    if after_settle:
+        after_settle(this, None)
     sent: list[dict] = []
     for step in script.steps:
         at = instant(harness, plan, step.day, step.hour)
@@ -385,8 +393,12 @@ def run(harness: Harness, script: Script, *, mode: str = "plain", seed: int = 0)
             record(catalog, harness.db, events)
         sent.extend(events)
         this.settle()
+        if after_settle:
+            after_settle(this, step)
     advance(harness, instant(harness, plan, script.end_day, 0))
     this.settle()
+    if after_settle:
+        after_settle(this, None)
     return this
 
 

@@ -21,6 +21,7 @@ from werkzeug.serving import make_server
 from adapter import backfill, mirror, notify, provider_events, store, sweeper
 from adapter.store import open_db
 from tests.conftest import ROTATED_SECRET
+from tests.mirror_checks import assert_chargebee_mirror_matches_provider
 from tests.sandbox.chargebee.testing import Site
 
 SEAT = "seat-usd-monthly"
@@ -98,26 +99,7 @@ def run_scenario(site, sandbox, db, settings):
 
 
 def assert_mirror_matches_provider(db, site):
-    sub = site.cb.Subscription.retrieve("sub-acme").subscription
-    row = store.mirror_row(db, "mirror_subscriptions", "chargebee", "sub-acme")
-    assert (row["status"], row["current_period_start"], row["current_period_end"], row["account"]) == \
-        (sub.status, sub.current_term_start, sub.current_term_end, "acct_globex")
-    items = store.mirror_rows(db, "mirror_subscription_items", "chargebee")
-    assert [(i["price"], i["quantity"]) for i in items] == [(s.item_price_id, s.quantity) for s in sub.subscription_items]
-    invoices = site.invoices("sub-acme")
-    mirrored = {r["id"]: r for r in store.mirror_rows(db, "mirror_invoices", "chargebee")}
-    assert set(mirrored) == {i.id for i in invoices}
-    for invoice in invoices:
-        assert (mirrored[invoice.id]["status"], mirrored[invoice.id]["total"], mirrored[invoice.id]["amount_due"]) \
-            == (invoice.status, invoice.total, invoice.amount_due)
-        lines = [l for l in store.mirror_rows(db, "mirror_invoice_lines", "chargebee") if l["invoice"] == invoice.id]
-        assert sorted((l["price"], l["quantity"], l["amount"], l["period_start"]) for l in lines) == \
-            sorted((l.entity_id, l.quantity, l.amount, l.date_from) for l in invoice.line_items)
-    notes = {r["id"] for r in store.mirror_rows(db, "mirror_credit_notes", "chargebee")}
-    assert notes == {c.id for c in site.credit_notes("sub-acme")}
-    open_charges = {r["id"] for r in store.mirror_rows(db, "mirror_pending_charges", "chargebee")
-                    if not r["deleted"] and not r["voided"]}
-    assert open_charges == {c.id for c in site.unbilled("sub-acme")}
+    assert_chargebee_mirror_matches_provider(db, site.cb, "sub-acme", account="acct_globex")
 
 
 # Tables a list API fills; a list the sandbox does not serve cannot be backfilled, so its table is

@@ -21,6 +21,7 @@ from werkzeug.serving import make_server
 from adapter import backfill, mirror, notify, provider_events, store, sweeper
 from adapter.store import open_db
 from tests.conftest import ROTATED_SECRET
+from tests.mirror_checks import assert_stripe_mirror_matches_provider as assert_mirror_matches_provider
 from tests.sandbox_fixtures import stripe_customer_on_clock, stripe_price
 
 SECRET = "whsec_seatsync_stripe_endpoint"
@@ -86,35 +87,6 @@ def run_scenario(client, sandbox, db, settings):
     flush(sandbox)
     work(db, settings)
     return customer, sub, failed
-
-
-def provider_state(client, customer_id):
-    subs = client.v1.subscriptions.list({"customer": customer_id, "status": "all"}).data
-    invoices = client.v1.invoices.list({"customer": customer_id, "limit": 100}).data
-    items = client.v1.invoice_items.list({"customer": customer_id, "limit": 100}).data
-    return subs, invoices, items
-
-
-def assert_mirror_matches_provider(db, client, customer_id):
-    subs, invoices, items = provider_state(client, customer_id)
-    for sub in subs:
-        row = store.mirror_row(db, "mirror_subscriptions", "stripe", sub.id)
-        assert row["status"] == sub.status
-        mirrored = {i["id"]: i["quantity"] for i in store.mirror_rows(db, "mirror_subscription_items", "stripe")
-                    if i["subscription"] == sub.id}
-        assert mirrored == {i.id: i.quantity for i in sub["items"].data}
-    assert {r["id"] for r in store.mirror_rows(db, "mirror_invoices", "stripe")} == {i.id for i in invoices}
-    for invoice in invoices:
-        row = store.mirror_row(db, "mirror_invoices", "stripe", invoice.id)
-        assert (row["status"], row["total"], row["amount_paid"]) == (invoice.status, invoice.total,
-                                                                      invoice.amount_paid)
-        lines = store.mirror_rows(db, "mirror_invoice_lines", "stripe")
-        assert sorted((l["id"], l["amount"], l["quantity"]) for l in lines if l["invoice"] == invoice.id) == \
-            sorted((l.id, l.amount, l.quantity) for l in invoice.lines.data)
-    charges = {r["id"]: r for r in store.mirror_rows(db, "mirror_pending_charges", "stripe")}
-    assert set(charges) == {i.id for i in items}
-    for item in items:
-        assert (charges[item.id]["amount"], charges[item.id]["invoice"]) == (item.amount, item.invoice)
 
 
 def built_by_backfill(settings, tmp_path):
