@@ -556,19 +556,16 @@ def deliveries_retry(ctx, delivery_id):
 
 def _window(period: str | None, since: str | None, until: str | None) -> tuple[int, int]:
     """``--period YYYY-MM`` (a UTC calendar month) or ``--since``/``--until`` (RFC 3339; until defaults to now)."""
-    from datetime import datetime, timezone
-
+    from adapter import reconcile as reconcile_
     from adapter.ledger import now_us
 
     if period is not None:
         if since is not None or until is not None:
             raise click.UsageError("give --period or --since/--until, not both")
         try:
-            start = datetime.strptime(period, "%Y-%m").replace(tzinfo=timezone.utc)
+            return reconcile_.month_window(period)
         except ValueError:
             raise click.BadParameter("expected YYYY-MM", param_hint="--period") from None
-        end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-        return int(start.timestamp()) * 1_000_000, int(end.timestamp()) * 1_000_000
     since_us = _instant(since, "--since") if since is not None else 0
     until_us = _instant(until, "--until") if until is not None else now_us()
     if until_us <= since_us:

@@ -196,6 +196,8 @@ def parse_body(body: bytes | str, *, plans: Collection[str], addons: Collection[
         raise IntakeError(400, "Malformed JSON", [{"field": "", "reason": "body is not UTF-8"}]) from None
     except ValueError as exc:
         raise IntakeError(400, "Malformed JSON", [{"field": "", "reason": f"not valid JSON: {exc}"}]) from None
+    except RecursionError:
+        raise IntakeError(400, "Malformed JSON", [{"field": "", "reason": "nested too deeply"}]) from None
     return parse_document(document, plans=plans, addons=addons)
 
 
@@ -291,7 +293,7 @@ def parse_event(raw: Any, pointer: str, *, plans: Collection[str], addons: Colle
         if name not in raw:
             errors.append({"field": f"{pointer}/{name}", "reason": "is required"})
     event_type = raw.get("type")
-    if "type" in raw and event_type not in EVENT_TYPES:
+    if "type" in raw and not (isinstance(event_type, str) and event_type in EVENT_TYPES):
         errors.append({"field": f"{pointer}/type",
                        "reason": f"unknown event type {event_type!r}; expected one of {', '.join(EVENT_TYPES)}"})
         event_type = None

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Callable, Iterable
 
 import sqlite_utils
@@ -119,6 +120,15 @@ class Report:
 
 # A provider's seat quantity right now, for ``live``: (account link, catalog) -> quantity or None.
 LiveReader = Callable[[accounts.Account, Catalog], "int | None"]
+
+
+def month_window(period: str) -> tuple[int, int]:
+    """``YYYY-MM`` → the UTC calendar month as ``[start_us, end_us)``; ``ValueError`` when it is not one."""
+    start = datetime.strptime(period, "%Y-%m").replace(tzinfo=timezone.utc)
+    if start.year > 9998:  # the month after December 9999 is not a datetime
+        raise ValueError("year out of range")
+    end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
+    return to_us(start), to_us(end)
 
 
 def reconcile(db: sqlite_utils.Database, catalog: Catalog, *, since_us: int, until_us: int,

@@ -43,7 +43,8 @@ def verify(secrets: Iterable[str], body: bytes, headers: Mapping[str, str], *, n
         if not found[name]:
             raise SignatureError(name, "header is missing")
     msg_id, timestamp, signature = found["webhook-id"], found["webhook-timestamp"], found["webhook-signature"]
-    if not (timestamp.isascii() and timestamp.isdigit()):  # "²".isdigit() is True, int("²") fails
+    # "²".isdigit() is True and int("²") fails; int() refuses more than 4,300 digits (CPython's limit).
+    if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
         raise SignatureError("webhook-timestamp", "must be integer Unix seconds")
     now = time.time() if now is None else now
     if int(timestamp) < now - TOLERANCE_SECONDS:

@@ -16,6 +16,7 @@ import json
 from flask import Blueprint, current_app, request
 
 from adapter import provider_events
+from adapter.provider_events import CHARGEBEE_PRIMARY
 
 from .db import get_db
 from .problems import Problem, problem_response
@@ -53,10 +54,16 @@ def _event_errors(event) -> list[dict]:
     for name in ("id", "event_type"):
         if not isinstance(event.get(name), str) or not event.get(name):
             errors.append({"field": f"/{name}", "reason": "must be a non-empty string"})
-    if not isinstance(event.get("occurred_at"), int):
+    if type(event.get("occurred_at")) is not int:  # bool is an int subclass: true is not a time
         errors.append({"field": "/occurred_at", "reason": "must be integer Unix seconds"})
-    if not isinstance(event.get("content"), dict):
+    content = event.get("content")
+    if not isinstance(content, dict):
         errors.append({"field": "/content", "reason": "must be an object"})
+    else:
+        for name in CHARGEBEE_PRIMARY:  # the entity the event is about is found by its id
+            entity = content.get(name)
+            if isinstance(entity, dict) and "id" in entity and not isinstance(entity["id"], str):
+                errors.append({"field": f"/content/{name}/id", "reason": "must be a string"})
     version = event.get("api_version")
     if version is not None and str(version).lower() != "v2":
         errors.append({"field": "/api_version", "reason": f"seatsync reads v2 events, got {version!r}"})
@@ -77,9 +84,9 @@ def receive_chargebee():
         )
     body = request.get_data()
     try:
-        event = json.loads(body)
-    except ValueError:
-        raise Problem(400, "Invalid event", errors=[{"field": "", "reason": "body is not JSON"}]) from None
+        event = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise Problem(400, "Invalid event", errors=[{"field": "", "reason": "body is not UTF-8 JSON"}]) from None
     errors = _event_errors(event)
     if errors:
         raise Problem(400, "Invalid event", "Nothing was stored.", errors=errors)

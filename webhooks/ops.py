@@ -88,11 +88,9 @@ def _window() -> tuple[int, int]:
     period = request.args.get("period")
     if period:
         try:
-            start = datetime.strptime(period, "%Y-%m").replace(tzinfo=timezone.utc)
+            return reconcile.month_window(period)
         except ValueError:
             raise Problem(400, "Bad Request", errors=[{"field": "period", "reason": "expected YYYY-MM"}]) from None
-        end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-        return to_us(start), to_us(end)
     since, until = _instant("since"), _instant("until")
     since = 0 if since is None else since
     until = now_us() if until is None else until
@@ -103,7 +101,7 @@ def _window() -> tuple[int, int]:
 
 def _tolerance() -> int:
     raw = request.args.get("tolerance", str(reconcile.DEFAULT_TOLERANCE))
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 12:  # "²".isdigit() is True; int() caps digits
         raise Problem(400, "Bad Request", errors=[{"field": "tolerance", "reason": "must be a whole number >= 0"}])
     return int(raw)
 

@@ -22,11 +22,15 @@ def _event_errors(event) -> list[dict]:
     for name in ("id", "type"):
         if not isinstance(event.get(name), str) or not event.get(name):
             errors.append({"field": f"/{name}", "reason": "must be a non-empty string"})
-    if not isinstance(event.get("created"), int):
+    if type(event.get("created")) is not int:  # bool is an int subclass: true is not a time
         errors.append({"field": "/created", "reason": "must be integer Unix seconds"})
     data = event.get("data")
     if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
         errors.append({"field": "/data/object", "reason": "must be an object"})
+    else:
+        for name in ("id", "object"):
+            if name in data["object"] and not isinstance(data["object"][name], str):
+                errors.append({"field": f"/data/object/{name}", "reason": "must be a string"})
     return errors
 
 
@@ -43,9 +47,9 @@ def receive_stripe():
         raise Problem(400, "Invalid event", "Only snapshot events are accepted; nothing was stored.",
                       errors=[{"field": "", "reason": str(exc)}]) from None
     try:
-        event = json.loads(body)
-    except ValueError:
-        raise Problem(400, "Invalid event", errors=[{"field": "", "reason": "body is not JSON"}]) from None
+        event = json.loads(body.decode("utf-8"))
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        raise Problem(400, "Invalid event", errors=[{"field": "", "reason": "body is not UTF-8 JSON"}]) from None
     errors = _event_errors(event)
     if errors:
         raise Problem(400, "Invalid event", "Nothing was stored.", errors=errors)

@@ -175,7 +175,9 @@ def verify_webhook(payload: bytes, signature_header: str | None, secrets: tuple[
             stripe.Webhook.construct_event(payload, signature_header, secret)
         except stripe.SignatureVerificationError:
             continue
-        except ValueError as exc:  # verified, but not a snapshot event the SDK can build
-            raise WebhookPayloadError(str(exc)) from None
+        except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+            # Verified, but not an event object the SDK can build: a thin event, a JSON array or
+            # scalar (the SDK fails on it with AttributeError), or nesting deeper than Python recurses.
+            raise WebhookPayloadError(f"not a snapshot event object ({type(exc).__name__})") from None
         return
     raise WebhookSignatureError("no signature matches any configured secret, or the timestamp is too old")
