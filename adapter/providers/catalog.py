@@ -13,7 +13,6 @@ from chargebee.api_error import APIError
 
 from adapter.policy import Catalog
 from adapter.retry import call_with_retries
-from adapter.retry import call_with_retries
 
 
 def _prices(catalog: Catalog, provider: str):
@@ -54,19 +53,31 @@ def create_stripe_prices(client, catalog: Catalog) -> dict[str, str]:
 
 
 def create_chargebee_prices(client: Chargebee, catalog: Catalog) -> list[str]:
-    """Create an item and an item price per catalogue price (ids as written); skip those that exist."""
+    """Create an item and an item price per catalogue price (ids as written); skip those that exist.
+
+    Each write is its own step, so a run cut short between the item and its price is completed by the next
+    run; retries carry the same ``chargebee-idempotency-key``, so a retried create is not made twice.
+    """
     created = []
     for price_id, amount, currency, interval, name, kind in _prices(catalog, "chargebee"):
         item_id = f"item-{price_id}"
-        try:
-            call_with_retries(lambda: client.Item.create({"id": item_id, "name": f"{name} ({price_id})",
-                                                         "type": kind, "item_family_id": "seatsync"}))
-            call_with_retries(lambda: client.ItemPrice.create(
+        _create_unless_exists(lambda headers: client.Item.create(
+            {"id": item_id, "name": f"{name} ({price_id})", "type": kind, "item_family_id": "seatsync"}, headers),
+            key=f"seatsync:item:{price_id}")
+        if _create_unless_exists(lambda headers: client.ItemPrice.create(
                 {"id": price_id, "item_id": item_id, "pricing_model": "per_unit", "price": amount,
-                 "currency_code": currency, "period": 1, "period_unit": interval}))
-        except APIError as exc:
-            if exc.api_error_code != "duplicate_entry":
-                raise
-            continue
-        created.append(price_id)
+                 "currency_code": currency, "period": 1, "period_unit": interval}, headers),
+                key=f"seatsync:item_price:{price_id}"):
+            created.append(price_id)
     return created
+
+
+def _create_unless_exists(create, *, key: str) -> bool:
+    """``True`` when created now, ``False`` when it already existed."""
+    try:
+        call_with_retries(lambda: create({"chargebee-idempotency-key": key}))
+    except APIError as exc:
+        if exc.api_error_code != "duplicate_entry":
+            raise
+        return False
+    return True
