@@ -94,6 +94,12 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
     # 1. Finish what an earlier pass planned.
     if not _send_planned(db, provider, account, owner, now_us, options, outcome):
         return outcome
+    if outcome.dead:
+        # The provider refused the batch for good: the claimed version is done with a dead letter.
+        # Planning again would send the same refused correction under a new key (and dead-letter it
+        # twice); `seatsync dead-letters retry` makes the account due again.
+        outcome.synced_version = claimed_version
+        return outcome
 
     # 2. Read the provider, guard against drift, plan the difference.
     try:
@@ -220,12 +226,14 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
             and state.quantity != sync["last_set_quantity"]:
         drift = {"account": account, "subscription": linked.subscription,
                  "expected": sync["last_set_quantity"], "actual": state.quantity, "at_us": state_now(state, now_us)}
-        store.record_drift(db, account, linked.subscription, expected=sync["last_set_quantity"],
-                           actual=state.quantity, now_us=drift["at_us"], recorded_us=now_us)
-        store.set_last_set_quantity(db, account, state.quantity)
+        # One transaction: a crash in between must not record the drift (and notify the product) twice.
+        with store.write_transaction(db):
+            store.record_drift(db, account, linked.subscription, expected=sync["last_set_quantity"],
+                               actual=state.quantity, now_us=drift["at_us"], recorded_us=now_us)
+            store.set_last_set_quantity(db, account, state.quantity)
+            if on_drift:
+                on_drift(drift)
         outcome.drift = True
-        if on_drift:
-            on_drift(drift)
 
     # Plan changes: one update that swaps the prices and keeps the quantity.
     current_quantity = state.quantity or 0

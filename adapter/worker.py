@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from adapter import ledger, store
+from adapter import ledger, notify, store
 from adapter.config import Settings
 from adapter.policy import Catalog, load_catalog
 from adapter.sync import Outcome, Provider, SyncOptions, sync_account
@@ -125,13 +125,7 @@ class Worker:
 
     def _drift(self, db, drift: dict) -> None:
         log.warning("seat drift on %(subscription)s: expected %(expected)s, provider has %(actual)s", drift)
-        try:
-            from adapter import notify
-        except ImportError:  # notifications are optional for the sync itself
-            return
-        enqueue = getattr(notify, "enqueue_notification", None)
-        if enqueue is not None:
-            enqueue(db, "seats.drift_detected", drift["account"], drift)
+        notify.enqueue_notification(db, "seats.drift_detected", drift["account"], drift)
 
     def run_forever(self, stop: threading.Event) -> None:
         log.info("sync worker %s started", self.owner)
