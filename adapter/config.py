@@ -11,7 +11,7 @@ import base64
 import binascii
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 from urllib.parse import urlparse
@@ -46,7 +46,6 @@ class Settings:
     ops_token: str | None = None
     product_callback_url: str | None = None
     product_callback_secret: str | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def has_provider_keys(self) -> bool:

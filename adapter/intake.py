@@ -360,7 +360,3 @@ def _timezone(value: Any, pointer: str, errors: list[dict]) -> str | None:
         return None
     return value
 
-
-def event_to_dict(event: Event) -> dict:
-    """The wire form of an event (what ``seatsync send`` posts)."""
-    return json.loads(event.body)

@@ -8,7 +8,7 @@ values, and are rounded once per line.
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from fractions import Fraction
 
 # Active ISO 4217 codes (2024 list). Exponent 2 unless listed in MINOR_UNIT_EXPONENTS.
@@ -36,7 +36,6 @@ MINOR_UNIT_EXPONENTS = {
 # so a credit of -0.5 becomes -1) is our choice and is UNVERIFIED against either provider;
 # tests pin it so a change is deliberate.
 LINE_ROUNDING = ROUND_HALF_UP
-ROUNDING_RULES = {"ROUND_HALF_UP": ROUND_HALF_UP, "ROUND_HALF_EVEN": ROUND_HALF_EVEN}
 
 
 def is_currency(code: str) -> bool:

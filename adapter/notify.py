@@ -186,8 +186,9 @@ def deliver_due_notifications(db: sqlite_utils.Database, settings, *, post: Post
     report = DeliveryReport()
     if not settings.product_callback_url or not settings.product_callback_secret:
         return report
-    with store.write_transaction(db):
-        resolve_accounts(db)
+    if store.unaddressed_deliveries(db):  # a read first: the write lock every poll would queue intake's commits
+        with store.write_transaction(db):
+            resolve_accounts(db)
     while True:
         rows = store.claim_deliveries(db, owner, clock(), lease_us=LEASE_US, limit=limit, delivery_id=delivery_id)
         if not rows:

@@ -86,12 +86,6 @@ def period_at(anchor: dt.datetime, interval: str, timezone: str, at: dt.datetime
     raise ValueError(f"no {interval} period of anchor {anchor} contains {at}")  # unreachable for sane input
 
 
-def next_period(period: Period, interval: str, timezone: str, anchor: dt.datetime, *,
-                day_based: bool = False) -> Period:
-    """The period that starts where ``period`` ends."""
-    return period_at(anchor, interval, timezone, period.end, day_based=day_based)
-
-
 def period_from(start: dt.datetime, interval: str, timezone: str, *, day_based: bool = False) -> Period:
     """The first period of a subscription (or of a term reset) starting at ``start``."""
     if day_based:

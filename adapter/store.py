@@ -1088,10 +1088,6 @@ def recon_credit_notes(db: sqlite_utils.Database, provider: str, subscription: s
         "AND created > ? AND created < ? ORDER BY created, id", [provider, subscription, after_s, until_s]))
 
 
-def recon_subscription(db: sqlite_utils.Database, provider: str, subscription: str) -> dict | None:
-    return mirror_row(db, "mirror_subscriptions", provider, subscription)
-
-
 def recon_subscription_items(db: sqlite_utils.Database, provider: str, subscription: str) -> list[dict]:
     return list(db.query("SELECT * FROM mirror_subscription_items WHERE provider = ? AND subscription = ? "
                          "ORDER BY id", [provider, subscription]))

@@ -1,7 +1,6 @@
 """Chargebee through the official SDK (chargebee-python 3.x): the client and fetch functions.
 
-With ``adapter/providers/stripe.py``, the only modules that import a provider
-SDK. Fetch functions return plain dicts (the SDK keeps the API's JSON in
+Only modules of ``adapter/providers/`` import a provider SDK. Fetch functions return plain dicts (the SDK keeps the API's JSON in
 ``raw_data``); saving is ``adapter/mirror.py``'s job.
 """
 

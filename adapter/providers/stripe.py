@@ -1,7 +1,6 @@
 """Stripe through the official SDK: the client, and fetch functions that return plain dicts.
 
-This and ``adapter/providers/chargebee.py`` are the only modules that import a
-provider SDK. Fetch functions only read; saving is ``adapter/mirror.py``'s job
+Only modules of ``adapter/providers/`` import a provider SDK. Fetch functions only read; saving is ``adapter/mirror.py``'s job
 (github-to-sqlite's split), so every fetch can be replaced by captured JSON in
 tests.
 """
