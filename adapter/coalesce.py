@@ -23,9 +23,10 @@ far below one minor unit for any real price (see tests/test_coalesce.py).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal
-from zoneinfo import ZoneInfo
+
+from adapter.periods import local_midnight
 
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -51,14 +52,6 @@ class QuantityCall:
     def version(self) -> int:
         """The highest ledger version this call covers (part of its idempotency key)."""
         return max(self.versions)
-
-
-def start_of_local_day(instant: datetime, tz: str) -> datetime:
-    """Midnight of ``instant``'s calendar day in ``tz``, as a UTC instant."""
-    zone = ZoneInfo(tz)
-    local = instant.astimezone(zone)
-    midnight = datetime.combine(local.date(), time(0), tzinfo=zone)
-    return midnight.astimezone(timezone.utc)
 
 
 def weighted_mean_instant(deltas: list[SeatDelta]) -> datetime:
@@ -96,7 +89,7 @@ def coalesce(start_quantity: int, deltas: list[SeatDelta], *, granularity: str, 
 def _by_day(start_quantity: int, deltas: list[SeatDelta], tz: str) -> list[QuantityCall]:
     days: dict[datetime, list[SeatDelta]] = {}
     for delta in deltas:
-        days.setdefault(start_of_local_day(delta.instant, tz), []).append(delta)
+        days.setdefault(local_midnight(delta.instant, tz), []).append(delta)
     calls = []
     quantity = start_quantity
     for day in sorted(days):

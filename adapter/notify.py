@@ -27,13 +27,13 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Callable
 
 import sqlite_utils
-from standardwebhooks import Webhook
 
 from adapter import store
+from adapter.intake import format_us, from_us
+from adapter.signing import sign
 
 TYPES = ("invoice.paid", "invoice.payment_failed", "subscription.past_due", "credit.issued", "seats.drift_detected")
 # Delay before attempt n+1 after attempt n failed (Standard Webhooks' example schedule).
@@ -44,10 +44,6 @@ LEASE_US = 2 * TIMEOUT_SECONDS * 1_000_000
 
 def now_us() -> int:
     return time.time_ns() // 1000
-
-
-def _iso(us: int) -> str:
-    return datetime.fromtimestamp(us / 1_000_000, tz=timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def enqueue_notification(db: sqlite_utils.Database, type: str, account: str | None, data: dict, *,
@@ -64,7 +60,7 @@ def enqueue_notification(db: sqlite_utils.Database, type: str, account: str | No
         digest = hashlib.sha256(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()[:32]
         dedupe_key = f"{type}:{account}:{digest}"
     msg_id = "msg_" + hashlib.sha256(dedupe_key.encode()).hexdigest()[:32]
-    body = json.dumps({"type": type, "timestamp": _iso(at_us), "data": {"account": account, **data}},
+    body = json.dumps({"type": type, "timestamp": format_us(at_us), "data": {"account": account, **data}},
                       sort_keys=True, separators=(",", ":"), default=str)
     return store.insert_delivery(db, {"msg_id": msg_id, "dedupe_key": dedupe_key, "type": type, "account": account,
                                       "body": body, "created_us": at_us})
@@ -151,13 +147,8 @@ def http_post(url: str, body: bytes, headers: dict) -> Response:
 
 
 def signed_headers(secret: str, msg_id: str, at_us: int, body: str) -> dict:
-    when = datetime.fromtimestamp(at_us // 1_000_000, tz=timezone.utc)
-    return {
-        "content-type": "application/json",
-        "webhook-id": msg_id,
-        "webhook-timestamp": str(at_us // 1_000_000),
-        "webhook-signature": Webhook(secret).sign(msg_id, when, body),
-    }
+    """Signed as a product's seat events are: seatsync's own Standard Webhooks signer."""
+    return {"content-type": "application/json", **sign(secret, body, msg_id, from_us(at_us // 1_000_000 * 1_000_000))}
 
 
 def next_attempt(attempts: int, response: Response, at_us: int) -> tuple[str, int]:

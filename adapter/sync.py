@@ -25,8 +25,9 @@ import sqlite_utils
 
 from adapter import ledger, store
 from adapter.accounts import get_account
-from adapter.coalesce import QuantityCall, SeatDelta, coalesce, start_of_local_day
+from adapter.coalesce import QuantityCall, SeatDelta, coalesce
 from adapter.intake import from_us, to_us
+from adapter.periods import local_midnight
 from adapter.policy import Catalog, Plan
 from adapter.retry import call_with_retries, classify
 from adapter.timeline import Timeline, corrections
@@ -341,7 +342,7 @@ def _proration_instant(plan: Plan, timezone: str, instant_us: int, start_us: int
     """Where a plan or addon change is prorated from: its instant, or the start of its local
     day for day-granular policies (as the quantity calls are, via coalesce), never before the period."""
     if plan.proration == "day":
-        instant_us = to_us(start_of_local_day(from_us(instant_us), timezone))
+        instant_us = to_us(local_midnight(from_us(instant_us), timezone))
     return max(instant_us, start_us)
 
 

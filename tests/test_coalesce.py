@@ -11,7 +11,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.coalesce import QuantityCall, SeatDelta, coalesce, start_of_local_day, weighted_mean_instant
+from adapter.coalesce import QuantityCall, SeatDelta, coalesce, weighted_mean_instant
+from adapter.periods import local_midnight as start_of_local_day
 
 PERIOD_START = datetime(2026, 4, 1, tzinfo=timezone.utc)
 PERIOD_END = datetime(2026, 5, 1, tzinfo=timezone.utc)
