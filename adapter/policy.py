@@ -84,6 +84,11 @@ class Price:
     unit_amount: int
     price_changes: tuple[PricePoint, ...] = ()
 
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """Every provider price id this price is billed under, dated changes included."""
+        return (self.price_id, *(change.price_id for change in self.price_changes))
+
     def at(self, day: dt.date) -> PricePoint:
         """The price point in force on ``day`` (the billing period's first local day)."""
         current = PricePoint(None, self.unit_amount, self.price_id)
@@ -401,16 +406,12 @@ def price_roles(catalog: Catalog, provider: str) -> tuple[set[str], set[str], se
     How seat sync tells a subscription's items apart.
     """
     seat, base, addon = set(), set(), set()
-
-    def ids(price: Price) -> list[str]:
-        return [price.price_id] + [change.price_id for change in price.price_changes]
-
     for plan in catalog.plans.values():
         if plan.provider == provider:
-            seat.update(ids(plan.seat))
+            seat.update(plan.seat.ids)
             if plan.base_fee:
-                base.update(ids(plan.base_fee))
+                base.update(plan.base_fee.ids)
     for item in catalog.addons.values():
         if item.provider == provider:
-            addon.update(ids(item.price))
+            addon.update(item.price.ids)
     return seat, base, addon

@@ -275,8 +275,7 @@ class AutoLinker:
             plan = catalog.plans[existing.plan]
         else:
             for candidate in catalog.plans.values():
-                seat_prices = {candidate.seat.price_id, *(p.price_id for p in candidate.seat.price_changes)}
-                if candidate.provider == provider and seat_prices & prices:
+                if candidate.provider == provider and set(candidate.seat.ids) & prices:
                     plan = candidate
                     break
         if plan is None:

@@ -299,23 +299,18 @@ def _period_day(state, plan, timezone):
 
 
 def _plan_by_seat_price(catalog: Catalog, price_id: str, provider: str) -> Plan | None:
-    for plan in catalog.plans.values():
-        if plan.provider != provider:
-            continue
-        prices = [plan.seat.price_id] + [p.price_id for p in plan.seat.price_changes]
-        if price_id in prices:
-            return plan
-    return None
+    return next((plan for plan in catalog.plans.values() if plan.provider == provider and price_id in plan.seat.ids),
+                None)
 
 
 def _truth(db, account: str, plan: Plan, start: int, end: int) -> Timeline:
     """The ledger's billable quantity over [start, end)."""
-    count = ledger.seat_count(db, account, start - 1)
+    initial = count = ledger.seat_count(db, account, start - 1)
     points = []
     for change in ledger.changes(db, account, start, end):
         count += 1 if change.active else -1
         points.append((change.instant_us, plan.billable_seats(count)))
-    return Timeline.from_points(plan.billable_seats(ledger.seat_count(db, account, start - 1)), points)
+    return Timeline.from_points(plan.billable_seats(initial), points)
 
 
 def _pushed(db, account: str, subscription: str) -> Timeline:
