@@ -37,7 +37,7 @@ class SeatDelta:
 
     instant: datetime
     delta: int
-    version: int
+    version: int  # which change this is (a caller's number), so a call can say which changes it merged
 
 
 @dataclass(frozen=True)
@@ -46,12 +46,7 @@ class QuantityCall:
 
     quantity: int
     proration_date: datetime
-    versions: tuple[int, ...]
-
-    @property
-    def version(self) -> int:
-        """The highest ledger version this call covers (part of its idempotency key)."""
-        return max(self.versions)
+    versions: tuple[int, ...]  # the SeatDelta versions merged into this call (tracing; keys are sync's job)
 
 
 def weighted_mean_instant(deltas: list[SeatDelta]) -> datetime:
