@@ -877,6 +877,9 @@ def mirror_row(db: sqlite_utils.Database, table: str, provider: str, object_id: 
     return rows[0] if rows else None
 
 
+MONOTONIC_FLAGS = ("deleted", "voided")
+
+
 def upsert_mirror_row(db: sqlite_utils.Database, table: str, row: dict) -> None:
     """Insert or replace one mirror row (every column; missing ones become NULL/default)."""
     columns = _mirror_table(table)
@@ -884,7 +887,10 @@ def upsert_mirror_row(db: sqlite_utils.Database, table: str, row: dict) -> None:
     if unknown:
         raise ValueError(f"{table}: unknown columns {sorted(unknown)}")
     present = [c for c in columns if c in row]
-    updates = ", ".join(f"{c} = excluded.{c}" for c in present if c not in ("provider", "id"))
+    # Deleted and voided never revert at either provider: a snapshot without the flag (a refetch, a
+    # backfill page, a late event) must not bring a deleted object back.
+    updates = ", ".join(f"{c} = MAX({c}, excluded.{c})" if c in MONOTONIC_FLAGS else f"{c} = excluded.{c}"
+                        for c in present if c not in ("provider", "id"))
     db.execute(
         f"INSERT INTO {table} ({', '.join(present)}) VALUES ({', '.join(':' + c for c in present)}) "
         f"ON CONFLICT(provider, id) DO UPDATE SET {updates}",

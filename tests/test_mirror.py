@@ -136,3 +136,13 @@ def test_pending_item_arriving_after_its_invoice_is_billed_by_it(memory_db):
     mirror.save_invoice(memory_db, load("stripe/invoice_paid.json"), provider="stripe", version=200)
     mirror.save_pending_charge(memory_db, load("stripe/invoiceitem.json"), provider="stripe", version=150)
     assert store.mirror_row(memory_db, "mirror_pending_charges", "stripe", "ii_Prorate01")["invoice"] == "in_1Renew000"
+
+
+def test_a_snapshot_without_the_deleted_flag_does_not_bring_a_deleted_row_back(memory_db):
+    from adapter import store
+
+    base = {"provider": "chargebee", "id": "uc_1", "amount": 500, "deleted": 1, "voided": 1, "raw": "{}"}
+    store.upsert_mirror_row(memory_db, "mirror_pending_charges", base)
+    store.upsert_mirror_row(memory_db, "mirror_pending_charges", dict(base, amount=700, deleted=0, voided=0))
+    row = store.mirror_row(memory_db, "mirror_pending_charges", "chargebee", "uc_1")
+    assert (row["amount"], row["deleted"], row["voided"]) == (700, 1, 1)
