@@ -17,6 +17,10 @@ from __future__ import annotations
 from bisect import bisect_right
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Union
+
+# Any totally ordered instant works; seat sync passes integer microseconds, the tests read better in datetimes.
+Instant = Union[int, datetime]
 
 
 @dataclass(frozen=True)
@@ -24,26 +28,26 @@ class Timeline:
     """A step function: ``initial`` before the first step, then each (instant, quantity)."""
 
     initial: int
-    steps: tuple[tuple[datetime, int], ...] = ()
+    steps: tuple[tuple[Instant, int], ...] = ()
 
     @classmethod
-    def from_points(cls, initial: int, points: list[tuple[datetime, int]]) -> "Timeline":
+    def from_points(cls, initial: int, points: list[tuple[Instant, int]]) -> "Timeline":
         """Build from unordered points; of several at the same instant the last given wins."""
-        by_instant: dict[datetime, int] = {}
+        by_instant: dict[Instant, int] = {}
         for instant, quantity in points:
             by_instant[instant] = quantity
         return cls(initial, tuple(sorted(by_instant.items())))
 
-    def at(self, instant: datetime) -> int:
+    def at(self, instant: Instant) -> int:
         """The quantity in force at ``instant`` (a step at ``instant`` is already in force)."""
         index = bisect_right([s[0] for s in self.steps], instant)
         return self.steps[index - 1][1] if index else self.initial
 
-    def breakpoints(self, start: datetime, end: datetime) -> list[datetime]:
+    def breakpoints(self, start: Instant, end: Instant) -> list[Instant]:
         return [instant for instant, _ in self.steps if start < instant < end]
 
 
-def corrections(truth: Timeline, pushed: Timeline, start: datetime, end: datetime) -> list[tuple[datetime, int]]:
+def corrections(truth: Timeline, pushed: Timeline, start: Instant, end: Instant) -> list[tuple[Instant, int]]:
     """The (instant, delta) changes that turn ``pushed`` into ``truth`` on [start, end).
 
     The first entry, if any, may be at ``start`` itself: the two disagreed
