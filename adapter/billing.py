@@ -166,6 +166,13 @@ def _cycle_timezone(plan: Plan, timezone: str) -> str:
     return timezone if plan.provider == "chargebee" else "UTC"
 
 
+def provider_period(plan: Plan, timezone: str, anchor: dt.datetime, at: dt.datetime) -> Period:
+    """The billing period containing ``at`` of a subscription anchored at ``anchor``, stepped as the plan's
+    provider steps it (Stripe in UTC; Chargebee's day-based terms from local midnight)."""
+    day_based = plan.provider == "chargebee" and plan.proration == "day"
+    return period_at(anchor, plan.interval, _cycle_timezone(plan, timezone), at, day_based=day_based)
+
+
 def items(state: State, period: Period, addons: Mapping[str, Addon], timezone: str) -> dict[str, Item]:
     """The subscription items of ``state`` priced for ``period`` (the price in force on its first local day)."""
     plan = state.plan

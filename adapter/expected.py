@@ -21,9 +21,8 @@ import sqlite_utils
 
 from adapter import ledger
 from adapter.accounts import Account
-from adapter.billing import Bill, BillingError, bill_period
+from adapter.billing import Bill, BillingError, bill_period, provider_period
 from adapter.intake import from_us
-from adapter.periods import period_at
 from adapter.policy import Catalog, Plan
 from adapter.preview import seat_points
 
@@ -49,9 +48,7 @@ def expected_bill(db: sqlite_utils.Database, catalog: Catalog, account: Account,
         raise ExpectationError(f"account {account.account!r} is on a plan that is not in the catalogue")
     timezone = account.timezone or start_plan.timezone
     anchor = from_us(anchor_us)
-    cycle_zone = timezone if start_plan.provider == "chargebee" else "UTC"
-    day_based = start_plan.provider == "chargebee" and start_plan.proration == "day"
-    period = period_at(anchor, start_plan.interval, cycle_zone, anchor, day_based=day_based)
+    period = provider_period(start_plan, timezone, anchor, anchor)
     seats = ledger.seat_count(db, account.account, anchor_us)
     points = seat_points(db, account.account, anchor_us + 1, until_us, seats)
     # The no-op point at ``until`` renews every period ending by then and bills nothing itself.

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from adapter import accounts, ledger
-from adapter.billing import Bill, BillingError, ExpectedInvoice, ExpectedLine, bill_period, invoices
+from adapter.billing import Bill, BillingError, ExpectedInvoice, ExpectedLine, bill_period, invoices, provider_period
 from adapter.intake import from_us, to_us
 from adapter.money import format_amount
-from adapter.periods import Period, period_at
+from adapter.periods import Period
 from adapter.policy import Catalog, Plan
 
 
@@ -115,9 +115,7 @@ def account_period(db: sqlite_utils.Database, catalog: Catalog, account: str, *,
     anchor = from_us(anchor_us if anchor_us is not None else link.linked_us)
     if at < anchor:
         raise PreviewError(f"--at {at.isoformat()} is before the billing anchor {anchor.isoformat()}")
-    cycle_zone = timezone if current.provider == "chargebee" else "UTC"
-    day_based = current.provider == "chargebee" and current.proration == "day"
-    period = period_at(anchor, current.interval, cycle_zone, at, day_based=day_based)
+    period = provider_period(current, timezone, anchor, at)
     start_us = to_us(period.start)
     # In the first period, what stood at the link instant itself (the product's snapshot sent with the
     # link) is what the provider's first invoice billed: taken as given, as the sync worker's baseline
