@@ -34,7 +34,7 @@ import sqlite_utils
 
 from adapter import accounts, ledger, store
 from adapter.billing import ExpectedLine
-from adapter.expected import ExpectationError, expected_bill
+from adapter.expected import Expectation, ExpectationError, expected_bill
 from adapter.intake import format_us, from_us, to_us
 from adapter.money import format_amount
 from adapter.policy import Catalog, Plan
@@ -92,6 +92,8 @@ class Report:
     actual_lines: int = 0  # mirrored invoice and credit-note lines in the window
     differences: list[Difference] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    # The engine's bill per account, as checked (the ops account page shows it beside the mirror).
+    expectations: dict[str, Expectation] = field(default_factory=dict, repr=False)
 
     @property
     def by_kind(self) -> dict[str, int]:
@@ -274,7 +276,7 @@ def _window_instant(line: ExpectedLine, provider: str) -> int:
 def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, tolerance: int, now_us: int,
              live: LiveReader | None) -> None:
     until_us, since_us = report.until_us, report.since_us
-    expectation = expected_bill(db, catalog, link, until_us)
+    expectation = report.expectations[link.account] = expected_bill(db, catalog, link, until_us)
     plan, provider = expectation.plan, link.provider
     currency = plan.currency
     out = report.differences

@@ -24,7 +24,6 @@ from datetime import datetime, timezone
 from flask import Blueprint, Response, current_app, render_template, request
 
 from adapter import accounts, reconcile, store
-from adapter.expected import ExpectationError, expected_bill
 from adapter.intake import format_us, parse_instant, to_us
 from adapter.ledger import now_us
 from adapter.money import format_amount
@@ -164,13 +163,11 @@ def account_page(account: str):
                       errors=[{"field": "account", "reason": "not linked"}])
     since, until = _window()
     report = _run(account, since, until, _tolerance())
-    try:
-        bill = expected_bill(db, _catalog(), link, min(until, now_us())).bill
-        expected = [line.as_dict() for line in bill.lines if to_us(line.billed_at) // 1_000_000
-                    > link.linked_us // 1_000_000] + [{**line.as_dict(), "billed": "pending"} for line in bill.pending]
-    except ExpectationError as exc:
-        expected = []
-        report.errors.append(str(exc))
+    expectation = report.expectations.get(account)  # None: the report's errors say why
+    expected = [] if expectation is None else (
+        [line.as_dict() for line in expectation.bill.lines
+         if to_us(line.billed_at) // 1_000_000 > link.linked_us // 1_000_000]
+        + [{**line.as_dict(), "billed": "pending"} for line in expectation.bill.pending])
     events = []
     for row in store.timeline_product_events(db, account):
         events.append({"at_us": row["occurred_us"], "source": "product", "what": row["type"], "id": row["id"],
