@@ -119,9 +119,10 @@ def account_period(db: sqlite_utils.Database, catalog: Catalog, account: str, *,
     start_us = to_us(period.start)
     # In the first period, what stood at the link instant itself (the product's snapshot sent with the
     # link) is what the provider's first invoice billed: taken as given, as the sync worker's baseline
-    # and reconciliation take it. A later period starts just before its renewal instant, so a change at
-    # exactly that instant is billed as a change.
-    baseline_us = start_us if start_us == to_us(anchor) else start_us - 1
+    # and reconciliation take it (a day-based period starts at local midnight, before the link). A later
+    # period starts just before its renewal instant, so a change at exactly that instant is a change.
+    linked_at_us = to_us(anchor)
+    baseline_us = linked_at_us if start_us <= linked_at_us < to_us(period.end) else start_us - 1
     seats_at_start = ledger.seat_count(db, account, baseline_us)
     start_plan = catalog.plans.get(ledger.plan_at(db, account, baseline_us) or "", current)
     if start_plan.interval != current.interval or start_plan.currency != current.currency:

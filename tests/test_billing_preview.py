@@ -66,3 +66,21 @@ def test_in_the_first_period_the_seats_at_the_link_instant_are_the_baseline(memo
     # The April 1 09:00 renewal: base fee 1000 + 10 x 500, and no proration at all.
     assert [line.proration for line in invoice.lines] == [False, False]
     assert invoice.total == 6000
+
+
+def test_a_day_based_first_period_starts_at_midnight_but_its_baseline_is_the_link_instant(memory_db):
+    """Konfidens (Chargebee, day proration in Oslo): the first term starts at local midnight, hours before
+    the link; the seats of the snapshot sent with the link are still the baseline, not a change from 0."""
+    accounts.link(memory_db, "clinic", provider="chargebee", subscription="sub_1", plan="konfidens-solo-monthly",
+                  timezone=None, plans=CATALOG.plans, addons=CATALOG.addons,
+                  at_us=parse_instant("2026-04-01T09:00:00+02:00"))
+    ledger.record_events(memory_db, parse_document({"events": [
+        {"id": "snap", "type": "account.seats_snapshot", "account": "clinic",
+         "occurred_at": "2026-04-01T09:00:00+02:00", "users": ["a", "b", "c"]}]},
+        plans=CATALOG.plans, addons=CATALOG.addons))
+
+    context = account_period(memory_db, CATALOG, "clinic", at_us=parse_instant("2026-04-10T12:00:00+02:00"))
+    assert context.period.start < dt.datetime(2026, 4, 1, 7, tzinfo=UTC)  # local midnight, before the link
+    assert (context.seats_at_start, context.seat_changes) == (3, ())
+    (invoice,) = invoices(context.bill(CATALOG).lines)
+    assert not any(line.proration for line in invoice.lines)
