@@ -172,11 +172,7 @@ def dead_letters_list(ctx, include_retried, fmt):
     from adapter import store
     from adapter.intake import format_us
 
-    db = _open(ctx)
-    try:
-        rows = store.dead_letters(db, include_retried=include_retried)
-    finally:
-        db.close()
+    rows = _read(ctx, lambda db: store.dead_letters(db, include_retried=include_retried))
     if fmt == "json":
         click.echo(json.dumps(rows, indent=2))
         return
@@ -198,11 +194,7 @@ def dead_letters_retry(ctx, letter_id):
     from adapter import store
     from adapter.ledger import now_us
 
-    db = _open(ctx)
-    try:
-        letter = store.retry_dead_letter(db, letter_id, now_us())
-    finally:
-        db.close()
+    letter = _read(ctx, lambda db: store.retry_dead_letter(db, letter_id, now_us()))
     if letter is None:
         click.echo(f"seatsync: no open dead letter {letter_id}", err=True)
         ctx.exit(1)
@@ -232,6 +224,15 @@ def _open(ctx: click.Context):
     from adapter.store import open_db
 
     return open_db(get_settings(ctx).database)
+
+
+def _read(ctx: click.Context, query):
+    """``query(db)`` on a connection opened for it and closed after, whatever happens."""
+    db = _open(ctx)
+    try:
+        return query(db)
+    finally:
+        db.close()
 
 
 @cli.group()
@@ -284,11 +285,7 @@ def accounts_show(ctx, account, at, fmt):
     from adapter import accounts as accounts_
 
     at_us = _instant(at)
-    db = _open(ctx)
-    try:
-        info = accounts_.describe(db, account, at_us)
-    finally:
-        db.close()
+    info = _read(ctx, lambda db: accounts_.describe(db, account, at_us))
     if info is None:
         click.echo(f"seatsync: unknown account {account!r}", err=True)
         ctx.exit(1)
@@ -323,11 +320,7 @@ def seats(ctx, account, at, fmt):
     from adapter.intake import format_us
 
     at_us = _instant(at)
-    db = _open(ctx)
-    try:
-        users = ledger.active_users(db, account, at_us)
-    finally:
-        db.close()
+    users = _read(ctx, lambda db: ledger.active_users(db, account, at_us))
     if fmt == "json":
         click.echo(json.dumps({"account": account, "at": format_us(at_us), "seats": len(users), "users": users}))
         return
@@ -573,6 +566,21 @@ def _window(period: str | None, since: str | None, until: str | None) -> tuple[i
     return since_us, until_us
 
 
+def _live_quantity_reader(settings):
+    """``--live``: the seat quantity read from the provider now, instead of from the mirror."""
+    from adapter import reconcile as reconcile_
+    from adapter.worker import providers_from_settings
+
+    providers = providers_from_settings(settings)
+
+    def reader(link, catalog):
+        if link.provider not in providers:
+            raise reconcile_.ReconcileError(f"--live: no {link.provider} API key is configured")
+        return providers[link.provider].read(link.subscription, catalog).quantity
+
+    return reader
+
+
 @cli.command()
 @click.option("--account", default=None, help="Only this account.")
 @click.option("--period", default=None, help="A UTC calendar month, YYYY-MM.")
@@ -601,17 +609,7 @@ def reconcile(ctx, account, period, since, until, tolerance, fmt, live, fix_):
     except CatalogError as exc:
         click.echo(f"seatsync: SEATSYNC_MAPPINGS: {exc}", err=True)
         ctx.exit(2)
-    reader = None
-    if live:
-        from adapter.worker import providers_from_settings
-
-        providers = providers_from_settings(settings)
-
-        def reader(link, catalog_):
-            if link.provider not in providers:
-                raise reconcile_.ReconcileError(f"--live: no {link.provider} API key is configured")
-            return providers[link.provider].read(link.subscription, catalog_).quantity
-
+    reader = _live_quantity_reader(settings) if live else None
     db = _open(ctx)
     try:
         report = reconcile_.reconcile(db, catalog, since_us=since_us, until_us=until_us, account=account,
