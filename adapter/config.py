@@ -43,6 +43,7 @@ class Settings:
     chargebee_webhook_user: str | None = None
     chargebee_webhook_password: str | None = None
     chargebee_refetch_events: bool = False
+    chargebee_backdating: bool = False
     ops_token: str | None = None
     product_callback_url: str | None = None
     product_callback_secret: str | None = None
@@ -136,6 +137,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         chargebee_webhook_user=env.get("CHARGEBEE_WEBHOOK_USER") or None,
         chargebee_webhook_password=env.get("CHARGEBEE_WEBHOOK_PASSWORD") or None,
         chargebee_refetch_events=_flag("CHARGEBEE_WEBHOOK_REFETCH", env.get("CHARGEBEE_WEBHOOK_REFETCH")),
+        chargebee_backdating=_flag("CHARGEBEE_BACKDATING", env.get("CHARGEBEE_BACKDATING")),
         ops_token=ops_token,
         product_callback_url=_url("SEATSYNC_PRODUCT_CALLBACK_URL", env.get("SEATSYNC_PRODUCT_CALLBACK_URL")),
         product_callback_secret=callback_secret,

@@ -162,31 +162,38 @@ def mark_accounts_dirty(db: sqlite_utils.Database, accounts, now_us: int) -> Non
     for account in accounts:
         db.execute(
             """
-            INSERT INTO sync_state (account, ledger_version, dirty_since_us) VALUES (?, 1, ?)
+            INSERT INTO sync_state (account, ledger_version, dirty_since_us, last_dirty_us) VALUES (?, 1, ?, ?)
             ON CONFLICT(account) DO UPDATE SET
                 ledger_version = ledger_version + 1,
-                dirty_since_us = COALESCE(dirty_since_us, excluded.dirty_since_us)
+                dirty_since_us = COALESCE(dirty_since_us, excluded.dirty_since_us),
+                last_dirty_us = excluded.last_dirty_us
             """,
-            [account, now_us],
+            [account, now_us, now_us],
         )
 
 
 def claim_due_accounts(db: sqlite_utils.Database, owner: str, now_us: int, *, delay_us: int,
-                       lease_us: int, limit: int = 10) -> list[dict]:
-    """Lease up to ``limit`` accounts with work that is due; each returns its ledger version at claim."""
+                       lease_us: int, limit: int = 10, max_wait_us: int | None = None) -> list[dict]:
+    """Lease up to ``limit`` accounts with work that is due; each returns its ledger version at claim.
+
+    Due means: quiet for ``delay_us`` since its last change (a burst is planned once, when it stops), or
+    changed ``max_wait_us`` ago whatever follows (a stream that never stops is still synced; default:
+    the delay, i.e. the oldest unsynced change is older than the delay).
+    """
+    max_wait_us = delay_us if max_wait_us is None else max_wait_us
     with write_transaction(db):
         rows = db.execute(
             """
             SELECT account, ledger_version FROM sync_state
             WHERE (ledger_version > synced_version
                    OR EXISTS (SELECT 1 FROM provider_calls c WHERE c.account = sync_state.account AND c.status = 'planned'))
-              AND COALESCE(dirty_since_us, 0) <= ?
+              AND (COALESCE(last_dirty_us, dirty_since_us, 0) <= ? OR COALESCE(dirty_since_us, 0) <= ?)
               AND next_attempt_us <= ?
               AND (lease_owner IS NULL OR lease_expires_us <= ? OR lease_owner = ?)
             ORDER BY COALESCE(dirty_since_us, 0), account
             LIMIT ?
             """,
-            [now_us - delay_us, now_us, now_us, owner, limit],
+            [now_us - delay_us, now_us - max_wait_us, now_us, now_us, owner, limit],
         ).fetchall()
         for account, _ in rows:
             db.execute(
@@ -202,17 +209,22 @@ def holds_lease(db: sqlite_utils.Database, account: str, owner: str, now_us: int
 
 
 def release_account(db: sqlite_utils.Database, account: str, owner: str, *, synced_version: int | None,
-                    next_attempt_us: int = 0) -> None:
-    """Give the lease back; ``synced_version`` marks the ledger version now reflected at the provider."""
+                    next_attempt_us: int = 0, claimed_us: int | None = None) -> None:
+    """Give the lease back; ``synced_version`` marks the ledger version now reflected at the provider.
+
+    Changes that arrived during the pass stay due; they are no older than the claim (``claimed_us``),
+    so that is where their wait starts.
+    """
     with write_transaction(db):
         if synced_version is not None:
             db.execute(
                 """
                 UPDATE sync_state SET synced_version = MAX(synced_version, ?),
-                    dirty_since_us = CASE WHEN ledger_version <= ? THEN NULL ELSE dirty_since_us END
+                    dirty_since_us = CASE WHEN ledger_version <= ? THEN NULL
+                                          ELSE MAX(COALESCE(dirty_since_us, 0), COALESCE(?, 0)) END
                 WHERE account = ?
                 """,
-                [synced_version, synced_version, account],
+                [synced_version, synced_version, claimed_us, account],
             )
         db.execute(
             "UPDATE sync_state SET lease_owner = NULL, lease_expires_us = 0, next_attempt_us = ? "
@@ -281,6 +293,10 @@ def dead_letter_call(db: sqlite_utils.Database, call: dict, *, code: str | None,
             "WHERE account = ? AND status = 'planned' AND id >= ?",
             [reason, now_us, call["account"], call["id"]],
         )
+        # The batch no longer stands for what it planned: the next plan starts from the one before.
+        db.execute("UPDATE sync_batches SET status = 'dead' WHERE id IN "
+                   "(SELECT batch_id FROM provider_calls WHERE account = ? AND status = 'dead' AND id >= ?)",
+                   [call["account"], call["id"]])
         return db["dead_letters"].insert({
             "call_id": call["id"], "account": call["account"], "subscription": call["subscription"],
             "operation": call["operation"], "code": code, "status": status, "reason": reason,
@@ -352,12 +368,16 @@ def record_drift(db: sqlite_utils.Database, account: str, subscription: str, *, 
 
 
 def record_late_change(db: sqlite_utils.Database, account: str, subscription: str, *, kind: str, instant_us: int,
-                       delta: int, now_us: int) -> int:
+                       delta: int, now_us: int, moved: int | None = None, unit: str | None = None,
+                       period_units: int | None = None) -> int:
     """``across_period``: the change belongs to a period already billed, pushed at the current period's start.
-    ``applied_now``: the provider cannot date a change back (Chargebee), so it applied from its own now."""
+    ``applied_now``: the provider cannot date a change back (Chargebee without backdating), so it applied
+    from its own now. ``shifted``: no plan within the ledger's range could date it exactly.
+    ``moved`` is the seat-time billed from another instant (in ``unit``; the period has ``period_units``),
+    so its money is ``moved × unit_amount / period_units`` exactly."""
     return db["late_changes"].insert({
         "account": account, "subscription": subscription, "kind": kind, "instant_us": instant_us,
-        "delta": delta, "detected_us": now_us,
+        "delta": delta, "detected_us": now_us, "moved": moved, "unit": unit, "period_units": period_units,
     }).last_pk
 
 
@@ -1142,3 +1162,101 @@ def timeline_provider_events(db: sqlite_utils.Database, provider: str, object_id
         f"SELECT id, event_id, type, object_type, object_id, created, received_us, status, outcome "
         f"FROM provider_events WHERE provider = ? AND object_id IN ({marks}) ORDER BY created, id",
         [provider, *object_ids]))
+
+
+# ---------------------------------------------------------------------------
+# Seat sync planning (issue 18): what each plan stood for, so a plan is never made twice.
+# ``sync_batches.covered`` is the ledger's billable quantity (snapped to the provider's dating) that a
+# batch of calls stands for in one period; ``residual`` the money (provider measure units × seats) the
+# batch knowingly left (adapter/seat_plan.py). Late changes carry the exact money they moved.
+# ---------------------------------------------------------------------------
+
+
+@MIGRATIONS(name="0700_sync_batches")
+def _m0700_sync_batches(db: sqlite_utils.Database) -> None:
+    db.executescript(
+        """
+        CREATE TABLE sync_batches (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            subscription TEXT NOT NULL,
+            period_start_us INTEGER NOT NULL,
+            covered TEXT NOT NULL,
+            residual INTEGER NOT NULL DEFAULT 0,
+            last_drift_id INTEGER NOT NULL DEFAULT 0,
+            strategy TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'dead')),
+            created_us INTEGER NOT NULL
+        );
+        CREATE INDEX sync_batches_period ON sync_batches (subscription, period_start_us, status, id);
+        ALTER TABLE provider_calls ADD COLUMN batch_id INTEGER REFERENCES sync_batches(id);
+        ALTER TABLE sync_state ADD COLUMN last_dirty_us INTEGER;
+        CREATE INDEX provider_calls_subscription ON provider_calls (subscription, status, completed_us);
+
+        CREATE TABLE late_changes_v2 (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            subscription TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('across_period', 'applied_now', 'shifted')),
+            instant_us INTEGER NOT NULL,
+            delta INTEGER NOT NULL,
+            detected_us INTEGER NOT NULL,
+            moved INTEGER,
+            unit TEXT CHECK (unit IN ('second', 'millisecond', 'day')),
+            period_units INTEGER
+        );
+        INSERT INTO late_changes_v2 (id, account, subscription, kind, instant_us, delta, detected_us)
+            SELECT id, account, subscription, kind, instant_us, delta, detected_us FROM late_changes;
+        DROP TABLE late_changes;
+        ALTER TABLE late_changes_v2 RENAME TO late_changes;
+        CREATE INDEX late_changes_account ON late_changes (account, instant_us);
+        """
+    )
+
+
+def open_batch(db: sqlite_utils.Database, subscription: str, period_start_us: int) -> dict | None:
+    """The latest batch of this period whose calls were not refused: what the provider now stands for."""
+    rows = list(db.query(
+        "SELECT * FROM sync_batches WHERE subscription = ? AND period_start_us = ? AND status = 'open' "
+        "ORDER BY id DESC LIMIT 1", [subscription, period_start_us]))
+    return rows[0] if rows else None
+
+
+def open_residuals(db: sqlite_utils.Database, subscription: str, period_start_us: int) -> int:
+    return db.execute(
+        "SELECT COALESCE(SUM(residual), 0) FROM sync_batches WHERE subscription = ? AND period_start_us = ? "
+        "AND status = 'open'", [subscription, period_start_us]).fetchone()[0]
+
+
+def record_batch(db: sqlite_utils.Database, row: dict) -> int:
+    """Call inside the planning transaction, before the batch's calls are inserted."""
+    return db["sync_batches"].insert(row).last_pk
+
+
+def pushed_events(db: sqlite_utils.Database, account: str, subscription: str) -> list[tuple[int, int, int]]:
+    """(order, date, quantity) of every quantity seatsync set and every drift it found, in the order they
+    happened: succeeded calls by completion, drifts by recording (both on our clock)."""
+    calls = db.execute(
+        "SELECT completed_us, 1, effective_us, quantity FROM provider_calls WHERE account = ? AND subscription = ? "
+        "AND status = 'succeeded' AND quantity IS NOT NULL", [account, subscription]).fetchall()
+    drifts = db.execute(
+        "SELECT recorded_us, 0, detected_us, provider_quantity FROM drifts WHERE account = ? AND subscription = ?",
+        [account, subscription]).fetchall()
+    return [(order, date, quantity) for order, _, date, quantity in sorted(calls + drifts)]
+
+
+def drifts_after(db: sqlite_utils.Database, account: str, subscription: str, after_id: int) -> list[dict]:
+    return list(db.query("SELECT * FROM drifts WHERE account = ? AND subscription = ? AND id > ? ORDER BY id",
+                         [account, subscription, after_id]))
+
+
+def last_drift_id(db: sqlite_utils.Database, account: str, subscription: str) -> int:
+    return db.execute("SELECT COALESCE(MAX(id), 0) FROM drifts WHERE account = ? AND subscription = ?",
+                      [account, subscription]).fetchone()[0]
+
+
+def quantity_call_times_since(db: sqlite_utils.Database, subscription: str, since_us: int) -> list[int]:
+    """When each quantity update to ``subscription`` since ``since_us`` went out (our clock), oldest first."""
+    return [row[0] for row in db.execute(
+        "SELECT completed_us FROM provider_calls WHERE subscription = ? AND quantity IS NOT NULL "
+        "AND status = 'succeeded' AND completed_us >= ? ORDER BY completed_us", [subscription, since_us])]

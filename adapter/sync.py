@@ -25,18 +25,18 @@ import sqlite_utils
 
 from adapter import ledger, store
 from adapter.accounts import get_account
-from adapter.coalesce import QuantityCall, SeatDelta, coalesce
 from adapter.intake import from_us, to_us
 from adapter.periods import local_midnight
 from adapter.policy import Catalog, Plan
 from adapter.retry import call_with_retries, classify
-from adapter.timeline import Timeline, corrections
+from adapter.seat_plan import Grid, SeatPlan, plan_quantities
+from adapter.timeline import Timeline
 from adapter.translate import (CallSpec, SubscriptionState, TranslateError, addons_call, plan_change_call,
                                quantity_call, threshold_call)
 
 log = logging.getLogger(__name__)
 
-STRIPE_QUANTITY_UPDATES_PER_HOUR = 200  # reference/stripe.md §6 (RL-JA)
+STRIPE_QUANTITY_UPDATES_PER_HOUR = 200  # reference/stripe.md §6 (RL-JA): per subscription
 HOUR_US = 3600 * 1_000_000
 YEAR_US = 366 * 24 * HOUR_US
 
@@ -62,6 +62,7 @@ class Outcome:
     # Changes the provider cannot take yet (ahead of its clock, or in its next period):
     # the account stays due and is looked at again soon.
     waiting: bool = False
+    retry_at_us: int | None = None  # deferred until then (the hourly budget has room again)
 
 
 @dataclass
@@ -120,8 +121,8 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
         return outcome
 
     try:
-        specs, late, waiting = plan_specs(db, catalog, linked, state, now_us=now_us(), outcome=outcome,
-                                          on_drift=on_drift)
+        planned = plan_specs(db, catalog, linked, state, now_us=now_us(), outcome=outcome, on_drift=on_drift,
+                             backdating=bool(getattr(provider, "backdating", False)))
     except TranslateError as exc:
         store.dead_letter_read(db, account, linked.subscription, operation=f"{linked.provider}.translate",
                                code="policy_not_supported", status=None, reason=str(exc), request_id=None,
@@ -130,21 +131,26 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
         outcome.synced_version = claimed_version
         return outcome
 
-    quantity_specs = [s for s in specs if s.quantity is not None]
+    quantity_specs = [s for s in planned.specs if s.quantity is not None]
     if provider.name == "stripe" and quantity_specs:
-        recent = store.quantity_calls_since(db, linked.subscription, now_us() - HOUR_US)
-        if recent + len(quantity_specs) > STRIPE_QUANTITY_UPDATES_PER_HOUR:
-            # Wait rather than be refused: the changes keep coalescing meanwhile.
+        wait_until = budget_wait(store.quantity_call_times_since(db, linked.subscription, now_us() - HOUR_US),
+                                 len(quantity_specs))
+        if wait_until is not None:
+            # Wait rather than be refused: the changes keep coalescing meanwhile, and are planned
+            # afresh when the hour's window has room for them.
             outcome.deferred = True
+            outcome.retry_at_us = wait_until
             return outcome
 
     with store.write_transaction(db):
-        for kind, instant_us, delta in late:
-            store.record_late_change(db, account, linked.subscription, kind=kind, instant_us=instant_us, delta=delta,
-                                     now_us=now_us())
+        for late in planned.late:
+            store.record_late_change(db, account, linked.subscription, now_us=now_us(), **late)
+        batch_id = store.record_batch(db, planned.batch) if planned.batch else None
         first = store.calls_planned_count(db, linked.subscription)
-        rows = [_row(linked, spec, claimed_version, first + n, now_us()) for n, spec in enumerate(specs)]
+        rows = [_row(linked, spec, claimed_version, first + n, now_us(), batch_id)
+                for n, spec in enumerate(planned.specs)]
         store.plan_calls(db, rows)
+    waiting = planned.waiting
 
     # 3. Send them.
     if _send_planned(db, provider, account, owner, now_us, options, outcome):
@@ -160,8 +166,19 @@ def idempotency_key(subscription: str, version: int, seq: int) -> str:
     return f"seatsync:{subscription}:{version}:{seq}"[:100]
 
 
-def _row(linked, spec: CallSpec, version: int, seq: int, planned_us: int) -> dict:
-    return {
+def budget_wait(sent_us: list[int], wanted: int, *, limit: int = STRIPE_QUANTITY_UPDATES_PER_HOUR) -> int | None:
+    """When ``wanted`` more quantity updates fit in the provider's hourly budget, given when the last
+    hour's went out (oldest first); None if they fit now."""
+    over = len(sent_us) + wanted - limit
+    if over <= 0:
+        return None
+    if wanted > limit:
+        raise ValueError("a plan never needs more calls than the hourly budget")
+    return sent_us[over - 1] + HOUR_US + 1
+
+
+def _row(linked, spec: CallSpec, version: int, seq: int, planned_us: int, batch_id: int | None) -> dict:
+    return {"batch_id": batch_id,
         "account": linked.account, "provider": linked.provider, "subscription": linked.subscription,
         "version": version, "seq": seq, "idempotency_key": idempotency_key(linked.subscription, version, seq),
         "kind": spec.kind, "operation": spec.operation, "target": spec.target,
@@ -204,15 +221,27 @@ def _send_planned(db, provider: Provider, account: str, owner: str, now_us, opti
     return True
 
 
+@dataclass
+class Planned:
+    """One pass's plan: the calls, the late changes to record with them, what the calls stand for."""
+
+    specs: list[CallSpec]
+    late: list[dict]
+    waiting: bool
+    batch: dict | None
+    quantity_plan: SeatPlan | None = None
+
+
 def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us: int, outcome: Outcome,
-               on_drift=None) -> tuple[list[CallSpec], list[tuple[str, int, int]], bool]:
-    """The calls that bring the provider in line with the ledger, the late changes found
-    (kind, instant, delta), and whether ledger changes lie beyond what the provider can take yet."""
+               on_drift=None, backdating: bool = False) -> Planned:
+    """The calls that bring the provider in line with the ledger, the late changes found, and whether
+    ledger changes lie beyond what the provider can take yet (ahead of its clock)."""
     account = linked.account
     start, end = state.period_start_us, state.period_end_us
-    # Stripe takes a proration_date, which cannot lie ahead of its clock; a Chargebee
-    # change applies when it is made, so every ledger change of the period is due.
-    horizon = end if state.provider == "chargebee" else min(end, max(start, state_now(state, now_us)) + 1)
+    provider_now = state_now(state, now_us)
+    # A change cannot be dated ahead of the provider's clock (Stripe's proration_date, Chargebee's
+    # changes_scheduled_at; an immediate Chargebee change happens at its now): later ones wait.
+    horizon = min(end, max(start, provider_now) + 1)
     plan = catalog.plans[ledger.plan_at(db, account, horizon - 1) or linked.plan]
     timezone = linked.timezone or plan.timezone
     specs: list[CallSpec] = []
@@ -221,12 +250,12 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
     if sync.get("baseline_quantity") is None and state.quantity is not None:
         # First look at this subscription: what it bills up to now is taken as given;
         # from now on it must follow the ledger.
-        store.set_baseline(db, account, state.quantity, max(start, state_now(state, now_us)))
+        store.set_baseline(db, account, state.quantity, max(start, provider_now))
         sync = store.sync_state(db, account)
     elif state.quantity is not None and sync.get("last_set_quantity") is not None \
             and state.quantity != sync["last_set_quantity"]:
         drift = {"account": account, "subscription": linked.subscription,
-                 "expected": sync["last_set_quantity"], "actual": state.quantity, "at_us": state_now(state, now_us)}
+                 "expected": sync["last_set_quantity"], "actual": state.quantity, "at_us": provider_now}
         # One transaction: a crash in between must not record the drift (and notify the product) twice.
         with store.write_transaction(db):
             store.record_drift(db, account, linked.subscription, expected=sync["last_set_quantity"],
@@ -247,27 +276,40 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
             specs.append(plan_change_call(old_plan, plan, state, quantity=max(current_quantity, 1 if state.provider == "chargebee" else 0),
                                           effective_us=at, timezone=timezone))
 
-    # Corrections start at the period start, or at seatsync's first look if that was later.
     window_start = max(start, sync.get("baseline_us") or start)
-    truth = _truth(db, account, plan, start, horizon)
-    pushed = _pushed(db, account, linked.subscription)
-    fixes = corrections(truth, pushed, window_start, horizon) if window_start < horizon else []
-    late = [("across_period", instant, delta) for instant, delta in fixes
-            if instant == start == window_start and truth.at(start) != pushed.at(start)
-            and sync.get("baseline_us") is not None and sync["baseline_us"] < start]
-    deltas = [SeatDelta(from_us(instant), delta, n) for n, (instant, delta) in enumerate(fixes)]
-    last_pushed = max((s[0] for s in pushed.steps), default=None)
-    calls: list[QuantityCall] = coalesce(current_quantity, deltas, granularity=plan.proration, tz=timezone)
+    late: list[dict] = []
+    quantity_plan = None
+    batch = None
     previous = current_quantity
-    for call in calls:
-        effective = max(to_us(call.proration_date), start)
-        if state.provider == "chargebee" and last_pushed is not None and effective < last_pushed:
-            # Chargebee has no proration_date, and backdating (change_option=specific_date) must
-            # follow the last item change, so an out-of-order correction applies from Chargebee's
-            # now. Ops sees it; reconciliation accounts for the difference.
-            late.append(("applied_now", effective, call.quantity - previous))
-        specs.append(quantity_call(plan, state, old=previous, new=call.quantity, effective_us=effective))
-        previous = call.quantity
+    if window_start < horizon:
+        pushed = pushed_position(db, linked, sync, start=start, window_start=window_start,
+                                 grid=_grid(db, linked, state, plan, timezone, start, provider_now, backdating))
+        grid = pushed.grid
+        truth = _truth(db, account, plan, start, horizon).snapped(lambda t: max(grid.snap(t), window_start))
+        quantity_plan = plan_quantities(
+            truth, pushed.covered, quantity=current_quantity, pushed_money=pushed.money,
+            window_start=window_start, horizon=horizon, grid=grid,
+            prorates=(plan.increase != "at_renewal", plan.decrease != "at_renewal"),
+            dip_first=plan.increase == "invoice_now")
+        for instant, delta in quantity_plan.footprint:
+            if instant == start == window_start and sync.get("baseline_us") is not None \
+                    and sync["baseline_us"] < start:
+                late.append({"kind": "across_period", "instant_us": instant, "delta": delta})
+        unit_amount = plan.seat.at(_period_day(state, plan, timezone)).unit_amount
+        if quantity_plan.moved and _worth_a_minor_unit(unit_amount, quantity_plan.moved, grid.measure(start)):
+            late.append({"kind": "applied_now" if quantity_plan.strategy == "at_now" else "shifted",
+                         "instant_us": quantity_plan.window[0], "delta": truth.at(horizon - 1) - current_quantity,
+                         "moved": quantity_plan.moved, "unit": grid.unit, "period_units": grid.measure(start)})
+        for call in quantity_plan.calls:
+            backdate = call.date_us if grid.dating != "now" and call.date_us < provider_now else None
+            specs.append(quantity_call(plan, state, old=previous, new=call.quantity, effective_us=call.date_us,
+                                       backdate_us=backdate if state.provider == "chargebee" else None))
+            previous = call.quantity
+        if quantity_plan.footprint or quantity_plan.calls or quantity_plan.residual:
+            batch = {"account": account, "subscription": linked.subscription, "period_start_us": start,
+                     "covered": truth.to_json(), "residual": quantity_plan.residual,
+                     "last_drift_id": store.last_drift_id(db, account, linked.subscription),
+                     "strategy": quantity_plan.strategy, "created_us": now_us}
 
     addons = ledger.addons_at(db, account, horizon - 1)
     addon_spec = addons_call(plan, catalog.addons, state, enabled=tuple(a for a in addons if a in catalog.addons),
@@ -284,7 +326,73 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
     beyond = horizon + YEAR_US * 2
     waiting = bool(ledger.changes(db, account, horizon, beyond) or ledger.plan_changes(db, account, horizon, beyond)
                    or ledger.addon_changes(db, account, horizon, beyond))
-    return specs, late, waiting
+    return Planned(specs, late, waiting, batch, quantity_plan)
+
+
+@dataclass(frozen=True)
+class PushedPosition:
+    """Where the provider stands for the current period, as seat sync sees it."""
+
+    grid: Grid
+    quantity: int  # what seatsync last set (or found, after a drift)
+    money: int  # Σ Δq × measure(date) of everything it took this period, plus residuals knowingly left
+    covered: Timeline  # the truth the latest plan of this period stood for (drifts since applied)
+
+
+def pushed_position(db, linked, sync: dict, *, start: int, window_start: int, grid: Grid) -> PushedPosition:
+    events = store.pushed_events(db, linked.account, linked.subscription)
+    before = [quantity for _, date, quantity in events if date < start]
+    initial = before[-1] if before else (sync.get("baseline_quantity") or 0)
+    quantity, money, points = initial, initial * grid.measure(window_start), []
+    for _, date, value in events:
+        if date < start:
+            continue
+        money += (value - quantity) * grid.measure(max(date, window_start))
+        quantity = value
+        points.append((max(grid.snap(date), window_start), value))
+    money += store.open_residuals(db, linked.subscription, start)
+    batch = store.open_batch(db, linked.subscription, start)
+    if batch is None:
+        # Nothing planned yet this period (or a database from before plans were recorded): the
+        # provider stands for what it was told.
+        covered = Timeline.from_points(initial, points)
+    else:
+        covered = Timeline.from_json(batch["covered"])
+        for drift in store.drifts_after(db, linked.account, linked.subscription, batch["last_drift_id"]):
+            covered = _shifted(covered, max(grid.snap(drift["detected_us"]), window_start),
+                               drift["provider_quantity"] - (drift["expected_quantity"] or 0))
+    return PushedPosition(grid, quantity, money, covered)
+
+
+def _shifted(timeline: Timeline, instant: int, delta: int) -> Timeline:
+    """``timeline`` with ``delta`` added from ``instant`` on (a quantity changed behind seatsync's back)."""
+    points = [(t, q + delta if t >= instant else q) for t, q in timeline.steps]
+    points.append((instant, timeline.at(instant) + delta))
+    return Timeline.from_points(timeline.initial, sorted(points))
+
+
+def _grid(db, linked, state: SubscriptionState, plan: Plan, timezone: str, start: int, provider_now: int,
+          backdating: bool) -> Grid:
+    """How this provider can date a change to this subscription now (docs/providers: proration_date on
+    Stripe; changes_scheduled_at on a Chargebee site with backdating, else its own now)."""
+    if state.provider == "stripe":
+        return Grid("day" if plan.proration == "day" else "second", "second", start, state.period_end_us,
+                    start, provider_now, timezone)
+    unit = "day" if plan.proration == "day" else "millisecond"
+    if not backdating:
+        return Grid("now", unit, start, state.period_end_us, provider_now, provider_now, timezone)
+    # Backdating must follow the last item change (reference chargebee.md §2; which instant counts is
+    # unverified: seatsync takes the latest date it gave or found in this period).
+    last_change = max([date for _, date, _ in store.pushed_events(db, linked.account, linked.subscription)
+                       if date >= start], default=start)
+    return Grid("day" if unit == "day" else "second", unit, start, state.period_end_us, last_change,
+                provider_now, timezone, monotonic=True)
+
+
+def _worth_a_minor_unit(unit_amount: int, moved: int, period_units: int) -> bool:
+    """Whether seat-time moved is worth half a minor unit or more at the seat price: below that it is
+    inside the per-line rounding that reconciliation already allows."""
+    return abs(moved) * unit_amount * 2 >= period_units
 
 
 def state_now(state: SubscriptionState, now_us: int) -> int:
@@ -311,26 +419,6 @@ def _truth(db, account: str, plan: Plan, start: int, end: int) -> Timeline:
         count += 1 if change.active else -1
         points.append((change.instant_us, plan.billable_seats(count)))
     return Timeline.from_points(plan.billable_seats(initial), points)
-
-
-def _pushed(db, account: str, subscription: str) -> Timeline:
-    """What the provider has been told: the baseline, then each call's and each drift's delta from its instant on."""
-    sync = store.sync_state(db, account) or {}
-    baseline = sync.get("baseline_quantity") or 0
-    events = [(row["completed_us"], row["effective_us"], "call", row["quantity"])
-              for row in store.succeeded_quantity_calls(db, account, subscription)]
-    events += [(row["recorded_us"], row["detected_us"], "drift", row["provider_quantity"])
-               for row in store.drifts_for(db, account, subscription)]
-    current = baseline
-    deltas: dict[int, int] = {}
-    for _, instant, _, quantity in sorted(events, key=lambda e: (e[0], e[2])):
-        deltas[instant] = deltas.get(instant, 0) + quantity - current
-        current = quantity
-    points, running = [], baseline
-    for instant in sorted(deltas):
-        running += deltas[instant]
-        points.append((instant, running))
-    return Timeline(baseline, tuple(points))
 
 
 def _proration_instant(plan: Plan, timezone: str, instant_us: int, start_us: int) -> int:

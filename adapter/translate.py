@@ -40,9 +40,10 @@ CHARGEBEE_FLAGS = {
 
 # Chargebee has no proration_date: a change applies when it is made. Backdating
 # (change_option=specific_date + changes_scheduled_at) needs a site setting and
-# must follow the last item change (reference chargebee.md §2), so seatsync
-# always changes immediately, right after the event (the coalescing delay), and
-# records an out-of-order correction as a late change (adapter/sync.py).
+# must follow the last item change (reference chargebee.md §2): with
+# CHARGEBEE_BACKDATING on, seat changes carry their own date; otherwise they
+# change immediately and the money that moves is recorded as a late change
+# (adapter/sync.py). Plan and addon changes always change immediately.
 CHARGEBEE_TIMING = {"change_option": "immediately"}
 
 # Addon proration (Chargebee's proration_type vocabulary) → Stripe proration_behavior.
@@ -99,8 +100,13 @@ def period_price_day(state: SubscriptionState, plan: Plan, timezone: str | None)
     return start.astimezone(zone).date()
 
 
-def quantity_call(plan: Plan, state: SubscriptionState, *, old: int, new: int, effective_us: int) -> CallSpec:
-    """Set the seat quantity to ``new`` as of ``effective_us``, under the plan's rule for that direction."""
+def quantity_call(plan: Plan, state: SubscriptionState, *, old: int, new: int, effective_us: int,
+                  backdate_us: int | None = None) -> CallSpec:
+    """Set the seat quantity to ``new`` as of ``effective_us``, under the plan's rule for that direction.
+
+    On Chargebee ``backdate_us`` dates the change back (``change_option=specific_date``); without it the
+    change applies at Chargebee's now.
+    """
     change = direction(old, new)
     rule = rule_for(plan, change)
     if state.provider == "stripe":
@@ -118,7 +124,10 @@ def quantity_call(plan: Plan, state: SubscriptionState, *, old: int, new: int, e
     prorate, invoice_now = CHARGEBEE_FLAGS[(change, rule)]
     params = {"subscription_items": [{"item_price_id": state.seat_price, "quantity": new}],
               "prorate": prorate, "invoice_immediately": invoice_now}
-    params.update(CHARGEBEE_TIMING)
+    if backdate_us is not None:
+        params.update(change_option="specific_date", changes_scheduled_at=backdate_us // 1_000_000)
+    else:
+        params.update(CHARGEBEE_TIMING)
     return CallSpec("quantity", "chargebee.subscriptions.update_for_items", state.subscription, params, new,
                     effective_us)
 

@@ -39,13 +39,14 @@ def providers_from_settings(settings: Settings) -> dict[str, Provider]:
         from adapter.providers.chargebee import chargebee_client
         from adapter.providers.chargebee_seats import ChargebeeSeats
 
-        providers["chargebee"] = ChargebeeSeats(chargebee_client(settings))
+        providers["chargebee"] = ChargebeeSeats(chargebee_client(settings), backdating=settings.chargebee_backdating)
     return providers
 
 
 @dataclass
 class WorkerConfig:
-    coalesce_delay: float = 2.0  # seconds a change waits for others to merge with
+    coalesce_delay: float = 2.0  # seconds an account must be quiet before its changes are planned
+    max_wait: float = 30.0  # ...but no change waits longer than this, however long a burst goes on
     lease: float = 120.0  # seconds; longer than one pass's worst-case retries
     poll: float = 0.5
     threads: int = 4
@@ -77,10 +78,13 @@ class Worker:
     def run_once(self) -> list[Outcome]:
         """Claim what is due, sync it, release it. Returns what each account's pass did."""
         db = self._db()
-        claims = store.claim_due_accounts(db, self.owner, self.now_us(),
+        claimed_us = self.now_us()
+        claims = store.claim_due_accounts(db, self.owner, claimed_us,
                                           delay_us=int(self.config.coalesce_delay * SECOND_US),
+                                          max_wait_us=int(max(self.config.max_wait, self.config.coalesce_delay)
+                                                          * SECOND_US),
                                           lease_us=int(self.config.lease * SECOND_US), limit=self.config.batch)
-        return list(self._pool.map(self._work, claims))
+        return list(self._pool.map(lambda claim: self._work({**claim, "claimed_us": claimed_us}), claims))
 
     def run_callbacks_once(self) -> None:
         """The provider side: settle received provider events into the mirror, sweep for
@@ -113,14 +117,16 @@ class Worker:
             store.release_account(db, account, self.owner, synced_version=None,
                                   next_attempt_us=self.now_us() + int(self.config.retry_backoff * SECOND_US))
             return Outcome(account, deferred=True)
-        if outcome.deferred:
+        if outcome.deferred and outcome.retry_at_us is not None:
+            next_attempt = outcome.retry_at_us
+        elif outcome.deferred:
             next_attempt = self.now_us() + int(self.config.retry_backoff * SECOND_US)
         elif outcome.waiting:
             next_attempt = self.now_us() + int(self.config.recheck * SECOND_US)
         else:
             next_attempt = 0
         store.release_account(db, account, self.owner, synced_version=outcome.synced_version,
-                              next_attempt_us=next_attempt)
+                              next_attempt_us=next_attempt, claimed_us=claim.get("claimed_us"))
         return outcome
 
     def _drift(self, db, drift: dict) -> None:

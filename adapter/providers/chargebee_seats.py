@@ -19,8 +19,11 @@ from adapter.translate import CallSpec, SubscriptionState
 class ChargebeeSeats:
     name = "chargebee"
 
-    def __init__(self, client: Chargebee):
+    def __init__(self, client: Chargebee, *, backdating: bool = False):
         self.client = client
+        # The site allows backdated changes (a site setting; CHARGEBEE_BACKDATING): seat changes then
+        # carry changes_scheduled_at, so each is billed from its own instant (adapter/seat_plan.py).
+        self.backdating = backdating
         self._has_time_machine: bool | None = None
 
     def site_now_us(self) -> int | None:
