@@ -17,6 +17,10 @@ from typing import Mapping
 from urllib.parse import urlparse
 
 STRIPE_DEFAULT_API_BASE = "https://api.stripe.com"
+# Provider request budgets (requests per second), a little under the documented limits (adapter/pacing.py).
+STRIPE_TEST_RATE = 24.0  # Stripe: 25 operations/s in test mode
+STRIPE_LIVE_RATE = 95.0  # 100/s live
+CHARGEBEE_RATE = 140 / 60  # Chargebee test sites: 150/min
 CHARGEBEE_DEFAULT_API_BASE = "https://{site}.chargebee.com"
 
 
@@ -44,6 +48,10 @@ class Settings:
     chargebee_webhook_password: str | None = None
     chargebee_refetch_events: bool = False
     chargebee_backdating: bool = False
+    # Requests per second allowed per key (adapter/pacing.py); None: no pacing. load_settings fills the
+    # providers' documented limits when the variables are unset.
+    stripe_rate_limit: float | None = None
+    chargebee_rate_limit: float | None = None
     ops_token: str | None = None
     product_callback_url: str | None = None
     product_callback_secret: str | None = None
@@ -112,6 +120,21 @@ def _pair(environ: Mapping[str, str], first: str, second: str) -> None:
         raise ConfigError(missing, f"must be set together with {present}")
 
 
+def _rate(variable: str, raw: str | None, default: float | None, per: float) -> float | None:
+    """A request rate from ``raw`` (per ``per`` seconds); ``0``/``off`` turns pacing off."""
+    if raw is None or not raw.strip():
+        return default
+    if raw.strip().lower() in ("0", "off", "none"):
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(variable, f"must be a number of requests, got {raw!r}") from None
+    if not 0 < value < 1_000_000:
+        raise ConfigError(variable, "must be a positive number of requests")
+    return value / per
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raise ``ConfigError`` on the first problem."""
     env = os.environ if environ is None else environ
@@ -138,6 +161,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         chargebee_webhook_password=env.get("CHARGEBEE_WEBHOOK_PASSWORD") or None,
         chargebee_refetch_events=_flag("CHARGEBEE_WEBHOOK_REFETCH", env.get("CHARGEBEE_WEBHOOK_REFETCH")),
         chargebee_backdating=_flag("CHARGEBEE_BACKDATING", env.get("CHARGEBEE_BACKDATING")),
+        stripe_rate_limit=_rate("STRIPE_RATE_LIMIT", env.get("STRIPE_RATE_LIMIT"),
+                                STRIPE_TEST_RATE if (env.get("STRIPE_API_KEY") or "").startswith("sk_test")
+                                else STRIPE_LIVE_RATE, 1.0),
+        chargebee_rate_limit=_rate("CHARGEBEE_RATE_LIMIT", env.get("CHARGEBEE_RATE_LIMIT"), CHARGEBEE_RATE, 60.0),
         ops_token=ops_token,
         product_callback_url=_url("SEATSYNC_PRODUCT_CALLBACK_URL", env.get("SEATSYNC_PRODUCT_CALLBACK_URL")),
         product_callback_secret=callback_secret,

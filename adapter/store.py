@@ -369,15 +369,28 @@ def record_drift(db: sqlite_utils.Database, account: str, subscription: str, *, 
 
 def record_late_change(db: sqlite_utils.Database, account: str, subscription: str, *, kind: str, instant_us: int,
                        delta: int, now_us: int, moved: int | None = None, unit: str | None = None,
-                       period_units: int | None = None) -> int:
+                       period_units: int | None = None, amount: int | None = None,
+                       period_start_us: int | None = None) -> int:
     """``across_period``: the change belongs to a period already billed, pushed at the current period's start.
     ``applied_now``: the provider cannot date a change back (Chargebee without backdating), so it applied
     from its own now. ``shifted``: no plan within the ledger's range could date it exactly.
-    ``moved`` is the seat-time billed from another instant (in ``unit``; the period has ``period_units``),
-    so its money is ``moved × unit_amount / period_units`` exactly."""
+
+    ``moved`` is the seat-time billed from another instant (in ``unit``; the period has ``period_units``)
+    and ``amount`` its money times ``period_units``: the money is ``amount / period_units`` minor units,
+    exactly. ``applied_now`` rows add up per subscription and period (one row, however many passes)."""
+    if kind == "applied_now" and period_start_us is not None:
+        row = db.execute("SELECT id FROM late_changes WHERE subscription = ? AND kind = 'applied_now' "
+                         "AND period_start_us = ? AND unit = ? AND period_units = ?",
+                         [subscription, period_start_us, unit, period_units]).fetchone()
+        if row:
+            db.execute("UPDATE late_changes SET moved = COALESCE(moved, 0) + ?, amount = amount + ?, "
+                       "delta = delta + ?, detected_us = ? WHERE id = ?",
+                       [moved or 0, amount or 0, delta, now_us, row[0]])
+            return row[0]
     return db["late_changes"].insert({
         "account": account, "subscription": subscription, "kind": kind, "instant_us": instant_us,
         "delta": delta, "detected_us": now_us, "moved": moved, "unit": unit, "period_units": period_units,
+        "amount": amount, "period_start_us": period_start_us,
     }).last_pk
 
 
@@ -1182,6 +1195,9 @@ def _m0700_sync_batches(db: sqlite_utils.Database) -> None:
             subscription TEXT NOT NULL,
             period_start_us INTEGER NOT NULL,
             covered TEXT NOT NULL,
+            window_start_us INTEGER NOT NULL,
+            horizon_us INTEGER NOT NULL,
+            quantity_before INTEGER,
             residual INTEGER NOT NULL DEFAULT 0,
             last_drift_id INTEGER NOT NULL DEFAULT 0,
             strategy TEXT NOT NULL,
@@ -1192,6 +1208,8 @@ def _m0700_sync_batches(db: sqlite_utils.Database) -> None:
         ALTER TABLE provider_calls ADD COLUMN batch_id INTEGER REFERENCES sync_batches(id);
         ALTER TABLE sync_state ADD COLUMN last_dirty_us INTEGER;
         CREATE INDEX provider_calls_subscription ON provider_calls (subscription, status, completed_us);
+        CREATE INDEX provider_calls_effective ON provider_calls (subscription, effective_us);
+        CREATE INDEX drifts_subscription ON drifts (subscription, detected_us);
 
         CREATE TABLE late_changes_v2 (
             id INTEGER PRIMARY KEY,
@@ -1203,7 +1221,9 @@ def _m0700_sync_batches(db: sqlite_utils.Database) -> None:
             detected_us INTEGER NOT NULL,
             moved INTEGER,
             unit TEXT CHECK (unit IN ('second', 'millisecond', 'day')),
-            period_units INTEGER
+            period_units INTEGER,
+            amount INTEGER,
+            period_start_us INTEGER
         );
         INSERT INTO late_changes_v2 (id, account, subscription, kind, instant_us, delta, detected_us)
             SELECT id, account, subscription, kind, instant_us, delta, detected_us FROM late_changes;
@@ -1233,16 +1253,28 @@ def record_batch(db: sqlite_utils.Database, row: dict) -> int:
     return db["sync_batches"].insert(row).last_pk
 
 
-def pushed_events(db: sqlite_utils.Database, account: str, subscription: str) -> list[tuple[int, int, int]]:
-    """(order, date, quantity) of every quantity seatsync set and every drift it found, in the order they
-    happened: succeeded calls by completion, drifts by recording (both on our clock)."""
+def pushed_events(db: sqlite_utils.Database, account: str, subscription: str,
+                  since_us: int) -> tuple[int | None, list[tuple[int, int, int]]]:
+    """What seatsync set on a subscription: the quantity in force before ``since_us`` (the last one set
+    or found dated before it; None if none), and (order, date, quantity) of every quantity set and every
+    drift found dated from ``since_us`` on, in the order they happened (calls by completion, drifts by
+    recording, both on our clock). Work is proportional to the period's events, not the history."""
+    before = db.execute(
+        "SELECT quantity FROM ("
+        " SELECT completed_us AS happened, quantity FROM provider_calls WHERE account = :a AND subscription = :s"
+        "  AND status = 'succeeded' AND quantity IS NOT NULL AND effective_us < :t"
+        " UNION ALL SELECT recorded_us, provider_quantity FROM drifts WHERE account = :a AND subscription = :s"
+        "  AND detected_us < :t) ORDER BY happened DESC LIMIT 1",
+        {"a": account, "s": subscription, "t": since_us}).fetchone()
     calls = db.execute(
         "SELECT completed_us, 1, effective_us, quantity FROM provider_calls WHERE account = ? AND subscription = ? "
-        "AND status = 'succeeded' AND quantity IS NOT NULL", [account, subscription]).fetchall()
+        "AND status = 'succeeded' AND quantity IS NOT NULL AND effective_us >= ?",
+        [account, subscription, since_us]).fetchall()
     drifts = db.execute(
-        "SELECT recorded_us, 0, detected_us, provider_quantity FROM drifts WHERE account = ? AND subscription = ?",
-        [account, subscription]).fetchall()
-    return [(order, date, quantity) for order, _, date, quantity in sorted(calls + drifts)]
+        "SELECT recorded_us, 0, detected_us, provider_quantity FROM drifts WHERE account = ? AND subscription = ? "
+        "AND detected_us >= ?", [account, subscription, since_us]).fetchall()
+    return (before[0] if before else None,
+            [(order, date, quantity) for order, _, date, quantity in sorted(calls + drifts)])
 
 
 def drifts_after(db: sqlite_utils.Database, account: str, subscription: str, after_id: int) -> list[dict]:

@@ -32,7 +32,7 @@ from adapter.retry import call_with_retries, classify
 from adapter.seat_plan import Grid, SeatPlan, plan_quantities
 from adapter.timeline import Timeline
 from adapter.translate import (CallSpec, SubscriptionState, TranslateError, addons_call, plan_change_call,
-                               quantity_call, threshold_call)
+                               quantity_call, subscription_after_plan_change, threshold_call)
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +112,7 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
         failure = classify(exc)
         if failure.transient:
             outcome.deferred = True
+            outcome.retry_at_us = _soon_after(failure, now_us())
             return outcome
         store.dead_letter_read(db, account, linked.subscription, operation=f"{linked.provider}.read_subscription",
                                code=failure.code, status=failure.status, reason=failure.reason,
@@ -166,6 +167,14 @@ def idempotency_key(subscription: str, version: int, seq: int) -> str:
     return f"seatsync:{subscription}:{version}:{seq}"[:100]
 
 
+def _soon_after(failure, now: int) -> int | None:
+    """A rate limit is over in seconds (the pacer already holds every sender back): try again then,
+    not after the minute an outage gets. None: the worker's usual backoff."""
+    if failure.status != 429:
+        return None
+    return now + int(max(failure.retry_after or 0.0, 2.0) * 1_000_000)
+
+
 def budget_wait(sent_us: list[int], wanted: int, *, limit: int = STRIPE_QUANTITY_UPDATES_PER_HOUR) -> int | None:
     """When ``wanted`` more quantity updates fit in the provider's hourly budget, given when the last
     hour's went out (oldest first); None if they fit now."""
@@ -207,6 +216,7 @@ def _send_planned(db, provider: Provider, account: str, owner: str, now_us, opti
             if failure.transient:
                 log.warning("call %s to %s deferred: %s", call["idempotency_key"], provider.name, failure.reason)
                 outcome.deferred = True
+                outcome.retry_at_us = _soon_after(failure, now_us())
                 return False
             store.dead_letter_call(db, call, code=failure.code, status=failure.status, reason=failure.reason,
                                    request_id=failure.request_id, now_us=now_us())
@@ -267,24 +277,35 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
 
     # Plan changes: one update that swaps the prices and keeps the quantity.
     current_quantity = state.quantity or 0
+    window_start = max(start, sync.get("baseline_us") or start)
+    grid = _grid(db, linked, state, plan, timezone, start, provider_now, backdating)
+    late: list[dict] = []
     day_price = plan.seat.at(_period_day(state, plan, timezone)).price_id
     if state.seat_price is not None and state.seat_price != day_price:
         old_plan = _plan_by_seat_price(catalog, state.seat_price, state.provider)
         if old_plan is not None and old_plan.id != plan.id:
             changes = ledger.plan_changes(db, account, start, horizon)
             at = _proration_instant(plan, timezone, changes[-1].instant_us if changes else start, start)
-            specs.append(plan_change_call(old_plan, plan, state, quantity=max(current_quantity, 1 if state.provider == "chargebee" else 0),
-                                          effective_us=at, timezone=timezone))
+            quantity = max(current_quantity, 1 if state.provider == "chargebee" else 0)
+            specs.append(plan_change_call(old_plan, plan, state, quantity=quantity, effective_us=at,
+                                          timezone=timezone))
+            if grid.dating == "now" or state.provider == "chargebee":
+                # Chargebee changes plans when asked, not when the product switched: record the money.
+                day = _period_day(state, plan, timezone)
+                gained = _period_value(plan, quantity, day) - _period_value(old_plan, quantity, day)
+                amount = gained * (grid.measure(max(grid.snap(at), window_start)) - grid.measure(provider_now))
+                if amount:
+                    late.append({"kind": "applied_now", "instant_us": at, "delta": 0, "unit": grid.unit,
+                                 "period_units": grid.measure(start), "amount": amount, "period_start_us": start})
+            # The rest of the pass is planned against the subscription as it will be after the switch
+            # (a quantity call naming the old price would put it back, or be refused).
+            state = subscription_after_plan_change(state, plan, timezone)
 
-    window_start = max(start, sync.get("baseline_us") or start)
-    late: list[dict] = []
     quantity_plan = None
     batch = None
     previous = current_quantity
     if window_start < horizon:
-        pushed = pushed_position(db, linked, sync, start=start, window_start=window_start,
-                                 grid=_grid(db, linked, state, plan, timezone, start, provider_now, backdating))
-        grid = pushed.grid
+        pushed = pushed_position(db, linked, sync, start=start, window_start=window_start, grid=grid)
         truth = _truth(db, account, plan, start, horizon).snapped(lambda t: max(grid.snap(t), window_start))
         quantity_plan = plan_quantities(
             truth, pushed.covered, quantity=current_quantity, pushed_money=pushed.money,
@@ -295,11 +316,13 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
             if instant == start == window_start and sync.get("baseline_us") is not None \
                     and sync["baseline_us"] < start:
                 late.append({"kind": "across_period", "instant_us": instant, "delta": delta})
-        unit_amount = plan.seat.at(_period_day(state, plan, timezone)).unit_amount
-        if quantity_plan.moved and _worth_a_minor_unit(unit_amount, quantity_plan.moved, grid.measure(start)):
+        if quantity_plan.moved:
+            # Never a silent shift: the exact seat-time billed from another instant, and its money.
+            unit_amount = plan.seat.at(_period_day(state, plan, timezone)).unit_amount
             late.append({"kind": "applied_now" if quantity_plan.strategy == "at_now" else "shifted",
                          "instant_us": quantity_plan.window[0], "delta": truth.at(horizon - 1) - current_quantity,
-                         "moved": quantity_plan.moved, "unit": grid.unit, "period_units": grid.measure(start)})
+                         "moved": quantity_plan.moved, "unit": grid.unit, "period_units": grid.measure(start),
+                         "amount": quantity_plan.moved * unit_amount, "period_start_us": start})
         for call in quantity_plan.calls:
             backdate = call.date_us if grid.dating != "now" and call.date_us < provider_now else None
             specs.append(quantity_call(plan, state, old=previous, new=call.quantity, effective_us=call.date_us,
@@ -307,7 +330,8 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
             previous = call.quantity
         if quantity_plan.footprint or quantity_plan.calls or quantity_plan.residual:
             batch = {"account": account, "subscription": linked.subscription, "period_start_us": start,
-                     "covered": truth.to_json(), "residual": quantity_plan.residual,
+                     "covered": truth.to_json(), "window_start_us": quantity_plan.window[0],
+                     "horizon_us": horizon, "quantity_before": current_quantity, "residual": quantity_plan.residual,
                      "last_drift_id": store.last_drift_id(db, account, linked.subscription),
                      "strategy": quantity_plan.strategy, "created_us": now_us}
 
@@ -340,13 +364,10 @@ class PushedPosition:
 
 
 def pushed_position(db, linked, sync: dict, *, start: int, window_start: int, grid: Grid) -> PushedPosition:
-    events = store.pushed_events(db, linked.account, linked.subscription)
-    before = [quantity for _, date, quantity in events if date < start]
-    initial = before[-1] if before else (sync.get("baseline_quantity") or 0)
+    before, events = store.pushed_events(db, linked.account, linked.subscription, start)
+    initial = before if before is not None else (sync.get("baseline_quantity") or 0)
     quantity, money, points = initial, initial * grid.measure(window_start), []
     for _, date, value in events:
-        if date < start:
-            continue
         money += (value - quantity) * grid.measure(max(date, window_start))
         quantity = value
         points.append((max(grid.snap(date), window_start), value))
@@ -383,16 +404,15 @@ def _grid(db, linked, state: SubscriptionState, plan: Plan, timezone: str, start
         return Grid("now", unit, start, state.period_end_us, provider_now, provider_now, timezone)
     # Backdating must follow the last item change (reference chargebee.md §2; which instant counts is
     # unverified: seatsync takes the latest date it gave or found in this period).
-    last_change = max([date for _, date, _ in store.pushed_events(db, linked.account, linked.subscription)
-                       if date >= start], default=start)
+    last_change = max([date for _, date, _ in store.pushed_events(db, linked.account, linked.subscription, start)[1]],
+                      default=start)
     return Grid("day" if unit == "day" else "second", unit, start, state.period_end_us, last_change,
                 provider_now, timezone, monotonic=True)
 
 
-def _worth_a_minor_unit(unit_amount: int, moved: int, period_units: int) -> bool:
-    """Whether seat-time moved is worth half a minor unit or more at the seat price: below that it is
-    inside the per-line rounding that reconciliation already allows."""
-    return abs(moved) * unit_amount * 2 >= period_units
+def _period_value(plan: Plan, seats: int, day) -> int:
+    """What a whole period of ``plan`` costs with ``seats`` billable seats (minor units)."""
+    return seats * plan.seat.at(day).unit_amount + (plan.base_fee.at(day).unit_amount if plan.base_fee else 0)
 
 
 def state_now(state: SubscriptionState, now_us: int) -> int:

@@ -13,7 +13,7 @@ only right for some policies.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
 from adapter.policy import Addon, Plan
@@ -169,6 +169,17 @@ def plan_change_call(old_plan: Plan, new_plan: Plan, state: SubscriptionState, *
     params.update(CHARGEBEE_TIMING)
     return CallSpec("plan", "chargebee.subscriptions.update_for_items", state.subscription, params, quantity,
                     effective_us)
+
+
+def subscription_after_plan_change(state: SubscriptionState, new_plan: Plan, timezone: str | None) -> SubscriptionState:
+    """The subscription as ``plan_change_call`` leaves it: the new plan's seat and base-fee prices (Stripe
+    swaps the price on the same seat item; a Chargebee item is named by its item price)."""
+    day = period_price_day(state, new_plan, timezone)
+    seat = new_plan.seat.at(day).price_id
+    base = new_plan.base_fee.at(day).price_id if new_plan.base_fee else None
+    if state.provider == "stripe":
+        return replace(state, seat_price=seat, base_price=base, base_item=state.base_item if base else None)
+    return replace(state, seat_price=seat, seat_item=seat, base_price=base, base_item=base)
 
 
 def addons_call(plan: Plan, addons: dict[str, Addon], state: SubscriptionState, *, enabled: tuple[str, ...],

@@ -12,6 +12,8 @@ from urllib.parse import urlparse
 from chargebee import Chargebee
 from chargebee.api_error import APIError
 
+from adapter.pacing import Pacer, pacer_for
+
 PAGE_SIZE = 100
 
 
@@ -32,7 +34,7 @@ def chargebee_client(settings) -> Chargebee:
     if not base:
         if not settings.chargebee_site:
             raise LookupError("CHARGEBEE_SITE is not set")
-        return Chargebee(api_key=settings.chargebee_api_key, site=settings.chargebee_site)
+        return _paced(Chargebee(api_key=settings.chargebee_api_key, site=settings.chargebee_site), settings)
     parsed = urlparse(base)
     site, domain = _site_and_domain(parsed.netloc)
     if parsed.scheme == "http":
@@ -41,8 +43,32 @@ def chargebee_client(settings) -> Chargebee:
         # bug, reference chargebee.md §7). Only a plain-http base (the local
         # sandbox) turns it off; an https base keeps certificate checks.
         Chargebee.verify_ca_certs = False
-    return Chargebee(api_key=settings.chargebee_api_key, site=site, chargebee_domain=domain,
-                     protocol=parsed.scheme)
+    return _paced(Chargebee(api_key=settings.chargebee_api_key, site=site, chargebee_domain=domain,
+                            protocol=parsed.scheme), settings)
+
+
+def _paced(client: Chargebee, settings) -> Chargebee:
+    """Every request takes a slot of the key's shared budget (``adapter/pacing.py``) first, through the
+    SDK's telemetry hook, which it calls once per API request; a 429 pauses every sender briefly."""
+    pacer = pacer_for("chargebee", settings.chargebee_api_key, settings.chargebee_rate_limit,
+                      settings.database.parent)
+    if pacer is not None:
+        client.update_telemetry_adapter(_PacingTelemetry(pacer))
+    return client
+
+
+class _PacingTelemetry:
+    def __init__(self, pacer: Pacer):
+        self.pacer = pacer
+
+    def on_request_start(self, context, request_headers):  # noqa: ANN001 - the SDK's protocol
+        self.pacer.acquire()
+
+    def on_request_end(self, handle, result):  # noqa: ANN001
+        if result.http_status_code == 429 and result.error and \
+                result.error.chargebee_error_code == "api_request_limit_exceeded":
+            # The SDK does not hand the hook the response headers: pause for one short window.
+            self.pacer.pause(1.0)
 
 
 def _raw(model: Any) -> dict:

@@ -11,14 +11,51 @@ from typing import Any, Iterator
 
 import stripe
 
+from adapter.pacing import Pacer, pacer_for
+
 PAGE_SIZE = 100
 
 
 def stripe_client(settings) -> stripe.StripeClient:
-    """The one place a ``StripeClient`` is built (API base from ``STRIPE_API_BASE``)."""
+    """The one place a ``StripeClient`` is built (API base from ``STRIPE_API_BASE``), paced by the key's
+    shared request budget (``adapter/pacing.py``) unless ``STRIPE_RATE_LIMIT`` turns pacing off."""
     if not settings.stripe_api_key:
         raise LookupError("STRIPE_API_KEY is not set")
-    return stripe.StripeClient(settings.stripe_api_key, base_addresses={"api": settings.stripe_api_base})
+    pacer = pacer_for("stripe", settings.stripe_api_key, settings.stripe_rate_limit, settings.database.parent)
+    http_client = _paced_http_client(pacer) if pacer else None
+    return stripe.StripeClient(settings.stripe_api_key, base_addresses={"api": settings.stripe_api_base},
+                               http_client=http_client)
+
+
+def _paced_http_client(pacer: Pacer) -> stripe.HTTPClient:
+    """The SDK's default HTTP client, taking a slot of the key's budget before every request. A 429 from
+    a limiter (``Stripe-Rate-Limited-Reason``; a 429 without it is a lock timeout, reference stripe.md §6)
+    pauses every sender: for ``Retry-After`` if given, else for one window."""
+    default = stripe.new_default_http_client()
+
+    class Paced(type(default)):  # type: ignore[misc, valid-type]
+        def request(self, method, url, headers, post_data=None):  # noqa: ANN001 - the SDK's signature
+            pacer.acquire()
+            content, status, response_headers = super().request(method, url, headers, post_data)
+            if status == 429 and _header(response_headers, "Stripe-Rate-Limited-Reason"):
+                pacer.pause(_seconds(_header(response_headers, "Retry-After")) or 1.0)
+            return content, status, response_headers
+
+    return Paced()
+
+
+def _header(headers, name: str) -> str | None:
+    for key, value in (headers or {}).items():
+        if key.lower() == name.lower():
+            return value
+    return None
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return max(0.0, float(value)) if value else None
+    except ValueError:
+        return None
 
 
 def as_dict(obj: Any) -> dict:

@@ -1,0 +1,95 @@
+"""Pacing: one request budget per provider account key, shared by every thread and process on one machine.
+
+A provider limits requests per account key (Stripe: 25 operations per second in test mode, 100 live;
+Chargebee: 150 per minute on test sites, 150-3,500 live by plan; docs/providers.md). A worker that
+sends as fast as it can spends a third of that budget on 429s and backs accounts off for a minute.
+So every SDK request first takes a slot from a sliding-window log (pyrate-limiter's SQLite bucket,
+file-locked so ``serve`` and ``seatsync worker`` processes share it) sized a little under the
+provider's limit, and a 429 that says how long to wait (``Retry-After``) pauses every sender of that
+key until then, not only the one that was refused.
+
+Hooks: Stripe's ``StripeClient(http_client=...)`` and Chargebee's ``telemetry_adapter``, both of
+which each SDK calls once per HTTP request (``adapter/providers/``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+from pyrate_limiter import Duration, Limiter, Rate, SQLiteBucket
+
+class Pacer:
+    """Blocks each request until the key's budget has room; pauses everyone on a Retry-After."""
+
+    def __init__(self, key: str, per_second: float, directory: Path):
+        self.per_second = per_second
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / "pacing.sqlite"
+        table = "key_" + hashlib.sha256(key.encode()).hexdigest()[:16]
+        # A window of whole requests: N per ``window`` ms, N ≥ 1 (Chargebee's 140/min is 7 per 3 s).
+        count, window_ms = _as_window(per_second)
+        self._limiter = Limiter(SQLiteBucket.init_from_file([Rate(count, window_ms)], table=table,
+                                                            db_path=str(path), use_file_lock=True), buffer_ms=5)
+        self._pauses = _Pauses(path, table)
+
+    def acquire(self) -> None:
+        self._pauses.wait()
+        self._limiter.try_acquire("request", blocking=True)
+
+    def pause(self, seconds: float) -> None:
+        """The provider said to wait: nobody sends with this key until then."""
+        self._pauses.pause_until(time.time() + seconds)
+
+
+def _as_window(per_second: float) -> tuple[int, int]:
+    """(count, window in ms) for a rate, with a window no longer than ten seconds."""
+    for window_ms in (Duration.SECOND, 2000, 3000, 5000, 10_000):
+        count = per_second * window_ms / 1000
+        if count >= 1 and abs(count - round(count)) < 1e-9:
+            return round(count), int(window_ms)
+    return max(1, int(per_second * 10)), 10_000
+
+
+class _Pauses:
+    """``until`` per key in the pacing file, read before every request (cheap: one indexed row)."""
+
+    def __init__(self, path: Path, key: str):
+        self._path = path
+        self._key = key
+        self._local = threading.local()
+        with self._db() as db:
+            db.execute("CREATE TABLE IF NOT EXISTS pauses (key TEXT PRIMARY KEY, until REAL NOT NULL)")
+
+    def _db(self) -> sqlite3.Connection:
+        if not hasattr(self._local, "db"):
+            self._local.db = sqlite3.connect(self._path, timeout=5)
+        return self._local.db
+
+    def wait(self) -> None:
+        row = self._db().execute("SELECT until FROM pauses WHERE key = ?", [self._key]).fetchone()
+        if row and row[0] > time.time():
+            time.sleep(min(row[0] - time.time(), 60.0))
+
+    def pause_until(self, until: float) -> None:
+        with self._db() as db:
+            db.execute("INSERT INTO pauses (key, until) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                       "until = MAX(until, excluded.until)", [self._key, until])
+
+
+_pacers: dict[tuple[str, str], Pacer] = {}
+_lock = threading.Lock()
+
+
+def pacer_for(provider: str, key: str, per_second: float | None, directory: Path) -> Pacer | None:
+    """The process's pacer for one provider key (None: pacing is off)."""
+    if not per_second:
+        return None
+    with _lock:
+        found = _pacers.get((provider, key))
+        if found is None or found.per_second != per_second:
+            found = _pacers[(provider, key)] = Pacer(f"{provider}:{key}", per_second, directory)
+        return found
