@@ -15,12 +15,15 @@ which each SDK calls once per HTTP request (``adapter/providers/``).
 from __future__ import annotations
 
 import hashlib
+import logging
 import sqlite3
 import threading
 import time
 from pathlib import Path
 
 from pyrate_limiter import Duration, Limiter, Rate, SQLiteBucket
+
+log = logging.getLogger(__name__)
 
 class Pacer:
     """Blocks each request until the key's budget has room; pauses everyone on a Retry-After."""
@@ -32,13 +35,23 @@ class Pacer:
         table = "key_" + hashlib.sha256(key.encode()).hexdigest()[:16]
         # A window of whole requests: N per ``window`` ms, N ≥ 1 (Chargebee's 140/min is 7 per 3 s).
         count, window_ms = _as_window(per_second)
-        self._limiter = Limiter(SQLiteBucket.init_from_file([Rate(count, window_ms)], table=table,
-                                                            db_path=str(path), use_file_lock=True), buffer_ms=5)
+        rates = [Rate(count, window_ms)]
+        if count >= 8:
+            # Spread the window's requests over it: a whole window's worth at once lands, after network
+            # jitter, partly in the provider's next window, and that is where 429s come from.
+            rates.insert(0, Rate(-(-count // 8), window_ms // 8))
+        self._limiter = Limiter(SQLiteBucket.init_from_file(rates, table=table, db_path=str(path),
+                                                            use_file_lock=True), buffer_ms=5)
         self._pauses = _Pauses(path, table)
 
     def acquire(self) -> None:
-        self._pauses.wait()
-        self._limiter.try_acquire("request", blocking=True)
+        try:
+            self._pauses.wait()
+            self._limiter.try_acquire("request", blocking=True)
+        except (sqlite3.Error, OSError) as exc:
+            # Pacing is a courtesy to the provider, not a reason to fail a sync: a broken pacing file
+            # sends unpaced (the provider's 429s are still retried) and says so.
+            log.warning("pacing unavailable (%s): sending without it", exc)
 
     def pause(self, seconds: float) -> None:
         """The provider said to wait: nobody sends with this key until then."""
@@ -61,12 +74,11 @@ class _Pauses:
         self._path = path
         self._key = key
         self._local = threading.local()
-        with self._db() as db:
-            db.execute("CREATE TABLE IF NOT EXISTS pauses (key TEXT PRIMARY KEY, until REAL NOT NULL)")
 
     def _db(self) -> sqlite3.Connection:
         if not hasattr(self._local, "db"):
             self._local.db = sqlite3.connect(self._path, timeout=5)
+            self._local.db.execute("CREATE TABLE IF NOT EXISTS pauses (key TEXT PRIMARY KEY, until REAL NOT NULL)")
         return self._local.db
 
     def wait(self) -> None:
@@ -80,7 +92,7 @@ class _Pauses:
                        "until = MAX(until, excluded.until)", [self._key, until])
 
 
-_pacers: dict[tuple[str, str], Pacer] = {}
+_pacers: dict[tuple[str, str, str, float], Pacer] = {}
 _lock = threading.Lock()
 
 
@@ -89,7 +101,8 @@ def pacer_for(provider: str, key: str, per_second: float | None, directory: Path
     if not per_second:
         return None
     with _lock:
-        found = _pacers.get((provider, key))
-        if found is None or found.per_second != per_second:
-            found = _pacers[(provider, key)] = Pacer(f"{provider}:{key}", per_second, directory)
+        slot = (provider, key, str(directory), per_second)
+        found = _pacers.get(slot)
+        if found is None:
+            found = _pacers[slot] = Pacer(f"{provider}:{key}", per_second, directory)
         return found

@@ -173,12 +173,14 @@ def mark_accounts_dirty(db: sqlite_utils.Database, accounts, now_us: int) -> Non
 
 
 def claim_due_accounts(db: sqlite_utils.Database, owner: str, now_us: int, *, delay_us: int,
-                       lease_us: int, limit: int = 10, max_wait_us: int | None = None) -> list[dict]:
+                       lease_us: int, limit: int = 10, max_wait_us: int | None = None,
+                       exclude_owner: bool = False) -> list[dict]:
     """Lease up to ``limit`` accounts with work that is due; each returns its ledger version at claim.
 
     Due means: quiet for ``delay_us`` since its last change (a burst is planned once, when it stops), or
     changed ``max_wait_us`` ago whatever follows (a stream that never stops is still synced; default:
-    the delay, i.e. the oldest unsynced change is older than the delay).
+    the delay, i.e. the oldest unsynced change is older than the delay). ``exclude_owner``: accounts
+    this owner holds a lease on are someone else's (another thread of the same worker) until released.
     """
     max_wait_us = delay_us if max_wait_us is None else max_wait_us
     with write_transaction(db):
@@ -193,7 +195,7 @@ def claim_due_accounts(db: sqlite_utils.Database, owner: str, now_us: int, *, de
             ORDER BY COALESCE(dirty_since_us, 0), account
             LIMIT ?
             """,
-            [now_us - delay_us, now_us - max_wait_us, now_us, now_us, owner, limit],
+            [now_us - delay_us, now_us - max_wait_us, now_us, now_us, None if exclude_owner else owner, limit],
         ).fetchall()
         for account, _ in rows:
             db.execute(

@@ -76,15 +76,33 @@ class Worker:
         return self._local.db
 
     def run_once(self) -> list[Outcome]:
-        """Claim what is due, sync it, release it. Returns what each account's pass did."""
+        """Sync what is due, then return what each account's pass did.
+
+        Each thread claims one account at a time as it frees up (no thread waits for the slowest
+        account of a batch), up to ``batch`` accounts per thread; an account is claimed again only if it
+        became due again (new changes, a retry that is due).
+        """
+        futures = [self._pool.submit(self._drain) for _ in range(self.config.threads)]
+        outcomes: list[Outcome] = []
+        for future in futures:
+            outcomes += future.result()
+        return outcomes
+
+    def _drain(self) -> list[Outcome]:
         db = self._db()
-        claimed_us = self.now_us()
-        claims = store.claim_due_accounts(db, self.owner, claimed_us,
-                                          delay_us=int(self.config.coalesce_delay * SECOND_US),
-                                          max_wait_us=int(max(self.config.max_wait, self.config.coalesce_delay)
-                                                          * SECOND_US),
-                                          lease_us=int(self.config.lease * SECOND_US), limit=self.config.batch)
-        return list(self._pool.map(lambda claim: self._work({**claim, "claimed_us": claimed_us}), claims))
+        outcomes = []
+        for _ in range(self.config.batch):
+            claimed_us = self.now_us()
+            claims = store.claim_due_accounts(db, self.owner, claimed_us,
+                                              delay_us=int(self.config.coalesce_delay * SECOND_US),
+                                              max_wait_us=int(max(self.config.max_wait, self.config.coalesce_delay)
+                                                              * SECOND_US),
+                                              lease_us=int(self.config.lease * SECOND_US), limit=1,
+                                              exclude_owner=True)
+            if not claims:
+                break
+            outcomes.append(self._work({**claims[0], "claimed_us": claimed_us}))
+        return outcomes
 
     def run_callbacks_once(self) -> None:
         """The provider side: settle received provider events into the mirror, sweep for
