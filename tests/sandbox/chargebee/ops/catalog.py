@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
-from . import params as p
-from .errors import ChargebeeError, not_found, wrong_value
-from .events import record
-from .state import ChargebeeState, public
-from .terms import PERIOD_UNITS
+from tests.sandbox.chargebee import params as p
+from tests.sandbox.chargebee.errors import ChargebeeError, not_found, wrong_value
+from tests.sandbox.chargebee.ops.events import record
+from tests.sandbox.chargebee.ops.render import render_customer
+from tests.sandbox.chargebee.state import ChargebeeState
+from tests.sandbox.chargebee.terms import PERIOD_UNITS
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-@~]{1,100}$")
 
@@ -73,35 +74,6 @@ def get_customer(state: ChargebeeState, customer_id: str, param: str = "customer
     if customer is None:
         raise not_found(param, f"Sorry, we couldn't find that resource: customer {customer_id}")
     return customer
-
-
-def balances(state: ChargebeeState, customer: dict) -> tuple[int, int]:
-    """(refundable credits, unbilled charges): derived from credit notes and unbilled charges."""
-    refundable = sum(cn["amount_available"] for cn in state.credit_notes.values()
-                     if cn["customer_id"] == customer["id"] and cn["type"] == "refundable"
-                     and cn["status"] != "voided")
-    unbilled = sum(uc["amount"] for uc in state.unbilled_charges.values()
-                   if uc["customer_id"] == customer["id"] and not uc["is_voided"] and not uc["deleted"])
-    return refundable, unbilled
-
-
-def render_customer(state: ChargebeeState, customer: dict, *, refresh: bool = True) -> dict:
-    """The customer as the API shows it. ``refresh`` (write paths only) stores changed
-    balances and bumps ``resource_version``; reads never write."""
-    refundable, unbilled = balances(state, customer)
-    if refresh and (customer["refundable_credits"], customer["unbilled_charges"]) != (refundable, unbilled):
-        customer["refundable_credits"], customer["unbilled_charges"] = refundable, unbilled
-        state.touch(customer)
-    shown = public(customer)
-    shown.update(refundable_credits=refundable, unbilled_charges=unbilled)
-    shown["balances"] = [{"promotional_credits": customer["promotional_credits"],
-                          "excess_payments": customer["excess_payments"],
-                          "refundable_credits": refundable,
-                          "unbilled_charges": unbilled,
-                          "currency_code": customer["preferred_currency_code"],
-                          "balance_currency_code": customer["preferred_currency_code"],
-                          "object": "customer_balance"}]
-    return shown
 
 
 def set_payment_outcome(state: ChargebeeState, customer_id: str, outcome: str) -> dict:
