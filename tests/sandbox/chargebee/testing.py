@@ -10,6 +10,9 @@ from datetime import datetime, timezone
 
 import httpx
 
+# The seat price most tests use: a monthly per_unit plan price in USD.
+SEAT = "seat-USD-monthly"
+
 
 def ts(*parts, tz=timezone.utc) -> int:
     """Unix seconds for a wall-clock time (UTC unless ``tz``)."""
