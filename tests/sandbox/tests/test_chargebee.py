@@ -93,7 +93,7 @@ def test_worked_example_with_unbilled_charges_revises_instead_of_stacking(april)
         [(1, 333, ts(2026, 4, 21)), (3, 1000, ts(2026, 4, 11))]
     assert r.credit_notes is None
     assert sorted(c.amount for c in april.unbilled("sub-acme")) == [333, 1000]
-    voided = april.cb.UnbilledCharge.list({"subscription_id": {"is": "sub-acme"}, "is_voided": {"is": "true"}}).list
+    voided = april.cb.UnbilledCharge.list({"subscription_id": {"is": "sub-acme"}, "is_voided": True}).list
     assert [(v.unbilled_charge.amount, v.unbilled_charge.is_voided) for v in voided] == [(2000, True)]
 
     april.travel(2026, 5, 1, 6)

@@ -32,7 +32,7 @@ def list_events():
             raise wrong_value("sort_by", "sort_by : only occurred_at is supported")
         events.sort(key=lambda ev: (ev["occurred_at"], order[ev["id"]]), reverse=not ascending)
         return listing(events, "event", prm, lambda ev: with_delivery_status(current_world(), ev))
-    return read(operation)
+    return read(operation, declared="Event.ListParams")
 
 
 @bp.get("/events/<event_id>")
@@ -44,7 +44,7 @@ def retrieve_event(event_id):
         if event is None:
             raise not_found("event_id", f"Sorry, we couldn't find that resource: event {event_id}")
         return {"event": with_delivery_status(current_world(), event)}
-    return read(operation)
+    return read(operation, declared=None)
 
 
 def _time_machine(name: str) -> None:
@@ -59,7 +59,7 @@ def retrieve_time_machine(name):
     def operation(prm):
         _time_machine(name)
         return {"time_machine": dict(state.time_machine)}
-    return read(operation)
+    return read(operation, declared=None)
 
 
 @bp.post("/time_machines/<name>/travel_forward")
@@ -71,7 +71,7 @@ def travel_forward(name):
         destination = p.required(p.integer(prm, "destination_time"), "destination_time")
         renewals.travel_forward(state, destination * 1000)
         return {"time_machine": dict(state.time_machine)}, 200
-    return write(operation)
+    return write(operation, declared="TimeMachine.TravelForwardParams")
 
 
 @bp.post("/time_machines/<name>/start_afresh")
@@ -83,7 +83,7 @@ def start_afresh(name):
         genesis = p.integer(prm, "genesis_time", state.now)
         state.clear_data(genesis * 1000)
         return {"time_machine": dict(state.time_machine)}, 200
-    return write(operation, idempotent=False)
+    return write(operation, declared="TimeMachine.StartAfreshParams", idempotent=False)
 
 
 @bp.route("/<path:unknown>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

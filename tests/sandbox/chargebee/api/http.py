@@ -19,6 +19,7 @@ from typing import Callable
 from flask import Response, request
 
 from tests.sandbox.chargebee import params as p
+from tests.sandbox.chargebee.declared import check as check_declared
 from tests.sandbox.chargebee.errors import ChargebeeError, lock_timeout, rate_limited, wrong_value
 from tests.sandbox.chargebee.ops.events import publish
 from tests.sandbox.chargebee.ops.render import render_customer, render_subscription
@@ -157,11 +158,14 @@ def gatekeeping():
     return None
 
 
-def write(operation: Callable[[dict], tuple[dict, int]], *, lock_key: str | None = None,
+def write(operation: Callable[[dict], tuple[dict, int]], *, declared: str | None, lock_key: str | None = None,
           idempotent: bool = True) -> Response:
-    """Run a state-changing operation: idempotency, object lock, all-or-nothing."""
+    """Run a state-changing operation: declared parameters only (``declared`` names chargebee-python's
+    params TypedDict, see ``tests.sandbox.chargebee.declared``), idempotency, object lock, all-or-nothing."""
     world, state = current_world(), current_state()
     form = list(request.form.items(multi=True))
+    params = p.decode(form)
+    check_declared(params, declared)
     key = request.headers.get(IDEMPOTENCY_HEADER) if idempotent else None
     if key is not None and not 0 < len(key) <= 100:
         raise wrong_value(IDEMPOTENCY_HEADER, "chargebee-idempotency-key must be 1 to 100 characters")
@@ -180,7 +184,7 @@ def write(operation: Callable[[dict], tuple[dict, int]], *, lock_key: str | None
                     return json_response(stored["body"], stored["status"], {REPLAYED_HEADER: "true"})
             before = state.snapshot()
             try:
-                body, status = operation(p.decode(form))
+                body, status = operation(params)
             except ChargebeeError:
                 state.restore(before)
                 raise
@@ -194,9 +198,12 @@ def write(operation: Callable[[dict], tuple[dict, int]], *, lock_key: str | None
             world.object_locks.release(lock_key)
 
 
-def read(operation: Callable[[dict], dict]) -> Response:
+def read(operation: Callable[[dict], dict], *, declared: str | None) -> Response:
+    """Answer a read; only the parameters chargebee-python declares for it (``declared``) are accepted."""
+    params = params_of_request()
+    check_declared(params, declared)
     with current_world().lock:
-        return json_response(operation(params_of_request()))
+        return json_response(operation(params))
 
 
 def subscription_body(sub: dict, outcome: Outcome | None = None, *, refresh: bool = True) -> dict:

@@ -20,13 +20,14 @@ def create_subscription(customer_id):
     def operation(prm):
         sub, outcome = subscriptions.create_with_items(state, customer_id, prm)
         return subscription_body(sub, outcome), 200
-    return write(operation)
+    return write(operation, declared="Subscription.CreateWithItemsParams")
 
 
 @bp.get("/subscriptions/<sub_id>")
 def retrieve_subscription(sub_id):
     state = current_state()
-    return read(lambda prm: subscription_body(subscriptions.get_subscription(state, sub_id), refresh=False))
+    return read(lambda prm: subscription_body(subscriptions.get_subscription(state, sub_id), refresh=False),
+                declared=None)
 
 
 @bp.get("/subscriptions")
@@ -39,7 +40,7 @@ def list_subscriptions():
                        lambda s: render_subscription(state, s),
                        lambda s: {"customer": render_customer(state, state.customers[s["customer_id"]],
                                                               refresh=False)})
-    return read(operation)
+    return read(operation, declared="Subscription.ListParams")
 
 
 @bp.post("/subscriptions/<sub_id>/update_for_items")
@@ -49,7 +50,8 @@ def update_for_items(sub_id):
     def operation(prm):
         sub, outcome = subscriptions.update_for_items(state, sub_id, prm)
         return subscription_body(sub, outcome), 200
-    return write(operation, lock_key=f"chargebee:subscription:{sub_id}")
+    return write(operation, declared="Subscription.UpdateForItemsParams",
+                 lock_key=f"chargebee:subscription:{sub_id}")
 
 
 @bp.post("/estimates/update_subscription_for_items")
@@ -61,4 +63,4 @@ def estimate_update(**_):
         sub_id = p.required(p.string(sub_fields, "id", wire="subscription[id]"), "subscription[id]")
         return {"estimate": estimates.estimate_update_for_items(state, sub_id, prm)}, 200
     # Estimates change nothing: the operation runs on a snapshot inside.
-    return write(operation, idempotent=False)
+    return write(operation, declared="Estimate.UpdateSubscriptionForItemsParams", idempotent=False)
