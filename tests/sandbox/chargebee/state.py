@@ -17,7 +17,7 @@ from typing import Any
 
 from tests.sandbox.core import SlidingWindowLimiter
 
-from .settings import SiteSettings
+from tests.sandbox.chargebee.settings import SiteSettings
 
 TIME_MACHINE = "delorean"  # the one time machine a Chargebee test site has
 

@@ -44,11 +44,12 @@ def test_items_item_prices_and_customers_round_trip(site):
     assert (missing.value.http_status_code, missing.value.api_error_code) == (404, "resource_not_found")
     with pytest.raises(InvalidRequestError) as no_period:
         cb.Item.create({"id": "addon-x", "name": "X", "type": "addon"})
-        cb.ItemPrice.create({"id": "addon-x-USD", "item_id": "addon-x", "pricing_model": "per_unit", "price": 1})
+        cb.ItemPrice.create({"id": "addon-x-USD", "name": "X USD", "item_id": "addon-x", "pricing_model": "per_unit",
+                             "price": 1})
     assert no_period.value.param == "period"
     with pytest.raises(InvalidRequestError) as tiered:
-        cb.ItemPrice.create({"id": "tiered", "item_id": "addon-x", "pricing_model": "tiered", "period": 1,
-                             "period_unit": "month"})
+        cb.ItemPrice.create({"id": "tiered", "name": "Tiered", "item_id": "addon-x", "pricing_model": "tiered",
+                             "period": 1, "period_unit": "month"})
     assert tiered.value.api_error_code == "configuration_incompatible"
 
 
@@ -284,8 +285,9 @@ def test_proration_type_precedence_item_param_over_prorate_over_item_price(site)
     site.price("team-USD", "plan", 5000, model="flat_fee")
     site.price("seat-addon-USD", "addon", 1000)
     site.cb.Item.create({"id": "item-full", "name": "Full seat", "type": "addon"})
-    site.cb.ItemPrice.create({"id": "full-seat-USD", "item_id": "item-full", "pricing_model": "per_unit",
-                              "price": 1000, "period": 1, "period_unit": "month", "proration_type": "full_term"})
+    site.cb.ItemPrice.create({"id": "full-seat-USD", "name": "Full seat", "item_id": "item-full",
+                              "pricing_model": "per_unit", "price": 1000, "period": 1, "period_unit": "month",
+                              "proration_type": "full_term"})
     site.customer("acme")
     site.subscribe("acme", "sub-pt", [("team-USD", 1), ("seat-addon-USD", 2), ("full-seat-USD", 2)])
     site.travel(2026, 4, 16, 10)

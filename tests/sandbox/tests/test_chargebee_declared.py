@@ -66,3 +66,25 @@ def test_other_undeclared_parameters_are_refused_the_same_way_and_store_nothing(
     after = april.cb.Subscription.retrieve("sub-acme").subscription
     assert after.resource_version == before and after.subscription_items[0].quantity == 5
     assert [e.customer.id for e in april.cb.Customer.list().list] == ["acme"]
+
+
+def test_an_item_price_needs_a_name_as_the_sdk_declares(site):
+    from chargebee.models.item_price.operations import ItemPrice
+
+    assert ItemPrice.CreateParams.__annotations__["name"] == typing.Required[str]
+    site.start(2026, 4, 1)
+    site.cb.Item.create({"id": "item-seat", "name": "Seat", "type": "plan"})
+    with pytest.raises(InvalidRequestError) as missing:
+        site.cb.ItemPrice.create({"id": SEAT, "item_id": "item-seat", "pricing_model": "per_unit", "price": 1000,
+                                  "period": 1, "period_unit": "month"})
+    # Chargebee's shape for a missing required parameter (chargebee/chargebee-python#54, a live test site).
+    error = missing.value
+    assert (error.http_status_code, error.type, error.api_error_code, error.param, str(error)) == \
+        (400, "invalid_request", "invalid_request", "name", "name : cannot be blank")
+    assert (error.error_code, error.json_obj["error_msg"]) == ("param_required", "cannot be blank")
+    with pytest.raises(InvalidRequestError):
+        site.cb.ItemPrice.retrieve(SEAT)  # nothing was created
+    created = site.cb.ItemPrice.create({"id": SEAT, "name": "Seat (monthly)", "item_id": "item-seat",
+                                        "pricing_model": "per_unit", "price": 1000, "period": 1,
+                                        "period_unit": "month"}).item_price
+    assert (created.name, created.external_name) == ("Seat (monthly)", "Seat")

@@ -109,8 +109,9 @@ def _april_site(mode: str, start_quantity: int) -> ChargebeeState:
     state = ChargebeeState(genesis_ms=APR1)
     state.settings.billing_mode = mode
     catalog.create_item(state, {"id": "seat", "name": "Seat", "type": "plan"})
-    catalog.create_item_price(state, {"id": "seat-USD", "item_id": "seat", "pricing_model": "per_unit",
-                                      "price": "1000", "period": "1", "period_unit": "month"})
+    catalog.create_item_price(state, {"id": "seat-USD", "name": "Seat USD", "item_id": "seat",
+                                      "pricing_model": "per_unit", "price": "1000", "period": "1",
+                                      "period_unit": "month"})
     catalog.create_customer(state, {"id": "acme", "card": {"number": "4111111111111111"}})
     subscriptions.create_with_items(state, "acme", {"id": "sub", "subscription_items": {
         0: {"item_price_id": "seat-USD", "quantity": str(start_quantity)}}})

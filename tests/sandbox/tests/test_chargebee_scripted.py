@@ -100,8 +100,9 @@ def test_one_off_charges_free_quantity_and_manual_collection(site):
     site.settings(billing_mode="day")
     site.start(2026, 4, 1, 9)
     site.cb.Item.create({"id": "seats", "name": "Seats", "type": "plan"})
-    site.cb.ItemPrice.create({"id": "seats-free2", "item_id": "seats", "pricing_model": "per_unit", "price": 1000,
-                              "period": 1, "period_unit": "month", "free_quantity": 2})
+    site.cb.ItemPrice.create({"id": "seats-free2", "name": "Seats, 2 free", "item_id": "seats",
+                              "pricing_model": "per_unit", "price": 1000, "period": 1, "period_unit": "month",
+                              "free_quantity": 2})
     site.price("setup-USD", "charge", 9900, model="flat_fee", period=None, unit=None)
     site.customer("manual")
     r = site.subscribe("manual", "sub-manual", [("seats-free2", 5), ("setup-USD", None)], auto_collection="off")

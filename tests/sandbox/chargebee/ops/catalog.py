@@ -122,6 +122,9 @@ def create_item_price(state: ChargebeeState, params: dict) -> dict:
     price_id = p.required(p.string(params, "id", max_length=100), "id")
     if price_id in state.item_prices:
         raise ChargebeeError(400, "duplicate_entry", f"The value {price_id} is already present.", param="id")
+    # Required by chargebee-python's ItemPrice.CreateParams (name: Required[str]); at most 100 characters
+    # like the item's name (sandbox reading). Uniqueness of item price names is not enforced.
+    name = p.required(p.string(params, "name", max_length=100), "name")
     item = get_item(state, p.required(p.string(params, "item_id"), "item_id"))
     pricing_model = p.string(params, "pricing_model", "flat_fee", choices=ALL_PRICING)
     if pricing_model not in SUPPORTED_PRICING:
@@ -142,7 +145,7 @@ def create_item_price(state: ChargebeeState, params: dict) -> dict:
     proration_type = p.string(params, "proration_type", "site_default",
                               choices=("site_default", "partial_term", "full_term"))
     item_price = {
-        "id": price_id, "name": p.string(params, "name", price_id), "item_family_id": item["item_family_id"],
+        "id": price_id, "name": name, "item_family_id": item["item_family_id"],
         "item_id": item["id"], "item_type": item["type"], "status": "active", "external_name": p.string(params, "external_name", item["name"]),
         "pricing_model": pricing_model, "price": price, "currency_code": currency,
         "free_quantity": p.integer(params, "free_quantity", 0, minimum=0), "is_taxable": True,

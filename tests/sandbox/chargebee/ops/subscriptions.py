@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tests.sandbox.chargebee import params as p
-from tests.sandbox.chargebee.errors import ChargebeeError, invalid_state, not_found, wrong_value
+from tests.sandbox.chargebee.errors import ChargebeeError, invalid_state, missing, not_found, wrong_value
 from tests.sandbox.chargebee.ops import catalog
 from tests.sandbox.chargebee.ops.credits import issue_credits
 from tests.sandbox.chargebee.ops.events import record
@@ -142,7 +142,7 @@ def create_with_items(state: ChargebeeState, customer_id: str, params: dict) -> 
             raise wrong_value(name, f"{name} is not supported by the sandbox")
     entries = _parse_items(state, params, None)
     if not entries:
-        raise wrong_value("subscription_items[item_price_id][0]", "subscription_items[item_price_id][0] : cannot be blank")
+        raise missing("subscription_items[item_price_id][0]")
     currencies = {e["_price"]["currency_code"] for e in entries}
     if len(currencies) > 1:
         raise wrong_value("subscription_items[item_price_id][0]", "all item prices must share one currency")
