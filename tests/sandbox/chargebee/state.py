@@ -88,6 +88,11 @@ class ChargebeeState:
         obj["resource_version"] = version
         obj["updated_at"] = self.now_ms // 1000
 
+    def touch_unversioned(self, obj: dict) -> None:
+        """Bump only ``updated_at`` (s): for resources whose model declares no ``resource_version``
+        (chargebee-python's ``UnbilledChargeResponse`` has ``created_at``/``updated_at`` and no version)."""
+        obj["updated_at"] = self.now_ms // 1000
+
     @property
     def now(self) -> int:
         return self.now_ms // 1000

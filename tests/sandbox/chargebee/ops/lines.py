@@ -56,7 +56,7 @@ def unbilled_from_line(state: ChargebeeState, sub: dict, line: dict) -> dict:
               "entity_type": line["entity_type"], "entity_id": line["entity_id"], "is_voided": False,
               "is_advance_charge": False, "created_at": state.now, "deleted": False, "object": "unbilled_charge",
               "_segment": line.get("_segment")}
-    state.touch(charge)
+    state.touch_unversioned(charge)
     state.unbilled_charges[charge["id"]] = charge
     return charge
 

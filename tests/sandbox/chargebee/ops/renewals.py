@@ -25,7 +25,7 @@ def invoice_unbilled(state: ChargebeeState, sub: dict) -> dict | None:
 def _mark_invoiced(state: ChargebeeState, charges: list[dict], invoice: dict) -> None:
     for uc in charges:
         uc["deleted"] = True  # invoiced charges leave the unbilled list (include_deleted shows them)
-        state.touch(uc)
+        state.touch_unversioned(uc)
     record(state, "unbilled_charges_invoiced", {"unbilled_charges": charges, "invoice": invoice})
 
 

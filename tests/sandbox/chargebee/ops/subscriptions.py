@@ -298,7 +298,7 @@ def _revise_pending(state: ChargebeeState, sub: dict, new_segments: list[Segment
     for uc in pending:
         uc["is_voided"] = True
         uc["voided_at"] = state.now
-        state.touch(uc)
+        state.touch_unversioned(uc)
     outcome.voided = pending
     if pending:
         record(state, "unbilled_charges_voided", {"unbilled_charges": pending})
