@@ -64,8 +64,7 @@ def create_balance_transaction(cid):
             raise StripeError.missing("amount")
         if p.get("currency") is None:
             raise StripeError.missing("currency")
-        if p["currency"] != customer["currency"]:
-            raise StripeError.invalid("The currency must match the customer's currency.", param="currency")
+        customers.charge_in(customer, p["currency"].lower(), "currency")
         txn = customers.add_balance_transaction(ledger, customer, amount, "adjustment",
                                                 description=p.get("description"))
         txn["metadata"] = P.as_metadata(p) or {}

@@ -16,7 +16,7 @@ def create_customer(ledger: Ledger, *, email=None, name=None, description=None, 
     customer_id = ledger.new_id("cus")
     created = ledger.clocks[test_clock]["frozen_time"] if test_clock else ledger.default_time
     customer = {"id": customer_id, "object": "customer", "address": None, "balance": balance,
-                "created": created, "currency": "usd", "default_source": None, "delinquent": False,
+                "created": created, "currency": None, "default_source": None, "delinquent": False,
                 "description": description, "discount": None, "email": email,
                 "invoice_prefix": customer_id[-8:].upper(),
                 "invoice_settings": {"custom_fields": None, "default_payment_method": payment_method,
@@ -43,6 +43,18 @@ def update_customer(ledger: Ledger, customer: dict, *, email=None, name=None, de
         customer["invoice_settings"]["default_payment_method"] = payment_method or None
     emit(ledger, "customer.updated", customer, previous)
     return customer
+
+
+def charge_in(customer: dict, currency: str, param: str) -> None:
+    """The customer's currency is the first one it is charged or credited in (stripe-python:
+    a balance transaction's currency "If the customer's `currency` is not set, it will be updated
+    to this value"); a customer holds one currency, so another one is refused (Stripe's wording
+    for that refusal is not in the reference: unverified)."""
+    if customer["currency"] is None:
+        customer["currency"] = currency
+    elif customer["currency"] != currency:
+        raise StripeError.invalid(f"You cannot combine currencies on a single customer. This customer has "
+                                  f"{customer['currency']} set and {currency} was given.", param=param)
 
 
 def add_balance_transaction(ledger: Ledger, customer: dict, amount: int, type_: str, *, description=None,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 
 from tests.sandbox.stripe import billing
+from tests.sandbox.stripe.currency import ACCOUNT_CURRENCY, format_amount
 from tests.sandbox.stripe.errors import StripeError
 from tests.sandbox.stripe.ops.customers import add_balance_transaction
 from tests.sandbox.stripe.ops.objects import emit
@@ -24,6 +25,15 @@ FAILING_PAYMENT_METHODS = frozenset({
 })
 
 
+def invoice_currency(customer: dict, sub: dict | None) -> str:
+    """A subscription's invoices are in its prices' currency; another invoice in the customer's
+    (``InvoiceCreateParams.currency``: "Defaults to that of customer"), else the account's
+    (a customer without a currency yet; sandbox reading, unverified)."""
+    if sub is not None:
+        return sub["currency"]
+    return customer["currency"] or ACCOUNT_CURRENCY
+
+
 def new_invoice(ledger: Ledger, customer: dict, sub: dict | None, reason: str, at: int,
                 period: tuple[int, int]) -> dict:
     invoice = {"id": ledger.new_id("in"), "object": "invoice", "account_country": "US", "account_name": "Sandbox",
@@ -33,7 +43,7 @@ def new_invoice(ledger: Ledger, customer: dict, sub: dict | None, reason: str, a
                "automatic_tax": {"enabled": False, "liability": None, "disabled_reason": None,
                                  "provider": None, "status": None},
                "automatically_finalizes_at": None, "billing_reason": reason,
-               "collection_method": "charge_automatically", "created": at, "currency": customer["currency"],
+               "collection_method": "charge_automatically", "created": at, "currency": invoice_currency(customer, sub),
                "custom_fields": None, "customer": customer["id"], "customer_account": None,
                "customer_email": customer["email"], "customer_name": customer["name"],
                "default_payment_method": None, "default_tax_rates": [], "description": None, "discounts": [],
@@ -67,7 +77,7 @@ def cycle_line(ledger: Ledger, invoice: dict, item: dict, start: int, end: int) 
     interval = price["recurring"]["interval"]
     return {"id": ledger.new_id("il"), "object": "line_item", "amount": amount, "currency": price["currency"],
             "description": f"{item['quantity']} × {product['name']} (at "
-                           f"{billing.money(price['unit_amount'], price['currency'])} / {interval})",
+                           f"{format_amount(price['unit_amount'], price['currency'])} / {interval})",
             "discount_amounts": [], "discountable": True, "discounts": [], "invoice": invoice["id"],
             "livemode": False, "metadata": dict(item["metadata"]),
             "parent": {"type": "subscription_item_details", "invoice_item_details": None,

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from tests.sandbox.stripe import billing
 from tests.sandbox.stripe.errors import StripeError
+from tests.sandbox.stripe.ops.customers import charge_in
 from tests.sandbox.stripe.ops.invoices import bill_now, cycle_line, new_invoice, sweep
 from tests.sandbox.stripe.ops.objects import emit, merge_metadata, render
 from tests.sandbox.stripe.state import Ledger
@@ -30,6 +31,8 @@ def create_subscription(ledger: Ledger, customer: dict, items: list[dict], metad
     currencies = {p["currency"] for p in prices}
     if len(currencies) > 1:
         raise StripeError.state("All prices on a subscription must have the same currency.", param="items")
+    currency = currencies.pop()
+    charge_in(customer, currency, "items")
     now = ledger.now(customer["id"])
     interval, count = intervals.pop()
     end = billing.add_interval(now, interval, count, 1)
@@ -40,7 +43,7 @@ def create_subscription(ledger: Ledger, customer: dict, items: list[dict], metad
            "billing_mode": {"type": "flexible", "flexible": None, "updated_at": None}, "billing_thresholds": None,
            "cancel_at": None, "cancel_at_period_end": False,
            "canceled_at": None, "cancellation_details": {"comment": None, "feedback": None, "reason": None},
-           "collection_method": "charge_automatically", "created": now, "currency": currencies.pop(),
+           "collection_method": "charge_automatically", "created": now, "currency": currency,
            "customer": customer["id"], "days_until_due": None, "default_payment_method": None,
            "description": None, "discounts": [], "ended_at": None, "invoice_settings": {"issuer": {"type": "self"}},
            "item_ids": [], "latest_invoice": None, "livemode": False, "metadata": metadata or {},
@@ -95,7 +98,10 @@ def change_items(ledger: Ledger, sub: dict, changes: list[dict], *, proration_be
         if new is None:
             resulting.pop(key, None)
             continue
-        ledger.get(ledger.prices, "price", new[0], f"{change['param']}[price]")
+        price = ledger.get(ledger.prices, "price", new[0], f"{change['param']}[price]")
+        if price["currency"] != sub["currency"]:
+            raise StripeError.state(f"The price's currency ({price['currency']}) must match the subscription's "
+                                    f"({sub['currency']}).", param=f"{change['param']}[price]")
         resulting[key] = new[0]
     if not resulting:
         raise StripeError.state("A subscription must keep at least one item.", param="items")
