@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from tests.sandbox.chargebee.errors import ChargebeeError
-from tests.sandbox.chargebee.ops import catalog, renewals
+from tests.sandbox.chargebee.ops import catalog, renewals, subscriptions
 from tests.sandbox.chargebee.ops.events import publish
 from tests.sandbox.chargebee.settings import SettingError, validated
 from tests.sandbox.chargebee.state import ChargebeeState
@@ -49,8 +49,8 @@ def get_settings():
 
 @bp.post("/settings")
 def set_settings():
-    """Body: any of billing_mode (millisecond|day), timezone, prorate,
-    invoice_immediately, rounding, rate_limit_per_minute, rate_limit_window_seconds, api_key."""
+    """Body: any of billing_mode (millisecond|day), timezone, prorate, invoice_immediately, rounding,
+    rate_limit_per_minute, rate_limit_window_seconds, api_key, backdating_enabled, backdating_limit_day."""
     world, state = current_world(), _state()
     with world.lock:
         state.settings = validated(state.settings, _body())
@@ -106,6 +106,17 @@ def payment_method(customer_id):
     with world.lock:
         customer = catalog.set_payment_outcome(state, customer_id, outcome)
         return jsonify({"customer_id": customer["id"], "card_status": customer["card_status"]})
+
+
+@bp.post("/subscriptions/<sub_id>/status")
+def subscription_status(sub_id):
+    """Body: ``status``: active | in_trial | future | paused | non_renewing. Sets the status field only
+    (a test hook for status rules such as backdating's); nothing that status implies is modelled."""
+    world, state = current_world(), _state()
+    status = _body().get("status")
+    with world.lock:
+        sub = subscriptions.set_status(state, sub_id, status)
+        return jsonify({"subscription_id": sub["id"], "status": sub["status"]})
 
 
 @bp.post("/locks/subscriptions/<sub_id>")

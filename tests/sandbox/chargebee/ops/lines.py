@@ -66,8 +66,9 @@ def open_unbilled(state: ChargebeeState, sub_id: str) -> list[dict]:
             if uc["subscription_id"] == sub_id and not uc["is_voided"] and not uc["deleted"]]
 
 
-def one_off_lines(state: ChargebeeState, sub: dict, entries: list[dict]) -> list[dict]:
-    """Charge item prices in ``subscription_items``: billed once, now, unprorated."""
+def one_off_lines(state: ChargebeeState, sub: dict, entries: list[dict], at_ms: int) -> list[dict]:
+    """Charge item prices in ``subscription_items``: billed once, unprorated, dated ``at_ms``
+    (now; a backdated change's effective instant)."""
     lines = []
     for entry in entries:
         price = entry["_price"]
@@ -75,7 +76,7 @@ def one_off_lines(state: ChargebeeState, sub: dict, entries: list[dict]) -> list
             continue
         qty = entry["quantity"] or 1
         amount = full_amount(price, qty)
-        lines.append({"id": state.next_id("li"), "date_from": state.now, "date_to": state.now,
+        lines.append({"id": state.next_id("li"), "date_from": at_ms // 1000, "date_to": at_ms // 1000,
                       "unit_amount": price["price"], "quantity": qty if price["pricing_model"] == "per_unit" else 1,
                       "amount": amount, "pricing_model": price["pricing_model"], "is_taxed": False, "tax_amount": 0,
                       "discount_amount": 0, "item_level_discount_amount": 0, "description": price["external_name"],

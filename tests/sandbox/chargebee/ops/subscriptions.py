@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from tests.sandbox.chargebee import params as p
 from tests.sandbox.chargebee.errors import ChargebeeError, invalid_state, missing, not_found, wrong_value
 from tests.sandbox.chargebee.ops import catalog
+from tests.sandbox.chargebee.ops.backdating import effective_at
 from tests.sandbox.chargebee.ops.credits import issue_credits
 from tests.sandbox.chargebee.ops.events import record
 from tests.sandbox.chargebee.ops.invoices import issue_invoice
@@ -44,9 +45,9 @@ from tests.sandbox.chargebee.terms import add_period, align_start
 
 # update_for_items parameters that change billing but that the sandbox does
 # not model: refusing them beats silently ignoring them.
-UNSUPPORTED_UPDATE_PARAMS = ("changes_scheduled_at", "coupon_ids", "coupons", "discounts", "item_tiers",
-                             "invoice_date", "terms_to_charge", "reactivate", "reactivate_from", "trial_end",
-                             "billing_cycles", "contract_term", "free_period", "setup_fee", "start_date")
+UNSUPPORTED_UPDATE_PARAMS = ("coupon_ids", "coupons", "discounts", "item_tiers", "invoice_date", "terms_to_charge",
+                             "reactivate", "reactivate_from", "trial_end", "billing_cycles", "contract_term",
+                             "free_period", "setup_fee", "start_date")
 
 
 PRORATION_TYPES = ("full_term", "partial_term", "none")
@@ -67,6 +68,22 @@ def get_subscription(state: ChargebeeState, sub_id: str) -> dict:
     return sub
 
 
+# Statuses the control API may set (a test hook; chargebee-python's Subscription.Status enum minus those
+# that end a term, which the sandbox does not model).
+SETTABLE_STATUSES = ("active", "in_trial", "future", "paused", "non_renewing")
+
+
+def set_status(state: ChargebeeState, sub_id: str, status: str) -> dict:
+    """Control API only: set the status field and nothing else (trials, pauses and term-end
+    cancellations are not modelled), so tests can reach the rules that depend on the status."""
+    sub = get_subscription(state, sub_id)
+    if status not in SETTABLE_STATUSES:
+        raise wrong_value("status", f"status must be one of {', '.join(SETTABLE_STATUSES)}")
+    sub["status"] = status
+    state.touch(sub)
+    return sub
+
+
 def _parse_items(state: ChargebeeState, params: dict, currency: str | None) -> list[dict]:
     entries = []
     for index, fields in p.item_list(params, "subscription_items"):
@@ -75,7 +92,7 @@ def _parse_items(state: ChargebeeState, params: dict, currency: str | None) -> l
         price = catalog.get_item_price(state, price_id, param=label)
         if currency is not None and price["currency_code"] != currency:
             raise wrong_value(label, f"{label} : currency {price['currency_code']} does not match the "
-                              f"subscription currency {currency}")
+                                     f"subscription currency {currency}")
         qlabel = f"subscription_items[quantity][{index}]"
         quantity = p.integer(fields, "quantity", wire=qlabel, minimum=1)
         # SPEC: quantity applies to per_unit/tiered/stairstep. A flat fee is one unit, so
@@ -129,7 +146,10 @@ def _start_term(state: ChargebeeState, sub: dict, start_ms: int) -> None:
     sub.update(_anchor_ms=start_ms, _terms=0, _period=plan["period"], _period_unit=plan["period_unit"],
                _term_start_ms=start_ms,
                _term_end_ms=add_period(start_ms, plan["period"], plan["period_unit"], 1, state.settings.timezone),
-               _unprorated_change_in_term=False, _term_invoice_id=None)
+               _unprorated_change_in_term=False, _term_invoice_id=None,
+               # The effective instant of the last change to the items (creation and term resets count),
+               # which a backdated change may not precede (ops/backdating.py).
+               _last_item_change_ms=start_ms)
 
 
 def create_with_items(state: ChargebeeState, customer_id: str, params: dict) -> tuple[dict, Outcome]:
@@ -138,7 +158,7 @@ def create_with_items(state: ChargebeeState, customer_id: str, params: dict) -> 
     if sub_id is not None and sub_id in state.subscriptions:
         raise ChargebeeError(400, "duplicate_entry", f"The value {sub_id} is already present.", param="id")
     for name in UNSUPPORTED_UPDATE_PARAMS:
-        if name in params and name not in ("reactivate", "reactivate_from", "changes_scheduled_at"):
+        if name in params and name not in ("reactivate", "reactivate_from"):
             raise wrong_value(name, f"{name} is not supported by the sandbox")
     entries = _parse_items(state, params, None)
     if not entries:
@@ -163,7 +183,7 @@ def create_with_items(state: ChargebeeState, customer_id: str, params: dict) -> 
     state.subscriptions[sub["id"]] = sub
     outcome = Outcome()
     lines = [line(state, sub, seg) for seg in full_term_segments(state, sub)]
-    lines += one_off_lines(state, sub, entries)
+    lines += one_off_lines(state, sub, entries, state.now_ms)
     record(state, "subscription_created", {"subscription": render_subscription(state, sub),
                                            "customer": render_customer(state, customer)})
     _realize_charges(state, sub, lines, invoice_immediately, outcome, recurring=True)
@@ -189,11 +209,7 @@ def update_for_items(state: ChargebeeState, sub_id: str, params: dict) -> tuple[
     sub = get_subscription(state, sub_id)
     if sub["status"] not in ("active", "non_renewing", "in_trial"):
         raise invalid_state(f"The subscription is {sub['status']}; it cannot be changed.")
-    change_option = p.string(params, "change_option", choices=("immediately", "end_of_term", "specific_date"))
-    end_of_term = p.boolean(params, "end_of_term", False)
-    if change_option in ("end_of_term", "specific_date") or (change_option is None and end_of_term):
-        raise wrong_value("change_option", "the sandbox applies changes immediately only; end_of_term and "
-                          "specific_date (deprecated in favour of ramps) are not supported")
+    at, backdated = effective_at(state, sub, params)
     for name in UNSUPPORTED_UPDATE_PARAMS:
         if name in params:
             raise wrong_value(name, f"{name} is not supported by the sandbox")
@@ -217,12 +233,17 @@ def update_for_items(state: ChargebeeState, sub_id: str, params: dict) -> tuple[
     _check_periods(state, new_items)
     old_plan, new_plan = _plan_of(state, sub["_items"]), _plan_of(state, new_items)
     term_reset = (old_plan["period"], old_plan["period_unit"]) != (new_plan["period"], new_plan["period_unit"])
-    at = max(align_start(state.now_ms, state.settings.billing_mode, state.settings.timezone), sub["_term_start_ms"])
+    if term_reset and backdated:
+        raise wrong_value("changes_scheduled_at", "changes_scheduled_at : a backdated change of billing period is "
+                                                  "not modelled by the sandbox")
+    items_changed = _item_keys(new_items) != _item_keys(sub["_items"])
     new_segments, unprorated = _change_segments(state, sub, new_items, at, prorate_param, term_reset)
 
     outcome = Outcome()
     suppress_credits = sub["_unprorated_change_in_term"]
     sub["_items"] = new_items
+    if items_changed:
+        sub["_last_item_change_ms"] = at
     if meta is not None:
         sub["meta_data"] = meta
     if auto_collection is not None:
@@ -233,7 +254,7 @@ def update_for_items(state: ChargebeeState, sub_id: str, params: dict) -> tuple[
     if term_reset:
         _start_term(state, sub, at)
         charge_lines += [line(state, sub, seg) for seg in full_term_segments(state, sub)]
-    charge_lines += one_off_lines(state, sub, entries)
+    charge_lines += one_off_lines(state, sub, entries, at if backdated else state.now_ms)
     _realize_charges(state, sub, charge_lines, invoice_immediately, outcome, recurring=term_reset)
     state.touch(sub)
     content = {"subscription": render_subscription(state, sub),
@@ -244,8 +265,12 @@ def update_for_items(state: ChargebeeState, sub_id: str, params: dict) -> tuple[
         content["credit_notes"] = outcome.credit_notes
     if outcome.unbilled_charges:
         content["unbilled_charges"] = outcome.unbilled_charges
-    record(state, "subscription_changed", content)
+    record(state, "subscription_changed_with_backdating" if backdated else "subscription_changed", content)
     return sub, outcome
+
+
+def _item_keys(items: list[dict]) -> list[tuple[str, int]]:
+    return sorted((i["item_price_id"], i["quantity"]) for i in items)
 
 
 def _change_segments(state: ChargebeeState, sub: dict, new_items: list[dict], at: int, prorate_param: bool | None,
