@@ -1,6 +1,6 @@
 """Golden tests: the engine on the scripted months/years that the sandbox tests compute by hand.
 
-tests/test_sandbox_stripe_billing.py and tests/test_sandbox_chargebee.py script a
+tests/sandbox/tests/test_stripe_billing.py and test_chargebee_scripted.py script a
 month of seat and plan changes and write the expected provider amounts in
 their docstrings. Those numbers are copied here (nothing is imported from the
 sandbox: agreement between two independent implementations is the evidence).

@@ -64,9 +64,10 @@ def create_chargebee_prices(client: Chargebee, catalog: Catalog) -> list[str]:
         _create_unless_exists(lambda headers: client.Item.create(
             {"id": item_id, "name": f"{name} ({price_id})", "type": kind, "item_family_id": "seatsync"}, headers),
             key=f"seatsync:item:{price_id}")
+        # name is required (chargebee-python ItemPrice.CreateParams: name: Required[str]).
         if _create_unless_exists(lambda headers: client.ItemPrice.create(
-                {"id": price_id, "item_id": item_id, "pricing_model": "per_unit", "price": amount,
-                 "currency_code": currency, "period": 1, "period_unit": interval}, headers),
+                {"id": price_id, "name": f"{name} ({price_id})", "item_id": item_id, "pricing_model": "per_unit",
+                 "price": amount, "currency_code": currency, "period": 1, "period_unit": interval}, headers),
                 key=f"seatsync:item_price:{price_id}"):
             created.append(price_id)
     return created

@@ -144,8 +144,9 @@ def fetch_list(client: Chargebee, resource: str, *, since: int | None = None,
     resource_api, key, date_field = spec[resource]
     params: dict[str, Any] = {}
     if resource.endswith("unbilled_charges"):
-        # Voided charges are listed only on request; both kinds are part of the state.
-        params["is_voided"] = {"is": "true" if resource == "voided_unbilled_charges" else "false"}
+        # Voided charges are listed only on request; both kinds are part of the state. chargebee-python
+        # declares is_voided a plain boolean (UnbilledCharge.ListParams), not an is_voided[is] filter.
+        params["is_voided"] = resource == "voided_unbilled_charges"
     if since is not None and date_field is not None:
         params[date_field] = {"after": since}
     yield from _pages(resource_api, key, params, offset)

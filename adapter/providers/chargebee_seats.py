@@ -77,9 +77,9 @@ class ChargebeeSeats:
     def unbilled_total(self, subscription: str) -> int:
         total, offset = 0, None
         while True:
-            # No is_voided filter: chargebee-python declares it a plain boolean while the sandbox
-            # (tests/sandbox/CHARGEBEE.md) reads is_voided[is]; voided charges are skipped below
-            # either way, so the sum does not depend on which one the live API follows.
+            # No is_voided filter: chargebee-python declares it a plain boolean (UnbilledCharge.ListParams)
+            # defaulting to false, so voided charges are not listed; they are skipped below too, so the
+            # sum does not depend on how a live site reads the default.
             params = {"subscription_id": {"is": subscription}, "limit": 100}
             if offset:
                 params["offset"] = offset

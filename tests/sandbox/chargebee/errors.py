@@ -17,17 +17,21 @@ class ChargebeeError(Exception):
     """Raised anywhere in the Chargebee half; rendered by the blueprint."""
 
     def __init__(self, status: int, api_error_code: str, message: str, *,
-                 type: str = "invalid_request", param: str | None = None):
+                 type: str = "invalid_request", param: str | None = None,
+                 error_code: str | None = None, error_msg: str | None = None):
         super().__init__(message)
         self.status = status
         self.api_error_code = api_error_code
         self.message = message
         self.type = type
         self.param = param
+        # The legacy fields; they repeat api_error_code and message unless a shape says otherwise.
+        self.error_code = error_code or api_error_code
+        self.error_msg = error_msg or message
 
     def body(self) -> dict:
         body = {"message": self.message, "type": self.type, "api_error_code": self.api_error_code,
-                "error_code": self.api_error_code, "error_msg": self.message,
+                "error_code": self.error_code, "error_msg": self.error_msg,
                 "http_status_code": self.status}
         if self.param is not None:
             body["param"] = self.param
@@ -39,6 +43,15 @@ class ChargebeeError(Exception):
 
 def wrong_value(param: str, message: str) -> ChargebeeError:
     return ChargebeeError(400, "param_wrong_value", message, param=param)
+
+
+def missing(param: str) -> ChargebeeError:
+    """A required parameter not sent. The shape a live test site answered for one (quoted in
+    chargebee/chargebee-python#54): ``{"message": "customer_id : cannot be blank", "type":
+    "invalid_request", "api_error_code": "invalid_request", "param": "customer_id", "error_code":
+    "param_required", "error_msg": "cannot be blank"...}`` (the quote breaks off inside error_msg)."""
+    return ChargebeeError(400, "invalid_request", f"{param} : cannot be blank", param=param,
+                          error_code="param_required", error_msg="cannot be blank")
 
 
 def not_found(param: str, message: str) -> ChargebeeError:

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from .errors import wrong_value
+from tests.sandbox.chargebee.errors import missing, wrong_value
 
 _TOKEN = re.compile(r"\[([^\]]*)\]")
 
@@ -94,8 +94,9 @@ def string(params: dict, name: str, default: str | None = None, *, wire: str | N
 
 
 def required(value: Any, label: str) -> Any:
+    """``value``, or Chargebee's missing-parameter error (``errors.missing``) naming ``label``."""
     if value is None:
-        raise wrong_value(label, f"{label} : cannot be blank")
+        raise missing(label)
     return value
 
 

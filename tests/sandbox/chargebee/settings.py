@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .money import ROUNDING_MODES
+from tests.sandbox.chargebee.money import ROUNDING_MODES
 
 
 @dataclass
@@ -25,6 +25,13 @@ class SiteSettings:
     rate_limit_per_minute: int | None = 150  # test sites (reference §6); None = unlimited
     rate_limit_window_seconds: float = 60.0
     api_key: str | None = None  # None: any non-empty key is accepted
+    # Backdating (change_option=specific_date in the past) "needs backdating enabled on the site"
+    # (reference §2); off by default. backdating_limit_day: "current day of the month does not exceed
+    # the limit set ... for backdating" - the sandbox's reading (UNVERIFIED): when set, backdating into
+    # an earlier calendar month than the site's current local month is refused once the current local
+    # day of the month is past this day; None = no limit.
+    backdating_enabled: bool = False
+    backdating_limit_day: int | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -60,8 +67,11 @@ def validated(current: SiteSettings, changes: dict) -> SiteSettings:
                 raise SettingError(name, "must be an IANA time zone name") from None
             if not isinstance(value, str):
                 raise SettingError(name, "must be an IANA time zone name")
-        elif name in ("prorate", "invoice_immediately"):
+        elif name in ("prorate", "invoice_immediately", "backdating_enabled"):
             value = _bool(name, value)
+        elif name == "backdating_limit_day":
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 31):
+                raise SettingError(name, "must be a day of the month (1-31) or null")
         elif name == "rounding":
             if value not in ROUNDING_MODES:
                 raise SettingError(name, f"must be one of {', '.join(ROUNDING_MODES)}")

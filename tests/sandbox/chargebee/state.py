@@ -17,7 +17,7 @@ from typing import Any
 
 from tests.sandbox.core import SlidingWindowLimiter
 
-from .settings import SiteSettings
+from tests.sandbox.chargebee.settings import SiteSettings
 
 TIME_MACHINE = "delorean"  # the one time machine a Chargebee test site has
 
@@ -86,6 +86,11 @@ class ChargebeeState:
         version = max(self.now_ms, self._last_version + 1)
         self._last_version = version
         obj["resource_version"] = version
+        obj["updated_at"] = self.now_ms // 1000
+
+    def touch_unversioned(self, obj: dict) -> None:
+        """Bump only ``updated_at`` (s): for resources whose model declares no ``resource_version``
+        (chargebee-python's ``UnbilledChargeResponse`` has ``created_at``/``updated_at`` and no version)."""
         obj["updated_at"] = self.now_ms // 1000
 
     @property

@@ -10,6 +10,9 @@ from datetime import datetime, timezone
 
 import httpx
 
+# The seat price most tests use: a monthly per_unit plan price in USD.
+SEAT = "seat-USD-monthly"
+
 
 def ts(*parts, tz=timezone.utc) -> int:
     """Unix seconds for a wall-clock time (UTC unless ``tz``)."""
@@ -43,8 +46,8 @@ class Site:
         item_id = f"item-{price_id}"
         self.cb.Item.create({"id": item_id, "name": price_id.replace("-", " ").title(), "type": item_type,
                              "item_family_id": "seats"})
-        params = {"id": price_id, "item_id": item_id, "pricing_model": model, "price": amount,
-                  "currency_code": currency}
+        params = {"id": price_id, "name": price_id, "item_id": item_id, "pricing_model": model,
+                  "price": amount, "currency_code": currency}
         if period is not None:
             params.update(period=period, period_unit=unit)
         self.cb.ItemPrice.create(params)

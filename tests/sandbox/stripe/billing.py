@@ -82,12 +82,6 @@ def quantity_label(quantity: int, product_name: str) -> str:
     return product_name if quantity == 1 else f"{quantity} × {product_name}"
 
 
-def money(amount: int, currency: str) -> str:
-    symbol = {"usd": "$", "eur": "€", "gbp": "£"}.get(currency, "")
-    whole = Decimal(amount) / 100
-    return f"{symbol}{whole:.2f}" if symbol else f"{whole:.2f} {currency.upper()}"
-
-
 def apply_balance(total: int, balance: int) -> tuple[int, int]:
     """(amount_due, new_balance) when an invoice of ``total`` is finalized.
 

@@ -1,29 +1,68 @@
-"""Stripe half state: the ledger plus the reliability knobs (limits, locks, delays)."""
+"""Everything the Stripe half holds: the ``Ledger`` (objects, events, clocks) and the reliability state.
+
+The ``Ledger`` is plain data plus id/clock/lookup accessors, so a preview can
+run an update on a deep copy and throw it away; the billing operations on it
+are the free functions of ``tests.sandbox.stripe.ops``. Objects are stored in
+the shape stripe-python 16.1.0 expects for API version 2026-10-28.endive.
+``StripeState`` adds what is about requests rather than billing: limits,
+limiters, in-flight idempotency keys and the write gate.
+"""
 
 from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from typing import Any
 
 from tests.sandbox.core import SlidingWindowLimiter, World
-from tests.sandbox.stripe.ledger import Ledger
+from tests.sandbox.stripe.errors import StripeError
+from tests.sandbox.stripe.settings import StripeLimits
 
-# Test-mode defaults from reference stripe.md §6 (RL, RL-JA).
-DEFAULT_REQUESTS_PER_SECOND = 25
-DEFAULT_QUANTITY_UPDATES_PER_HOUR = 200
+API_VERSION = "2026-10-28.endive"
 
 
-@dataclass
-class StripeLimits:
-    requests_per_second: int | None = DEFAULT_REQUESTS_PER_SECOND
-    # The window the request limit counts over; tests stretch it so the result
-    # does not depend on how fast requests are made.
-    request_window_seconds: float = 1.0
-    quantity_updates_per_hour: int | None = DEFAULT_QUANTITY_UPDATES_PER_HOUR
-    # Seconds a write holds its object lock before applying; lets tests create
-    # genuinely concurrent writes to one subscription (→ 429 lock_timeout).
-    write_delay_seconds: float = 0.0
+class Ledger:
+    def __init__(self, start_time: int):
+        self.default_time = start_time
+        self.customers: dict[str, dict] = {}
+        self.products: dict[str, dict] = {}
+        self.prices: dict[str, dict] = {}
+        self.subscriptions: dict[str, dict] = {}
+        self.items: dict[str, dict] = {}
+        self.invoiceitems: dict[str, dict] = {}
+        self.invoices: dict[str, dict] = {}
+        self.clocks: dict[str, dict] = {}
+        self.balance_transactions: dict[str, dict] = {}
+        self.events: list[dict] = []
+        self._counters: dict[str, int] = {}
+        self.invoice_number = 0
+        # The request being served (for events' ``request`` field); none for clock-driven work.
+        self.request: dict = {"id": None, "idempotency_key": None}
+        self.scratch = False
+
+    def new_id(self, prefix: str) -> str:
+        n = self._counters.get(prefix, 0) + 1
+        self._counters[prefix] = n
+        # Objects made for a preview must never share an id with real ones.
+        return f"{prefix}_{'tmp' if self.scratch else 'sbx'}{n:010d}"
+
+    def now(self, customer_id: str | None = None) -> int:
+        """The customer's clock: its test clock, else the world's default clock."""
+        customer = self.customers.get(customer_id) if customer_id else None
+        clock_id = customer and customer.get("test_clock")
+        return self.clocks[clock_id]["frozen_time"] if clock_id else self.default_time
+
+    def get(self, table: dict, kind: str, object_id: Any, param: str = "id") -> dict:
+        if not isinstance(object_id, str) or object_id not in table:
+            raise StripeError.no_such(kind, str(object_id), param)
+        return table[object_id]
+
+    def lookup(self, object_id: str) -> dict | None:
+        for table in (self.customers, self.products, self.prices, self.subscriptions, self.items,
+                      self.invoiceitems, self.invoices, self.clocks, self.balance_transactions):
+            if object_id in table:
+                return table[object_id]
+        return None
 
 
 class StripeState:
@@ -60,8 +99,6 @@ class StripeState:
             return self._waiting
 
     def _default_limits(self) -> StripeLimits:
-        # world.config["stripe_limits"] overrides Stripe's defaults, e.g. the test
-        # fixtures lift the 25 requests/s limit so tests never depend on speed.
         return StripeLimits(**self.world.config.get("stripe_limits", {}))
 
     def _initial_time(self) -> int:

@@ -11,21 +11,15 @@ import httpx
 import pytest
 from chargebee import APIError, Chargebee, InvalidRequestError, OperationFailedError
 
-from tests.sandbox.chargebee.testing import Site, ts
-
-SEAT = "seat-USD-monthly"
+from tests.sandbox.chargebee.testing import SEAT, Site, ts
 
 
 @pytest.fixture
-def site(sandbox, chargebee_client) -> Site:
-    site = Site(sandbox, chargebee_client)
-    site.settings(billing_mode="day")
-    site.start(2026, 4, 1, 9)
-    site.price(SEAT, "plan", 1000)
-    site.customer("acme")
-    site.subscribe("acme", "sub-acme", [(SEAT, 5)])
-    site.travel(2026, 4, 11, 14)
-    return site
+def site(april) -> Site:
+    """The conftest's April site (5 seats from Apr 1, day mode), on Apr 11 at 14:00. Overrides the plain
+    ``site`` for this module; ``april`` still gets the conftest's."""
+    april.travel(2026, 4, 11, 14)
+    return april
 
 
 def _update(site: Site, quantity: int, key: str | None):

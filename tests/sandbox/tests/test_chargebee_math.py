@@ -7,7 +7,7 @@ from fractions import Fraction
 
 import pytest
 
-from tests.sandbox.chargebee.billing import Segment, consolidate
+from tests.sandbox.chargebee.proration import Segment, consolidate
 from tests.sandbox.chargebee.money import line_amount
 from tests.sandbox.chargebee.params import decode
 from tests.sandbox.chargebee.errors import ChargebeeError
@@ -99,7 +99,7 @@ def test_deep_object_form_decoding():
 
 from hypothesis import given, settings as hsettings, strategies as st  # noqa: E402
 
-from tests.sandbox.chargebee import billing, catalog  # noqa: E402
+from tests.sandbox.chargebee.ops import catalog, renewals, subscriptions  # noqa: E402
 from tests.sandbox.chargebee.state import ChargebeeState  # noqa: E402
 
 DAY_MS = 86_400_000
@@ -109,10 +109,11 @@ def _april_site(mode: str, start_quantity: int) -> ChargebeeState:
     state = ChargebeeState(genesis_ms=APR1)
     state.settings.billing_mode = mode
     catalog.create_item(state, {"id": "seat", "name": "Seat", "type": "plan"})
-    catalog.create_item_price(state, {"id": "seat-USD", "item_id": "seat", "pricing_model": "per_unit",
-                                      "price": "1000", "period": "1", "period_unit": "month"})
+    catalog.create_item_price(state, {"id": "seat-USD", "name": "Seat USD", "item_id": "seat",
+                                      "pricing_model": "per_unit", "price": "1000", "period": "1",
+                                      "period_unit": "month"})
     catalog.create_customer(state, {"id": "acme", "card": {"number": "4111111111111111"}})
-    billing.create_with_items(state, "acme", {"id": "sub", "subscription_items": {
+    subscriptions.create_with_items(state, "acme", {"id": "sub", "subscription_items": {
         0: {"item_price_id": "seat-USD", "quantity": str(start_quantity)}}})
     return state
 
@@ -133,7 +134,7 @@ def test_prorations_conserve_money_whatever_the_order_of_changes(start, changes,
     for offset, new_quantity in changes:
         at = APR1 + DAY_MS // 2 + offset
         state.now_ms = max(state.now_ms, at)
-        billing.update_for_items(state, "sub", {
+        subscriptions.update_for_items(state, "sub", {
             "subscription_items": {0: {"item_price_id": "seat-USD", "quantity": str(new_quantity)}},
             "prorate": "true", "invoice_immediately": "true" if invoice_now else "false"})
         effective = align_start(state.now_ms, mode, "UTC")
@@ -152,7 +153,7 @@ def test_prorations_conserve_money_whatever_the_order_of_changes(start, changes,
     assert abs((charged - credited) - expected) <= Fraction(line_count + len(changes), 2)
 
     # The renewal bills the final quantity plus what is still unbilled, and available credits pay first.
-    renewal = billing.renew(state, state.subscriptions["sub"])
+    renewal = renewals.renew(state, state.subscriptions["sub"])
     assert renewal["total"] == quantity * 1000 + sum(uc["amount"] for uc in open_unbilled)
     assert renewal["credits_applied"] + renewal["amount_paid"] == renewal["total"]
     assert all(uc["deleted"] for uc in open_unbilled)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 
-from . import params as p
-from .errors import ChargebeeError, not_found, wrong_value
-from .events import record
-from .state import ChargebeeState, public
-from .terms import PERIOD_UNITS
+from tests.sandbox.chargebee import params as p
+from tests.sandbox.chargebee.errors import ChargebeeError, not_found, wrong_value
+from tests.sandbox.chargebee.ops.events import record
+from tests.sandbox.chargebee.ops.render import render_customer
+from tests.sandbox.chargebee.state import ChargebeeState
+from tests.sandbox.chargebee.terms import PERIOD_UNITS
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-@~]{1,100}$")
 
@@ -75,35 +76,6 @@ def get_customer(state: ChargebeeState, customer_id: str, param: str = "customer
     return customer
 
 
-def balances(state: ChargebeeState, customer: dict) -> tuple[int, int]:
-    """(refundable credits, unbilled charges): derived from credit notes and unbilled charges."""
-    refundable = sum(cn["amount_available"] for cn in state.credit_notes.values()
-                     if cn["customer_id"] == customer["id"] and cn["type"] == "refundable"
-                     and cn["status"] != "voided")
-    unbilled = sum(uc["amount"] for uc in state.unbilled_charges.values()
-                   if uc["customer_id"] == customer["id"] and not uc["is_voided"] and not uc["deleted"])
-    return refundable, unbilled
-
-
-def render_customer(state: ChargebeeState, customer: dict, *, refresh: bool = True) -> dict:
-    """The customer as the API shows it. ``refresh`` (write paths only) stores changed
-    balances and bumps ``resource_version``; reads never write."""
-    refundable, unbilled = balances(state, customer)
-    if refresh and (customer["refundable_credits"], customer["unbilled_charges"]) != (refundable, unbilled):
-        customer["refundable_credits"], customer["unbilled_charges"] = refundable, unbilled
-        state.touch(customer)
-    shown = public(customer)
-    shown.update(refundable_credits=refundable, unbilled_charges=unbilled)
-    shown["balances"] = [{"promotional_credits": customer["promotional_credits"],
-                          "excess_payments": customer["excess_payments"],
-                          "refundable_credits": refundable,
-                          "unbilled_charges": unbilled,
-                          "currency_code": customer["preferred_currency_code"],
-                          "balance_currency_code": customer["preferred_currency_code"],
-                          "object": "customer_balance"}]
-    return shown
-
-
 def set_payment_outcome(state: ChargebeeState, customer_id: str, outcome: str) -> dict:
     """Control API: give a customer a succeeding, declining or no test card."""
     customer = get_customer(state, customer_id)
@@ -150,6 +122,9 @@ def create_item_price(state: ChargebeeState, params: dict) -> dict:
     price_id = p.required(p.string(params, "id", max_length=100), "id")
     if price_id in state.item_prices:
         raise ChargebeeError(400, "duplicate_entry", f"The value {price_id} is already present.", param="id")
+    # Required by chargebee-python's ItemPrice.CreateParams (name: Required[str]); at most 100 characters
+    # like the item's name (sandbox reading). Uniqueness of item price names is not enforced.
+    name = p.required(p.string(params, "name", max_length=100), "name")
     item = get_item(state, p.required(p.string(params, "item_id"), "item_id"))
     pricing_model = p.string(params, "pricing_model", "flat_fee", choices=ALL_PRICING)
     if pricing_model not in SUPPORTED_PRICING:
@@ -170,7 +145,7 @@ def create_item_price(state: ChargebeeState, params: dict) -> dict:
     proration_type = p.string(params, "proration_type", "site_default",
                               choices=("site_default", "partial_term", "full_term"))
     item_price = {
-        "id": price_id, "name": p.string(params, "name", price_id), "item_family_id": item["item_family_id"],
+        "id": price_id, "name": name, "item_family_id": item["item_family_id"],
         "item_id": item["id"], "item_type": item["type"], "status": "active", "external_name": p.string(params, "external_name", item["name"]),
         "pricing_model": pricing_model, "price": price, "currency_code": currency,
         "free_quantity": p.integer(params, "free_quantity", 0, minimum=0), "is_taxable": True,

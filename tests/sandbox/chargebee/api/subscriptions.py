@@ -1,0 +1,66 @@
+"""``/api/v2`` subscriptions (create for items, retrieve, list, update for items) and the update estimate."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from tests.sandbox.chargebee import params as p
+from tests.sandbox.chargebee.api.http import (current_state, listing, match_string, read, sorted_by,
+                                              subscription_body, write)
+from tests.sandbox.chargebee.ops import estimates, subscriptions
+from tests.sandbox.chargebee.ops.render import render_customer, render_subscription
+
+bp = Blueprint("subscriptions", __name__)
+
+
+@bp.post("/customers/<customer_id>/subscription_for_items")
+def create_subscription(customer_id):
+    state = current_state()
+
+    def operation(prm):
+        sub, outcome = subscriptions.create_with_items(state, customer_id, prm)
+        return subscription_body(sub, outcome), 200
+    return write(operation, declared="Subscription.CreateWithItemsParams")
+
+
+@bp.get("/subscriptions/<sub_id>")
+def retrieve_subscription(sub_id):
+    state = current_state()
+    return read(lambda prm: subscription_body(subscriptions.get_subscription(state, sub_id), refresh=False),
+                declared=None)
+
+
+@bp.get("/subscriptions")
+def list_subscriptions():
+    state = current_state()
+
+    def operation(prm):
+        subs = [s for s in state.subscriptions.values() if match_string(prm, "customer_id", s["customer_id"])]
+        return listing(sorted_by(subs, prm, "created_at"), "subscription", prm,
+                       lambda s: render_subscription(state, s),
+                       lambda s: {"customer": render_customer(state, state.customers[s["customer_id"]],
+                                                              refresh=False)})
+    return read(operation, declared="Subscription.ListParams")
+
+
+@bp.post("/subscriptions/<sub_id>/update_for_items")
+def update_for_items(sub_id):
+    state = current_state()
+
+    def operation(prm):
+        sub, outcome = subscriptions.update_for_items(state, sub_id, prm)
+        return subscription_body(sub, outcome), 200
+    return write(operation, declared="Subscription.UpdateForItemsParams",
+                 lock_key=f"chargebee:subscription:{sub_id}")
+
+
+@bp.post("/estimates/update_subscription_for_items")
+def estimate_update(**_):
+    state = current_state()
+
+    def operation(prm):
+        sub_fields = prm.get("subscription") if isinstance(prm.get("subscription"), dict) else {}
+        sub_id = p.required(p.string(sub_fields, "id", wire="subscription[id]"), "subscription[id]")
+        return {"estimate": estimates.estimate_update_for_items(state, sub_id, prm)}, 200
+    # Estimates change nothing: the operation runs on a snapshot inside.
+    return write(operation, declared="Estimate.UpdateSubscriptionForItemsParams", idempotent=False)

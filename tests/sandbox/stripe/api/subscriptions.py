@@ -1,0 +1,126 @@
+"""``/v1/subscriptions`` and ``/v1/subscription_items``."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from tests.sandbox.stripe import params as P
+from tests.sandbox.stripe.api.http import check_supported, current_state, paginate, run
+from tests.sandbox.stripe.errors import StripeError
+from tests.sandbox.stripe.ops import subscriptions
+from tests.sandbox.stripe.ops.objects import render
+from tests.sandbox.stripe.state import Ledger
+
+bp = Blueprint("subscriptions", __name__)
+
+PRORATION_BEHAVIORS = ("create_prorations", "always_invoice", "none")
+PAYMENT_BEHAVIORS = ("allow_incomplete",)
+
+
+def _proration_behavior(p: dict) -> str:
+    return P.as_choice(p, "proration_behavior", PRORATION_BEHAVIORS) or "create_prorations"
+
+
+def item_changes(raw_items: list, param: str = "items") -> list[dict]:
+    changes = []
+    for i, raw in enumerate(raw_items):
+        where = f"{param}[{i}]"
+        if not isinstance(raw, dict):
+            raise StripeError.invalid("Invalid object", param=where)
+        check_supported(raw, {"id", "price", "quantity", "deleted", "metadata"}, where)
+        changes.append({"param": where, "id": raw.get("id"), "price": raw.get("price"),
+                        "quantity": P.as_int(raw, "quantity", where=f"{where}[quantity]", minimum=0),
+                        "deleted": P.as_bool(raw, "deleted", where=f"{where}[deleted]"),
+                        "metadata": P.as_metadata(raw)})
+    return changes
+
+
+def _check_quantity_limit(sub_id: str, changes: list[dict]) -> None:
+    # 200 quantity updates per hour per subscription (reference §6, RL-JA).
+    if any(c.get("quantity") is not None for c in changes) and not current_state().quantity_limiter.allow(sub_id):
+        raise StripeError.rate_limited("resource-specific")
+
+
+@bp.post("/subscriptions")
+def create_subscription():
+    def act(ledger: Ledger, p: dict):
+        if not p.get("customer"):
+            raise StripeError.missing("customer")
+        customer = ledger.get(ledger.customers, "customer", p["customer"], "customer")
+        P.as_choice(p, "payment_behavior", PAYMENT_BEHAVIORS)
+        items = []
+        for change in item_changes(p.get("items") or []):
+            if change["id"] is not None or change["deleted"] is not None:
+                raise StripeError.invalid("Only price and quantity can be set on new items.", param=change["param"])
+            if not change["price"]:
+                raise StripeError.missing(f"{change['param']}[price]")
+            items.append({"price": change["price"], "metadata": change["metadata"],
+                          "quantity": 1 if change["quantity"] is None else change["quantity"]})
+        return render(ledger, subscriptions.create_subscription(ledger, customer, items, P.as_metadata(p)))
+    return run("SubscriptionCreateParams", {"customer", "items", "metadata", "payment_behavior", "expand"}, act)
+
+
+@bp.get("/subscriptions/<sid>")
+def retrieve_subscription(sid):
+    return run("SubscriptionRetrieveParams", {"expand"},
+               lambda ledger, p: render(ledger, ledger.get(ledger.subscriptions, "subscription", sid)))
+
+
+@bp.get("/subscriptions")
+def list_subscriptions():
+    def act(ledger: Ledger, p: dict):
+        subs = [s for s in reversed(list(ledger.subscriptions.values()))
+                if p.get("customer") in (None, s["customer"]) and p.get("test_clock") in (None, s["test_clock"])
+                and (p.get("status") in (None, "all") or p.get("status") == s["status"])]
+        return paginate(subs, p, "/v1/subscriptions", lambda obj: render(ledger, obj))
+    return run("SubscriptionListParams", {"customer", "test_clock", "status", "limit", "starting_after",
+                                          "ending_before", "expand"}, act)
+
+
+@bp.post("/subscriptions/<sid>")
+def update_subscription(sid):
+    def act(ledger: Ledger, p: dict):
+        sub = ledger.get(ledger.subscriptions, "subscription", sid)
+        changes = item_changes(p.get("items") or [])
+        P.as_choice(p, "payment_behavior", PAYMENT_BEHAVIORS)
+        _check_quantity_limit(sid, changes)
+        return render(ledger, subscriptions.change_items(
+            ledger, sub, changes, proration_behavior=_proration_behavior(p),
+            proration_date=P.as_int(p, "proration_date"), metadata=P.as_metadata(p)))
+    return run("SubscriptionUpdateParams", {"items", "proration_behavior", "proration_date", "metadata",
+                                            "payment_behavior", "expand"}, act, lock=lambda ledger: sid)
+
+
+@bp.get("/subscription_items/<si>")
+def retrieve_subscription_item(si):
+    return run("SubscriptionItemRetrieveParams", {"expand"},
+               lambda ledger, p: render(ledger, ledger.get(ledger.items, "subscription item", si)))
+
+
+@bp.post("/subscription_items/<si>")
+def update_subscription_item(si):
+    def act(ledger: Ledger, p: dict):
+        item = ledger.get(ledger.items, "subscription item", si)
+        if item.get("deleted"):
+            raise StripeError.no_such("subscription item", si)
+        sub = ledger.subscriptions[item["subscription"]]
+        change = {"param": "items[0]", "id": si, "price": p.get("price"),
+                  "quantity": P.as_int(p, "quantity", minimum=0), "deleted": None,
+                  "metadata": P.as_metadata(p)}
+        P.as_choice(p, "payment_behavior", PAYMENT_BEHAVIORS)
+        _check_quantity_limit(sub["id"], [change])
+        try:
+            subscriptions.change_items(ledger, sub, [change], proration_behavior=_proration_behavior(p),
+                                       proration_date=P.as_int(p, "proration_date"), metadata=None)
+        except StripeError as exc:
+            # Errors name this endpoint's params, not the internal items[0][...] form.
+            if exc.param and exc.param.startswith("items[0]["):
+                exc.param = exc.param[len("items[0]["):-1]
+            raise
+        return render(ledger, item)
+
+    def owner(ledger: Ledger) -> str | None:
+        item = ledger.items.get(si)
+        return item["subscription"] if item else None
+    return run("SubscriptionItemUpdateParams", {"price", "quantity", "proration_behavior", "proration_date",
+                                                "metadata", "payment_behavior", "expand"}, act, lock=owner)

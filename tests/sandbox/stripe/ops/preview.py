@@ -1,0 +1,65 @@
+"""``create_preview``: what an update would bill, computed on a deep copy of the ledger (reference stripe.md §3)."""
+
+from __future__ import annotations
+
+import copy
+
+from tests.sandbox.stripe import billing
+from tests.sandbox.stripe.ops.invoices import cycle_line, item_line, new_invoice, sweep, total
+from tests.sandbox.stripe.ops.objects import render
+from tests.sandbox.stripe.ops.subscriptions import change_items, interval_of
+from tests.sandbox.stripe.state import Ledger
+
+
+def preview(ledger: Ledger, customer: dict, sub: dict, *, changes: list[dict] | None, proration_behavior: str,
+            proration_date: int | None) -> dict:
+    """The invoice an update would produce, computed on a throw-away copy.
+
+    ``always_invoice``: the immediate proration invoice. Otherwise: the next
+    renewal invoice (pending items, the new prorations, next period's lines).
+    """
+    events, ledger.events = ledger.events, []  # the event history is not needed to preview
+    try:
+        scratch = copy.deepcopy(ledger)
+    finally:
+        ledger.events = events
+    scratch.scratch = True
+    sub_c = scratch.subscriptions[sub["id"]]
+    cust_c = scratch.customers[customer["id"]]
+    at = proration_date if proration_date is not None else scratch.now(customer["id"])
+    latest_before = sub_c["latest_invoice"]
+    if changes:
+        before = set(scratch.invoiceitems)
+        change_items(scratch, sub_c, changes, proration_behavior="none" if proration_behavior == "none"
+                     else "create_prorations", proration_date=proration_date, metadata=None)
+        new_items = [scratch.invoiceitems[i] for i in scratch.invoiceitems if i not in before]
+    else:
+        new_items = []
+    if sub_c["latest_invoice"] != latest_before:
+        # An interval change bills at once; that immediate invoice is the preview.
+        invoice = scratch.invoices[sub_c["latest_invoice"]]
+        invoice.update(status="draft", billing_reason="upcoming", number=None, amount_paid=0)
+    elif proration_behavior == "always_invoice":
+        invoice = new_invoice(scratch, cust_c, sub_c, "upcoming", at, (at, at))
+        for ii in new_items:
+            invoice["lines"].append(item_line(scratch, invoice, ii))
+    else:
+        first = scratch.items[sub_c["item_ids"][0]]
+        start, end = first["current_period_start"], first["current_period_end"]
+        interval, count = interval_of(scratch, sub_c)
+        invoice = new_invoice(scratch, cust_c, sub_c, "upcoming", end, (start, end))
+        sweep(scratch, invoice, cust_c, sub_c)  # attaching on the scratch copy is harmless
+        for si in sub_c["item_ids"]:
+            invoice["lines"].append(cycle_line(
+                scratch, invoice, scratch.items[si], end,
+                billing.period_containing(sub_c["billing_cycle_anchor"], interval, count, end)[1]))
+    total(scratch, invoice)
+    amount_due, ending = billing.apply_balance(invoice["total"], cust_c["balance"])
+    invoice.update(id=f"upcoming_in_{sub['id']}", starting_balance=cust_c["balance"], ending_balance=ending,
+                   amount_due=amount_due, amount_remaining=amount_due)
+    if proration_date is not None:
+        invoice["parent"]["subscription_details"]["subscription_proration_date"] = proration_date
+    for line in invoice["lines"]:
+        line["invoice"] = invoice["id"]
+    return render(scratch, invoice)
+
