@@ -21,27 +21,29 @@ import threading
 import time
 from pathlib import Path
 
-from pyrate_limiter import Duration, Limiter, Rate, SQLiteBucket
+from pyrate_limiter import Limiter, Rate, SQLiteBucket
 
 log = logging.getLogger(__name__)
 
 class Pacer:
     """Blocks each request until the key's budget has room; pauses everyone on a Retry-After."""
 
-    def __init__(self, key: str, per_second: float, directory: Path):
+    def __init__(self, key: str, per_second: float, directory: Path, *, window_seconds: float = 1.0):
         self.per_second = per_second
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / "pacing.sqlite"
         table = "key_" + hashlib.sha256(key.encode()).hexdigest()[:16]
-        # A window of whole requests: N per ``window`` ms, N ≥ 1 (Chargebee's 140/min is 7 per 3 s).
-        count, window_ms = _as_window(per_second)
+        # The provider's own window (Stripe counts per second, Chargebee per minute), so the same bursts
+        # are allowed: N whole requests per window.
+        window_ms = int(window_seconds * 1000)
+        count = max(1, int(per_second * window_seconds + 1e-9))
         rates = [Rate(count, window_ms)]
-        if count >= 8:
-            # Spread the window's requests over it: a whole window's worth at once lands, after network
-            # jitter, partly in the provider's next window, and that is where 429s come from.
-            rates.insert(0, Rate(-(-count // 8), window_ms // 8))
+        if count >= 4:
+            # Spread each window's requests over its halves: a whole window's worth sent at once lands,
+            # after network jitter, partly in the provider's next window, which is where 429s come from.
+            rates.insert(0, Rate(-(-count // 2), window_ms // 2))
         self._limiter = Limiter(SQLiteBucket.init_from_file(rates, table=table, db_path=str(path),
-                                                            use_file_lock=True), buffer_ms=5)
+                                                            use_file_lock=True), buffer_ms=2)
         self._pauses = _Pauses(path, table)
 
     def acquire(self) -> None:
@@ -56,15 +58,6 @@ class Pacer:
     def pause(self, seconds: float) -> None:
         """The provider said to wait: nobody sends with this key until then."""
         self._pauses.pause_until(time.time() + seconds)
-
-
-def _as_window(per_second: float) -> tuple[int, int]:
-    """(count, window in ms) for a rate, with a window no longer than ten seconds."""
-    for window_ms in (Duration.SECOND, 2000, 3000, 5000, 10_000):
-        count = per_second * window_ms / 1000
-        if count >= 1 and abs(count - round(count)) < 1e-9:
-            return round(count), int(window_ms)
-    return max(1, int(per_second * 10)), 10_000
 
 
 class _Pauses:
@@ -96,6 +89,10 @@ _pacers: dict[tuple[str, str, str, float], Pacer] = {}
 _lock = threading.Lock()
 
 
+# The window each provider counts its request limit over (docs/providers.md).
+WINDOWS = {"stripe": 1.0, "chargebee": 60.0}
+
+
 def pacer_for(provider: str, key: str, per_second: float | None, directory: Path) -> Pacer | None:
     """The process's pacer for one provider key (None: pacing is off)."""
     if not per_second:
@@ -104,5 +101,6 @@ def pacer_for(provider: str, key: str, per_second: float | None, directory: Path
         slot = (provider, key, str(directory), per_second)
         found = _pacers.get(slot)
         if found is None:
-            found = _pacers[slot] = Pacer(f"{provider}:{key}", per_second, directory)
+            found = _pacers[slot] = Pacer(f"{provider}:{key}", per_second, directory,
+                                          window_seconds=WINDOWS[provider])
         return found

@@ -205,6 +205,13 @@ def claim_due_accounts(db: sqlite_utils.Database, owner: str, now_us: int, *, de
     return [{"account": account, "ledger_version": version} for account, version in rows]
 
 
+def renew_leases(db: sqlite_utils.Database, owner: str, accounts: list[str], now_us: int, *, lease_us: int) -> None:
+    """Extend this owner's leases on ``accounts`` (the worker's heartbeat); a lease already lost stays lost."""
+    with write_transaction(db):
+        db.conn.executemany("UPDATE sync_state SET lease_expires_us = ? WHERE account = ? AND lease_owner = ? "
+                            "AND lease_expires_us > ?", [(now_us + lease_us, a, owner, now_us) for a in accounts])
+
+
 def holds_lease(db: sqlite_utils.Database, account: str, owner: str, now_us: int) -> bool:
     row = db.execute("SELECT lease_owner, lease_expires_us FROM sync_state WHERE account = ?", [account]).fetchone()
     return bool(row) and row[0] == owner and row[1] > now_us

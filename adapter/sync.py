@@ -111,6 +111,7 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
     except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes
         failure = classify(exc)
         if failure.transient:
+            log.warning("reading %s from %s deferred: %s", linked.subscription, provider.name, failure.reason)
             outcome.deferred = True
             outcome.retry_at_us = _soon_after(failure, now_us())
             return outcome

@@ -13,6 +13,7 @@ import os
 import socket
 import threading
 import uuid
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
@@ -47,13 +48,61 @@ def providers_from_settings(settings: Settings) -> dict[str, Provider]:
 class WorkerConfig:
     coalesce_delay: float = 2.0  # seconds an account must be quiet before its changes are planned
     max_wait: float = 30.0  # ...but no change waits longer than this, however long a burst goes on
-    lease: float = 120.0  # seconds; longer than one pass's worst-case retries
+    lease: float = 15.0  # seconds; renewed every third of it while an account is worked on
     poll: float = 0.5
     threads: int = 4
     batch: int = 16
     retry_backoff: float = 60.0  # seconds before an account whose provider failed transiently is tried again
     recheck: float = 5.0  # seconds before an account with changes ahead of its provider's clock is looked at again
     sync: SyncOptions = field(default_factory=SyncOptions)
+
+
+class Heartbeat:
+    """Renews the leases of the accounts this worker is working on, every third of the lease.
+
+    A lease only has to outlive the gap between two renewals, not a whole pass (which can wait on the
+    provider's rate limit or on retries), so it can be short: a killed worker's accounts resume
+    within one lease. The thread runs while some account is held and stops when none is.
+    """
+
+    def __init__(self, worker: Worker):
+        self.worker = worker
+        self._held: set[str] = set()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._wake = threading.Event()
+
+    @contextmanager
+    def holding(self, account: str):
+        with self._lock:
+            self._held.add(account)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="seatsync-lease", daemon=True)
+                self._thread.start()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held.discard(account)
+
+    def _run(self) -> None:
+        db = store.open_db(self.worker.settings.database, migrate=False)
+        try:
+            interval = self.worker.config.lease / 3
+            while not self._wake.wait(interval):
+                with self._lock:
+                    held = sorted(self._held)
+                if not held:
+                    return
+                try:
+                    store.renew_leases(db, self.worker.owner, held, self.worker.now_us(),
+                                       lease_us=int(self.worker.config.lease * SECOND_US))
+                except Exception:  # the next beat tries again; a lease that runs out is taken over safely
+                    log.exception("renewing the leases of %s failed", ", ".join(held))
+        finally:
+            with self._lock:
+                self._thread = None
+            db.close()
 
 
 class Worker:
@@ -68,6 +117,7 @@ class Worker:
         self.now_us = now_us
         self._local = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=self.config.threads, thread_name_prefix="seatsync-sync")
+        self._heartbeat = Heartbeat(self)
 
     def _db(self):
         # One connection per thread: sqlite3 connections are not shared across threads here.
@@ -123,6 +173,10 @@ class Worker:
                 log.exception("worker task %s failed", name)
 
     def _work(self, claim: dict) -> Outcome:
+        with self._heartbeat.holding(claim["account"]):
+            return self._work_leased(claim)
+
+    def _work_leased(self, claim: dict) -> Outcome:
         db = self._db()
         account = claim["account"]
         try:
