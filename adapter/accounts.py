@@ -14,7 +14,7 @@ from typing import Collection
 import sqlite_utils
 
 from adapter import ledger, store
-from adapter.intake import format_us, parse_document
+from adapter.intake.parse import format_us, parse_document
 
 
 @dataclass(frozen=True)

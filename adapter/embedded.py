@@ -27,9 +27,9 @@ from pathlib import Path
 
 from adapter import accounts, ledger, store
 from adapter.config import Settings, new_whsec
-from adapter.intake import format_us, parse_document
-from adapter.policy import load_catalog, rewrite_price_ids
-from adapter.retry import call_with_retries
+from adapter.intake.parse import format_us, parse_document
+from adapter.billing.policy import load_catalog, rewrite_price_ids
+from adapter.sync.retry import call_with_retries
 
 # One demo account per seed article: (account, plan, seats).
 DEMO_ACCOUNTS = (
@@ -157,8 +157,8 @@ def _control(url: str, path: str, body: dict) -> dict:
 def seed_demo(settings: Settings, sandbox: EmbeddedSandbox, seatsync_url: str) -> Settings:
     """Create the catalogue and the demo accounts in the sandbox; return settings that name the created prices."""
     from adapter.providers.catalog import create_chargebee_prices, create_stripe_prices
-    from adapter.providers.chargebee import chargebee_client
-    from adapter.providers.stripe import stripe_client
+    from adapter.providers.chargebee.client import chargebee_client
+    from adapter.providers.stripe.client import stripe_client
 
     catalog = load_catalog(settings.mappings)
     stripe = stripe_client(settings)

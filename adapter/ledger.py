@@ -31,7 +31,7 @@ from typing import Iterable
 import sqlite_utils
 
 from adapter import store
-from adapter.intake import (AccountLinked, AddonsChanged, Batch, Event, PlanChanged, SeatActivated, SeatDeactivated,
+from adapter.intake.parse import (AccountLinked, AddonsChanged, Batch, Event, PlanChanged, SeatActivated, SeatDeactivated,
                             SeatsSnapshot)
 
 

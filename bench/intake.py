@@ -73,7 +73,7 @@ class Server:
 
 
 def _signed_requests(count: int, secret: str, prefix: str) -> list[tuple[bytes, dict]]:
-    from adapter.signing import sign
+    from adapter.intake.signing import sign
 
     requests = []
     for index in range(count):
@@ -149,7 +149,7 @@ def run_intake(*, count: int = 3000, concurrency: int = 16, rounds: int = 5) -> 
     import multiprocessing
 
     from adapter.config import new_whsec
-    from adapter.store import open_db
+    from adapter.store.core import open_db
 
     secret = new_whsec()
     rounds = max(1, min(rounds, count))

@@ -28,8 +28,8 @@ from pathlib import Path
 import stripe
 from chargebee import Chargebee
 
-from adapter.providers.chargebee import chargebee_client
-from adapter.providers.stripe import stripe_client
+from adapter.providers.chargebee.client import chargebee_client
+from adapter.providers.stripe.client import stripe_client
 from tests import sync_scenarios as S
 from tests.sandbox_fixtures import pool_chargebee_http, start_sandbox
 from tests.workload import Workload
@@ -122,9 +122,9 @@ def burst(provider: str, sandbox, counting: Counting) -> dict:
 def ceiling(provider: str, sandbox, counting: Counting, *, accounts: int, pacing: bool) -> dict:
     """Accounts synced per second under the provider's request limit, wall-clock."""
     from adapter import store
-    from adapter.intake import parse_document
+    from adapter.intake.parse import parse_document
     from adapter.ledger import record_events
-    from adapter.worker import Worker, WorkerConfig
+    from adapter.sync.worker import Worker, WorkerConfig
 
     sandbox.world.reset()
     with tempfile.TemporaryDirectory() as tmp:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from adapter.policy import load_catalog, rewrite_price_ids
+from adapter.billing.policy import load_catalog, rewrite_price_ids
 from adapter.providers.catalog import create_stripe_prices
 
 REPO_MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"

@@ -31,16 +31,16 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from adapter import ledger, store
-from adapter.billing import Bill, bill_period, invoices
+from adapter.billing.engine import Bill, bill_period, invoices
 from adapter.config import Settings
-from adapter.intake import parse_document, to_us
+from adapter.intake.parse import parse_document, to_us
 from adapter.ledger import record_events
-from adapter.periods import Period, period_at
-from adapter.policy import Catalog, Plan, load_catalog
-from adapter.preview import seat_points
+from adapter.billing.periods import Period, period_at
+from adapter.billing.policy import Catalog, Plan, load_catalog
+from adapter.billing.preview import seat_points
 from adapter.providers.catalog import create_chargebee_prices
-from adapter.sync import SyncOptions
-from adapter.worker import Worker, WorkerConfig
+from adapter.sync.account import SyncOptions
+from adapter.sync.worker import Worker, WorkerConfig
 from tests.provisioning import REPO_MAPPINGS, provision_stripe
 from tests.sandbox_fixtures import stripe_customer_on_clock
 
@@ -306,7 +306,7 @@ class Run:
         return set(self.mode.split("+"))
 
     def new_worker(self) -> Worker:
-        from adapter.worker import providers_from_settings
+        from adapter.sync.worker import providers_from_settings
 
         providers = providers_from_settings(self.harness.settings)
         if "crash" in self.modes:

@@ -7,8 +7,10 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from adapter import backfill, mirror, store
-from adapter.cli import cli
+from adapter import store
+from adapter.callbacks import backfill
+from adapter.callbacks import mirror
+from adapter.cli.main import cli
 from tests.fixtures import load
 
 
@@ -69,7 +71,7 @@ def test_backfill_saves_every_list_and_the_customers_they_name(memory_db, settin
 
 
 def test_an_interrupted_backfill_resumes_where_it_stopped(memory_db, settings, tmp_path):
-    from adapter.store import open_db
+    from adapter.store.core import open_db
 
     objects, customers = world()
     interrupted = ListSource(objects, customers, fail_after=2)
@@ -120,7 +122,7 @@ def test_chargebee_client_splits_a_local_base_and_turns_off_https_only_for_http(
 
     from chargebee import Chargebee
 
-    from adapter.providers.chargebee import chargebee_client
+    from adapter.providers.chargebee.client import chargebee_client
 
     monkeypatch.setattr(Chargebee, "verify_ca_certs", True)
     secure = chargebee_client(replace(settings, chargebee_api_key="k", chargebee_api_base="https://acme-test.chargebee.com"))
@@ -136,7 +138,7 @@ def test_chargebee_client_splits_a_local_base_and_turns_off_https_only_for_http(
 def test_stripe_client_uses_the_configured_base(settings):
     from dataclasses import replace
 
-    from adapter.providers.stripe import stripe_client
+    from adapter.providers.stripe.client import stripe_client
 
     with pytest.raises(LookupError):
         stripe_client(settings)

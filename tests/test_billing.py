@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from adapter.billing import BillingError, bill_period, invoices
-from adapter.money import exponent, format_amount, round_minor
-from adapter.periods import Period, local_midnight, period_at, period_from, remaining_fraction
-from adapter.policy import Plan, Price, load_catalog
+from adapter.billing.engine import BillingError, bill_period, invoices
+from adapter.billing.money import exponent, format_amount, round_minor
+from adapter.billing.periods import Period, local_midnight, period_at, period_from, remaining_fraction
+from adapter.billing.policy import Plan, Price, load_catalog
 
 UTC = dt.timezone.utc
 OSLO = ZoneInfo("Europe/Oslo")
@@ -180,7 +180,7 @@ def test_addon_proration_rules_full_term_and_none():
     partial_term +3300, full_term +9900 (the whole term), none: no line; the renewal bills it either way."""
     from dataclasses import replace
 
-    from adapter.policy import Addon
+    from adapter.billing.policy import Addon
 
     pro = replace(PLANS["konfidens-pro-monthly"], addons=("x",))
     for rule, expected in (("partial_term", [3300]), ("full_term", [9900]), ("none", [])):

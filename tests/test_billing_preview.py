@@ -1,4 +1,4 @@
-"""adapter.preview.account_period: the ledger's history as engine inputs (what reconciliation needs too)."""
+"""adapter.billing.preview.account_period: the ledger's history as engine inputs (what reconciliation needs too)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import datetime as dt
 import pytest
 
 from adapter import accounts, ledger
-from adapter.billing import invoices
-from adapter.intake import parse_document, parse_instant
-from adapter.policy import load_catalog
-from adapter.preview import PreviewError, account_period
+from adapter.billing.engine import invoices
+from adapter.intake.parse import parse_document, parse_instant
+from adapter.billing.policy import load_catalog
+from adapter.billing.preview import PreviewError, account_period
 from tests.conftest import REPO_ROOT
 
 CATALOG = load_catalog(REPO_ROOT / "mappings")

@@ -8,9 +8,9 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.billing import bill_period, change_lines, items, State
-from adapter.periods import Period, remaining_fraction
-from adapter.policy import Plan, Price
+from adapter.billing.engine import bill_period, change_lines, items, State
+from adapter.billing.periods import Period, remaining_fraction
+from adapter.billing.policy import Plan, Price
 
 UTC = dt.timezone.utc
 START = dt.datetime(2026, 1, 1, tzinfo=UTC)
@@ -116,7 +116,7 @@ def test_threshold_invoices_only_past_the_threshold_and_lose_nothing(threshold, 
     """Every threshold invoice totals strictly more than the threshold; the pending total left for the
     renewal is at most the threshold (a credit only lowers it: rounding is monotone, so a decrease's
     pair never nets positive); no proration line is dropped or billed twice."""
-    from adapter.billing import invoices
+    from adapter.billing.engine import invoices
 
     plan = Plan(id="t", name="t", provider="stripe", currency="USD", interval="year", timezone="UTC",
                 proration="second", increase="threshold", decrease="credit_next_invoice",

@@ -8,8 +8,8 @@ from click.testing import CliRunner
 from werkzeug.serving import make_server
 
 from adapter import ledger, store
-from adapter.cli import cli
-from adapter.intake import parse_instant
+from adapter.cli.main import cli
+from adapter.intake.parse import parse_instant
 from tests.conftest import PRODUCT_SECRET, REPO_ROOT
 
 

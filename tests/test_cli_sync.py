@@ -5,7 +5,7 @@ import json
 from click.testing import CliRunner
 
 from adapter import store
-from adapter.cli import cli
+from adapter.cli.main import cli
 
 
 def env(settings):

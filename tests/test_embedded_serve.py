@@ -22,7 +22,7 @@ import pytest
 import stripe
 
 REPO = Path(__file__).resolve().parent.parent
-SEATSYNC = [sys.executable, "-m", "adapter.cli"]
+SEATSYNC = [sys.executable, "-m", "adapter.cli.main"]
 
 
 def free_port() -> int:

@@ -12,9 +12,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from adapter.billing import bill_period, invoices
-from adapter.periods import Period
-from adapter.policy import load_catalog
+from adapter.billing.engine import bill_period, invoices
+from adapter.billing.periods import Period
+from adapter.billing.policy import load_catalog
 
 UTC = dt.timezone.utc
 OSLO = ZoneInfo("Europe/Oslo")

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from adapter.billing import bill_period, invoices
-from adapter.periods import Period
-from adapter.policy import Plan, Price
+from adapter.billing.engine import bill_period, invoices
+from adapter.billing.periods import Period
+from adapter.billing.policy import Plan, Price
 
 UTC = dt.timezone.utc
 

@@ -1,11 +1,11 @@
-"""adapter.group_commit: concurrent calls share transactions; each caller sees only its own outcome."""
+"""adapter.intake.parse.group_commit: concurrent calls share transactions; each caller sees only its own outcome."""
 
 import threading
 
 import pytest
 
-from adapter.group_commit import GroupCommitter
-from adapter.store import open_db
+from adapter.intake.group_commit import GroupCommitter
+from adapter.store.core import open_db
 
 
 @pytest.fixture

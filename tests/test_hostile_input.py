@@ -13,7 +13,7 @@ from dataclasses import replace
 import pytest
 
 from adapter import store
-from adapter.signing import sign
+from adapter.intake.signing import sign
 from tests.conftest import PRODUCT_SECRET
 
 STRIPE_SECRET = "whsec_hostile_stripe"

@@ -1,11 +1,11 @@
-"""adapter.intake: body → typed events, every field checked, every error named."""
+"""adapter.intake.parse: body → typed events, every field checked, every error named."""
 
 import json
 
 import pytest
 
-from adapter import intake
-from adapter.intake import IntakeError, parse_body, parse_document, parse_instant
+from adapter.intake import parse as intake
+from adapter.intake.parse import IntakeError, parse_body, parse_document, parse_instant
 
 PLANS = {"team", "business"}
 ADDONS = {"sso", "audit_log"}

@@ -5,10 +5,11 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
 
-from adapter import intake, ledger, store
-from adapter.intake import parse_document, parse_instant
+from adapter import ledger, store
+from adapter.intake import parse as intake
+from adapter.intake.parse import parse_document, parse_instant
 from adapter.ledger import EventConflict, PlanChange, SeatChange
-from adapter.store import open_db
+from adapter.store.core import open_db
 
 PLANS = {"team", "business"}
 ADDONS = {"sso", "audit_log"}

@@ -4,7 +4,8 @@ import json
 
 import pytest
 
-from adapter import mirror, store
+from adapter import store
+from adapter.callbacks import mirror
 from tests.fixtures import load
 
 

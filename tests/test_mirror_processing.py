@@ -12,8 +12,10 @@ from dataclasses import replace
 
 import pytest
 
-from adapter import mirror, provider_events, store
-from adapter.store import open_db
+from adapter import store
+from adapter.callbacks import mirror
+from adapter.callbacks import events as provider_events
+from adapter.store.core import open_db
 from tests.fixtures import FakeProvider, load, stripe_event
 
 CLOCK = [1_800_000_000_000_000]

@@ -18,8 +18,13 @@ import requests
 from standardwebhooks import Webhook
 from werkzeug.serving import make_server
 
-from adapter import backfill, mirror, notify, provider_events, store, sweeper
-from adapter.store import open_db
+from adapter import store
+from adapter.callbacks import backfill
+from adapter.callbacks import mirror
+from adapter.callbacks import notify
+from adapter.callbacks import events as provider_events
+from adapter.callbacks import sweeper
+from adapter.store.core import open_db
 from tests.conftest import ROTATED_SECRET
 from tests.mirror_checks import assert_stripe_mirror_matches_provider as assert_mirror_matches_provider
 from tests.sandbox_fixtures import stripe_customer_on_clock, stripe_price

@@ -10,7 +10,8 @@ from dataclasses import replace
 import pytest
 from standardwebhooks import Webhook
 
-from adapter import notify, store
+from adapter import store
+from adapter.callbacks import notify
 from tests.conftest import ROTATED_SECRET
 
 CALLBACK_SECRET = ROTATED_SECRET
@@ -129,7 +130,7 @@ def test_nothing_is_sent_without_a_callback_url(db, settings, clock):
 
 
 def test_account_is_filled_in_when_the_subscription_arrives_later(db, callback_settings, webhook_receiver, clock):
-    from adapter import mirror
+    from adapter.callbacks import mirror
     from tests.fixtures import load
 
     notify.enqueue_notification(

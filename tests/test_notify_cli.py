@@ -7,8 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from adapter import notify, store
-from adapter.cli import cli
+from adapter import store
+from adapter.callbacks import notify
+from adapter.cli.main import cli
 from tests.conftest import PRODUCT_SECRET, ROTATED_SECRET
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from adapter.policy import CatalogError, PolicyError, load_catalog, validate
+from adapter.billing.policy import CatalogError, PolicyError, load_catalog, validate
 
 MAPPINGS = Path(__file__).resolve().parent.parent / "mappings"
 

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 import pytest
 
 from adapter import ledger, store
-from adapter.intake import parse_instant
-from adapter.signing import sign
+from adapter.intake.parse import parse_instant
+from adapter.intake.signing import sign
 from tests.conftest import PRODUCT_SECRET, ROTATED_SECRET
 
 URL = "/webhooks/product"

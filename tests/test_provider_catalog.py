@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from chargebee.api_error import APIError
 
-from adapter.policy import load_catalog
+from adapter.billing.policy import load_catalog
 from adapter.providers.catalog import create_chargebee_prices
 from tests.conftest import REPO_ROOT
 

@@ -9,13 +9,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from adapter import backfill, reconcile, store
+from adapter import reconcile, store
+from adapter.callbacks import backfill
 from adapter.config import Settings
-from adapter.intake import parse_document
+from adapter.intake.parse import parse_document
 from adapter.ledger import record_events
-from adapter.policy import load_catalog
-from adapter.sync import SyncOptions
-from adapter.worker import Worker, WorkerConfig
+from adapter.billing.policy import load_catalog
+from adapter.sync.account import SyncOptions
+from adapter.sync.worker import Worker, WorkerConfig
 from tests.provisioning import REPO_MAPPINGS
 from tests.sandbox.chargebee.testing import Site
 

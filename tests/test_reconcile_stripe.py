@@ -19,14 +19,16 @@ import stripe
 from click.testing import CliRunner
 from werkzeug.serving import make_server
 
-from adapter import backfill, provider_events, reconcile, store
-from adapter.cli import cli
+from adapter import reconcile, store
+from adapter.callbacks import backfill
+from adapter.callbacks import events as provider_events
+from adapter.cli.main import cli
 from adapter.config import Settings
-from adapter.intake import parse_document
+from adapter.intake.parse import parse_document
 from adapter.ledger import record_events
-from adapter.policy import load_catalog
-from adapter.sync import SyncOptions
-from adapter.worker import Worker, WorkerConfig
+from adapter.billing.policy import load_catalog
+from adapter.sync.account import SyncOptions
+from adapter.sync.worker import Worker, WorkerConfig
 from tests.provisioning import provision_stripe
 from tests.sandbox_fixtures import stripe_customer_on_clock, stripe_price
 

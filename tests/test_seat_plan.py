@@ -14,8 +14,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.seat_plan import Grid, plan_quantities
-from adapter.timeline import Timeline, corrections
+from adapter.sync.plan import Grid, plan_quantities
+from adapter.sync.timeline import Timeline, corrections
 
 S = 1_000_000
 DAY = 86400 * S

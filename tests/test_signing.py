@@ -1,4 +1,4 @@
-"""adapter.signing: Standard Webhooks verification that names the header at fault."""
+"""adapter.intake.parse.signing: Standard Webhooks verification that names the header at fault."""
 
 import base64
 import time
@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from adapter.signing import SignatureError, sign, verify
+from adapter.intake.signing import SignatureError, sign, verify
 from tests.conftest import PRODUCT_SECRET, ROTATED_SECRET
 
 BODY = '{"test": 2432232314}'

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from adapter import provider_events, store, sweeper
+from adapter import store
+from adapter.callbacks import events as provider_events
+from adapter.callbacks import sweeper
 from tests.fixtures import load, stripe_event
 
 

@@ -9,10 +9,10 @@ import pytest
 import stripe
 
 from adapter import accounts, ledger, store
-from adapter.intake import format_us, parse_document
-from adapter.policy import load_catalog
-from adapter.sync import SyncOptions, sync_account
-from adapter.translate import SubscriptionState
+from adapter.intake.parse import format_us, parse_document
+from adapter.billing.policy import load_catalog
+from adapter.sync.account import SyncOptions, sync_account
+from adapter.providers.translate import SubscriptionState
 from tests.conftest import REPO_ROOT
 
 CATALOG = load_catalog(REPO_ROOT / "mappings")

@@ -23,8 +23,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from adapter import backfill, ledger, reconcile, store
-from adapter.intake import to_us
+from adapter import ledger, reconcile, store
+from adapter.callbacks import backfill
+from adapter.intake.parse import to_us
 from tests import sync_scenarios as S
 
 POLICIES = ("000", "001", "002")

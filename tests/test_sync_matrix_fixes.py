@@ -10,7 +10,7 @@ import httpx
 import pytest
 import stripe
 
-from adapter.providers.chargebee_seats import ChargebeeSeats
+from adapter.providers.chargebee.seats import ChargebeeSeats
 from tests import sync_scenarios as S
 from tests.sandbox_fixtures import stripe_customer_on_clock, stripe_price
 

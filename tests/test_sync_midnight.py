@@ -19,11 +19,11 @@ import pytest
 
 from adapter import store
 from adapter.config import Settings
-from adapter.intake import parse_document
+from adapter.intake.parse import parse_document
 from adapter.ledger import now_us, record_events
-from adapter.policy import load_catalog
-from adapter.sync import SyncOptions
-from adapter.worker import Worker, WorkerConfig
+from adapter.billing.policy import load_catalog
+from adapter.sync.account import SyncOptions
+from adapter.sync.worker import Worker, WorkerConfig
 from tests.provisioning import REPO_MAPPINGS
 from tests.sandbox.chargebee.testing import Site
 from tests.sync_scenarios import MovableNow

@@ -13,10 +13,10 @@ import random
 from datetime import datetime, timedelta, timezone
 
 from adapter import store
-from adapter.intake import parse_document
+from adapter.intake.parse import parse_document
 from adapter.ledger import record_events
-from adapter.sync import SyncOptions
-from adapter.worker import Worker, WorkerConfig
+from adapter.sync.account import SyncOptions
+from adapter.sync.worker import Worker, WorkerConfig
 from tests import sync_scenarios as S
 from tests.sandbox_fixtures import stripe_customer_on_clock
 

@@ -14,11 +14,11 @@ import pytest
 
 from adapter import ledger, store
 from adapter.config import Settings
-from adapter.intake import parse_document
+from adapter.intake.parse import parse_document
 from adapter.ledger import record_events
-from adapter.policy import load_catalog
-from adapter.sync import SyncOptions
-from adapter.worker import Worker, WorkerConfig
+from adapter.billing.policy import load_catalog
+from adapter.sync.account import SyncOptions
+from adapter.sync.worker import Worker, WorkerConfig
 from tests.provisioning import provision_stripe
 from tests.sandbox_fixtures import stripe_customer_on_clock
 

@@ -1,7 +1,7 @@
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.timeline import Timeline, corrections
+from adapter.sync.timeline import Timeline, corrections
 
 S = 1_000_000  # instants are integer microseconds, as seat sync passes them
 START = 1775001600 * S  # 2026-04-01 00:00 UTC

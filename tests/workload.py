@@ -33,11 +33,11 @@ from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from adapter import ledger, store
-from adapter.intake import parse_document
+from adapter.intake.parse import parse_document
 from adapter.ledger import record_events
-from adapter.sync import SyncOptions
-from adapter.timeline import Timeline
-from adapter.worker import Worker, WorkerConfig, providers_from_settings
+from adapter.sync.account import SyncOptions
+from adapter.sync.timeline import Timeline
+from adapter.sync.worker import Worker, WorkerConfig, providers_from_settings
 from tests import sync_scenarios as S
 
 UTC = timezone.utc

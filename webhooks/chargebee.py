@@ -15,8 +15,8 @@ import json
 
 from flask import Blueprint, current_app, request
 
-from adapter import provider_events
-from adapter.provider_events import CHARGEBEE_PRIMARY
+from adapter.callbacks import events as provider_events
+from adapter.callbacks.events import CHARGEBEE_PRIMARY
 
 from .db import get_db
 from .problems import Problem, problem_response

@@ -24,10 +24,10 @@ from datetime import datetime, timezone
 from flask import Blueprint, Response, current_app, render_template, request
 
 from adapter import accounts, reconcile, store
-from adapter.intake import format_us, parse_instant, to_us
+from adapter.intake.parse import format_us, parse_instant, to_us
 from adapter.ledger import now_us
-from adapter.money import format_amount
-from adapter.policy import CatalogError, load_catalog
+from adapter.billing.money import format_amount
+from adapter.billing.policy import CatalogError, load_catalog
 
 from .db import get_db
 from .problems import Problem, problem_response

@@ -6,8 +6,8 @@ import json
 
 from flask import Blueprint, current_app, request
 
-from adapter import provider_events
-from adapter.providers.stripe import WebhookPayloadError, WebhookSignatureError, verify_webhook
+from adapter.callbacks import events as provider_events
+from adapter.providers.stripe.client import WebhookPayloadError, WebhookSignatureError, verify_webhook
 
 from .db import get_db
 from .problems import Problem

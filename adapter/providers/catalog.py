@@ -11,8 +11,8 @@ from __future__ import annotations
 from chargebee import Chargebee
 from chargebee.api_error import APIError
 
-from adapter.policy import Catalog
-from adapter.retry import call_with_retries
+from adapter.billing.policy import Catalog
+from adapter.sync.retry import call_with_retries
 
 
 def _prices(catalog: Catalog, provider: str):

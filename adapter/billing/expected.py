@@ -21,10 +21,10 @@ import sqlite_utils
 
 from adapter import ledger
 from adapter.accounts import Account
-from adapter.billing import Bill, BillingError, bill_period, provider_period
-from adapter.intake import from_us
-from adapter.policy import Catalog, Plan
-from adapter.preview import seat_points
+from adapter.billing.engine import Bill, BillingError, bill_period, provider_period
+from adapter.intake.parse import from_us
+from adapter.billing.policy import Catalog, Plan
+from adapter.billing.preview import seat_points
 
 
 class ExpectationError(Exception):

@@ -14,7 +14,7 @@ import click
 
 from adapter.config import ConfigError, Settings, load_settings, with_embedded_defaults
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_CONF = REPO_ROOT / "deploy" / "gunicorn.conf.py"
 
 
@@ -105,7 +105,7 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
                                    "webhooks:create_app()"], env=env)
         thread = None
         if run_worker:
-            from adapter.worker import Worker
+            from adapter.sync.worker import Worker
 
             thread = threading.Thread(target=Worker(settings).run_forever, args=(stop,), name="seatsync-worker",
                                       daemon=True)
@@ -140,7 +140,7 @@ def worker(ctx: click.Context, threads: int, delay: float, once: bool):
     import signal
     import threading
 
-    from adapter.worker import Worker, WorkerConfig
+    from adapter.sync.worker import Worker, WorkerConfig
 
     settings = get_settings(ctx)
     sync_worker = Worker(settings, config=WorkerConfig(threads=threads, coalesce_delay=delay))
@@ -170,7 +170,7 @@ def dead_letters_list(ctx, include_retried, fmt):
     import json
 
     from adapter import store
-    from adapter.intake import format_us
+    from adapter.intake.parse import format_us
 
     rows = _read(ctx, lambda db: store.dead_letters(db, include_retried=include_retried))
     if fmt == "json":
@@ -209,7 +209,7 @@ EVENT_TYPE_NAMES = ("seat.activated", "seat.deactivated", "account.plan_changed"
 
 def _instant(value: str | None, option: str = "--at") -> int:
     """``--at``: RFC 3339 with an offset, or now when omitted."""
-    from adapter.intake import parse_instant
+    from adapter.intake.parse import parse_instant
     from adapter.ledger import now_us
 
     if value is None or value == "now":
@@ -221,7 +221,7 @@ def _instant(value: str | None, option: str = "--at") -> int:
 
 
 def _open(ctx: click.Context):
-    from adapter.store import open_db
+    from adapter.store.core import open_db
 
     return open_db(get_settings(ctx).database)
 
@@ -250,8 +250,8 @@ def accounts():
 def accounts_link(ctx, account, provider, subscription, plan, timezone):
     """Record an account.linked event for ACCOUNT, as if the product had sent it."""
     from adapter import accounts as accounts_
-    from adapter.intake import IntakeError
-    from adapter.policy import CatalogError, load_catalog
+    from adapter.intake.parse import IntakeError
+    from adapter.billing.policy import CatalogError, load_catalog
 
     settings = get_settings(ctx)
     try:
@@ -317,7 +317,7 @@ def seats(ctx, account, at, fmt):
     import json
 
     from adapter import ledger
-    from adapter.intake import format_us
+    from adapter.intake.parse import format_us
 
     at_us = _instant(at)
     users = _read(ctx, lambda db: ledger.active_users(db, account, at_us))
@@ -344,7 +344,7 @@ def seats(ctx, account, at, fmt):
 @click.pass_context
 def send(ctx, event_type, account, users, plan, addons, provider, subscription, timezone, at, event_id, url):
     """Sign (first product secret) and POST an event, exactly as the product would."""
-    from adapter import sender
+    from adapter.intake import sender
 
     settings = get_settings(ctx)
     events = sender.build_events(event_type, account=account, users=users, plan=plan, addons=addons,
@@ -374,7 +374,7 @@ def policies():
 @click.pass_context
 def policies_check(ctx, path):
     """Validate every policy file in PATH (default: SEATSYNC_MAPPINGS); exit 1 on any error."""
-    from adapter.policy import load_catalog, validate
+    from adapter.billing.policy import load_catalog, validate
 
     if path is None:
         path = get_settings(ctx).mappings
@@ -407,9 +407,9 @@ def preview(ctx, account, add, remove, plan, at, anchor, fmt):
     """What ACCOUNT would be charged or credited for one change, line by line, and when."""
     import json
 
-    from adapter.policy import CatalogError, load_catalog
-    from adapter.preview import PreviewError, render_table
-    from adapter.preview import preview as preview_change
+    from adapter.billing.policy import CatalogError, load_catalog
+    from adapter.billing.preview import PreviewError, render_table
+    from adapter.billing.preview import preview as preview_change
 
     if sum(option is not None for option in (add, remove, plan)) != 1:
         raise click.UsageError("give exactly one of --add N, --remove N, --plan PLAN")
@@ -451,7 +451,7 @@ def backfill(ctx, provider, since, fmt):
     import json
     from datetime import timezone
 
-    from adapter import backfill as backfill_
+    from adapter.callbacks import backfill as backfill_
 
     settings = get_settings(ctx)
     since_s = int(since.replace(tzinfo=timezone.utc).timestamp()) if since is not None else None
@@ -518,7 +518,8 @@ def deliveries_list(ctx, status, limit, fmt):
 @click.pass_context
 def deliveries_retry(ctx, delivery_id):
     """Send delivery ID now (pending or failed), and print the answer."""
-    from adapter import notify, store
+    from adapter import store
+    from adapter.callbacks import notify
 
     settings = get_settings(ctx)
     if not settings.product_callback_url:
@@ -569,7 +570,7 @@ def _window(period: str | None, since: str | None, until: str | None) -> tuple[i
 def _live_quantity_reader(settings):
     """``--live``: the seat quantity read from the provider now, instead of from the mirror."""
     from adapter import reconcile as reconcile_
-    from adapter.worker import providers_from_settings
+    from adapter.sync.worker import providers_from_settings
 
     providers = providers_from_settings(settings)
 
@@ -600,7 +601,7 @@ def reconcile(ctx, account, period, since, until, tolerance, fmt, live, fix_):
     import json
 
     from adapter import reconcile as reconcile_
-    from adapter.policy import CatalogError, load_catalog
+    from adapter.billing.policy import CatalogError, load_catalog
 
     since_us, until_us = _window(period, since, until)
     settings = get_settings(ctx)
@@ -626,7 +627,7 @@ def reconcile(ctx, account, period, since, until, tolerance, fmt, live, fix_):
     finally:
         db.close()
     if fixed:
-        from adapter.worker import Worker, WorkerConfig
+        from adapter.sync.worker import Worker, WorkerConfig
 
         outcomes = Worker(settings, catalog=catalog, config=WorkerConfig(coalesce_delay=0)).run_once()
         sent = {o.account: o.sent for o in outcomes}

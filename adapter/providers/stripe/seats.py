@@ -11,8 +11,8 @@ from typing import Any
 
 import stripe
 
-from adapter.policy import Catalog, price_roles
-from adapter.translate import CallSpec, SubscriptionState
+from adapter.billing.policy import Catalog, price_roles
+from adapter.providers.translate import CallSpec, SubscriptionState
 
 
 def _request_id(obj: Any) -> str | None:

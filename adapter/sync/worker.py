@@ -18,10 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Callable
 
-from adapter import ledger, notify, store
+from adapter import ledger, store
+from adapter.callbacks import notify
 from adapter.config import Settings
-from adapter.policy import Catalog, load_catalog
-from adapter.sync import Outcome, Provider, SyncOptions, sync_account
+from adapter.billing.policy import Catalog, load_catalog
+from adapter.sync.account import Outcome, Provider, SyncOptions, sync_account
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +33,13 @@ def providers_from_settings(settings: Settings) -> dict[str, Provider]:
     """The configured providers (an account on an unconfigured one is dead-lettered with that reason)."""
     providers: dict[str, Provider] = {}
     if settings.stripe_api_key:
-        from adapter.providers.stripe import stripe_client
-        from adapter.providers.stripe_seats import StripeSeats
+        from adapter.providers.stripe.client import stripe_client
+        from adapter.providers.stripe.seats import StripeSeats
 
         providers["stripe"] = StripeSeats(stripe_client(settings))
     if settings.chargebee_api_key:
-        from adapter.providers.chargebee import chargebee_client
-        from adapter.providers.chargebee_seats import ChargebeeSeats
+        from adapter.providers.chargebee.client import chargebee_client
+        from adapter.providers.chargebee.seats import ChargebeeSeats
 
         providers["chargebee"] = ChargebeeSeats(chargebee_client(settings), backdating=settings.chargebee_backdating)
     return providers
@@ -158,7 +159,9 @@ class Worker:
         """The provider side: settle received provider events into the mirror, sweep for
         missed ones on schedule, deliver due product notifications. Each is idempotent and
         safe with several workers; a failure in one does not stop the others."""
-        from adapter import notify, provider_events, sweeper
+        from adapter.callbacks import notify
+        from adapter.callbacks import events as provider_events
+        from adapter.callbacks import sweeper
 
         db = self._db()
         for name, task in (

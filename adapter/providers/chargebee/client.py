@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 from chargebee import Chargebee
 from chargebee.api_error import APIError
 
-from adapter.pacing import Pacer, pacer_for
+from adapter.providers.pacing import Pacer, pacer_for
 
 PAGE_SIZE = 100
 

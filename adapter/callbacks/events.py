@@ -38,8 +38,11 @@ from typing import Any, Callable, Protocol
 
 import sqlite_utils
 
-from adapter import accounts, mirror, notify, policy, store
-from adapter.intake import IntakeError
+from adapter import accounts, store
+from adapter.callbacks import mirror
+from adapter.callbacks import notify
+from adapter.billing import policy
+from adapter.intake.parse import IntakeError
 
 log = logging.getLogger(__name__)
 
@@ -143,11 +146,11 @@ class ProcessReport:
 def default_fetchers(settings) -> dict[str, Callable[[], ObjectFetcher]]:
     """Lazy per-provider fetchers built from settings (the SDKs are imported only when needed)."""
     def stripe_fetcher():
-        from adapter.providers import stripe as stripe_provider
+        from adapter.providers.stripe import client as stripe_provider
         return stripe_provider.StripeFetcher(stripe_provider.stripe_client(settings))
 
     def chargebee_fetcher():
-        from adapter.providers import chargebee as chargebee_provider
+        from adapter.providers.chargebee import client as chargebee_provider
         return chargebee_provider.ChargebeeFetcher(chargebee_provider.chargebee_client(settings))
 
     return {"stripe": stripe_fetcher, "chargebee": chargebee_fetcher}

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from adapter import accounts, ledger
-from adapter.billing import Bill, BillingError, ExpectedInvoice, ExpectedLine, bill_period, invoices, provider_period
-from adapter.intake import from_us, to_us
-from adapter.money import format_amount
-from adapter.periods import Period
-from adapter.policy import Catalog, Plan
+from adapter.billing.engine import Bill, BillingError, ExpectedInvoice, ExpectedLine, bill_period, invoices, provider_period
+from adapter.intake.parse import from_us, to_us
+from adapter.billing.money import format_amount
+from adapter.billing.periods import Period
+from adapter.billing.policy import Catalog, Plan
 
 
 class PreviewError(Exception):

@@ -25,13 +25,13 @@ import sqlite_utils
 
 from adapter import ledger, store
 from adapter.accounts import get_account
-from adapter.intake import from_us, to_us
-from adapter.periods import local_midnight
-from adapter.policy import Catalog, Plan
-from adapter.retry import call_with_retries, classify
-from adapter.seat_plan import Grid, SeatPlan, plan_quantities
-from adapter.timeline import Timeline
-from adapter.translate import (CallSpec, SubscriptionState, TranslateError, addons_call, plan_change_call,
+from adapter.intake.parse import from_us, to_us
+from adapter.billing.periods import local_midnight
+from adapter.billing.policy import Catalog, Plan
+from adapter.sync.retry import call_with_retries, classify
+from adapter.sync.plan import Grid, SeatPlan, plan_quantities
+from adapter.sync.timeline import Timeline
+from adapter.providers.translate import (CallSpec, SubscriptionState, TranslateError, addons_call, plan_change_call,
                                quantity_call, subscription_after_plan_change, threshold_call)
 
 log = logging.getLogger(__name__)
@@ -422,7 +422,7 @@ def state_now(state: SubscriptionState, now_us: int) -> int:
 
 
 def _period_day(state, plan, timezone):
-    from adapter.translate import period_price_day
+    from adapter.providers.translate import period_price_day
 
     return period_price_day(state, plan, timezone)
 

@@ -32,8 +32,8 @@ from typing import Callable
 import sqlite_utils
 
 from adapter import store
-from adapter.intake import format_us, from_us
-from adapter.signing import sign
+from adapter.intake.parse import format_us, from_us
+from adapter.intake.signing import sign
 
 TYPES = ("invoice.paid", "invoice.payment_failed", "subscription.past_due", "credit.issued", "seats.drift_detected")
 # Delay before attempt n+1 after attempt n failed (Standard Webhooks' example schedule).

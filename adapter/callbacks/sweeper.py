@@ -26,7 +26,8 @@ from typing import Callable, Iterable
 
 import sqlite_utils
 
-from adapter import provider_events, store
+from adapter import store
+from adapter.callbacks import events as provider_events
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +88,13 @@ def provider_listers(settings) -> dict[str, EventLister]:
     listers: dict[str, EventLister] = {}
     if settings.stripe_api_key:
         def stripe_events(since):
-            from adapter.providers import stripe as stripe_provider
+            from adapter.providers.stripe import client as stripe_provider
             client = stripe_provider.stripe_client(settings)
             return stripe_provider.fetch_events(client, created_gte=since, undelivered_only=True)
         listers["stripe"] = stripe_events
     if settings.chargebee_api_key:
         def chargebee_events(since):
-            from adapter.providers import chargebee as chargebee_provider
+            from adapter.providers.chargebee import client as chargebee_provider
             client = chargebee_provider.chargebee_client(settings)
             return chargebee_provider.fetch_events(client, occurred_after=since)
         listers["chargebee"] = chargebee_events

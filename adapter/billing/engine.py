@@ -51,9 +51,9 @@ from fractions import Fraction
 from typing import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
-from adapter.money import format_amount, round_minor
-from adapter.periods import Period, local_midnight, period_at, period_from, remaining_fraction, truncate
-from adapter.policy import GRANULARITIES, Addon, Plan
+from adapter.billing.money import format_amount, round_minor
+from adapter.billing.periods import Period, local_midnight, period_at, period_from, remaining_fraction, truncate
+from adapter.billing.policy import GRANULARITIES, Addon, Plan
 
 KINDS = ("seats", "base_fee", "addon", "proration_credit", "proration_debit")
 BILLED = ("now", "next_invoice", "threshold", "renewal")

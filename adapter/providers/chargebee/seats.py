@@ -11,9 +11,9 @@ from __future__ import annotations
 from chargebee import Chargebee
 from chargebee.api_error import APIError
 
-from adapter.policy import Catalog, price_roles
+from adapter.billing.policy import Catalog, price_roles
 from adapter.providers.errors import classify
-from adapter.translate import CallSpec, SubscriptionState
+from adapter.providers.translate import CallSpec, SubscriptionState
 
 
 class ChargebeeSeats:

@@ -23,7 +23,9 @@ from typing import Any, Callable, Iterator, Protocol
 
 import sqlite_utils
 
-from adapter import mirror, provider_events, store
+from adapter import store
+from adapter.callbacks import mirror
+from adapter.callbacks import events as provider_events
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +69,7 @@ class StripeSource:
     provider = "stripe"
 
     def __init__(self, settings):
-        from adapter.providers import stripe as stripe_provider
+        from adapter.providers.stripe import client as stripe_provider
 
         self._api = stripe_provider
         self._client = stripe_provider.stripe_client(settings)
@@ -91,7 +93,7 @@ class ChargebeeSource:
     provider = "chargebee"
 
     def __init__(self, settings):
-        from adapter.providers import chargebee as chargebee_provider
+        from adapter.providers.chargebee import client as chargebee_provider
 
         self._api = chargebee_provider
         self._client = chargebee_provider.chargebee_client(settings)

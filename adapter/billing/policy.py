@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from adapter.money import is_currency
+from adapter.billing.money import is_currency
 
 PROVIDERS = ("stripe", "chargebee")
 INTERVALS = ("month", "year")

@@ -16,7 +16,7 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from zoneinfo import ZoneInfo
 
-from adapter.policy import Addon, Plan
+from adapter.billing.policy import Addon, Plan
 
 # (direction, policy rule) → Stripe proration_behavior
 STRIPE_PRORATION = {

@@ -49,7 +49,7 @@ from itertools import permutations
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from adapter.timeline import Timeline, corrections
+from adapter.sync.timeline import Timeline, corrections
 
 SECOND_US = 1_000_000
 MS_US = 1_000
@@ -320,6 +320,8 @@ def plan_quantities(truth: Timeline, covered: Timeline, *, quantity: int, pushed
     else:
         candidates += _coalesced(quantity, target_quantity, target, bounds, _dates_for(grid, start, horizon), grid,
                                  truth.value_range(start, horizon))
+        if not any(c.achieved == target for c in candidates):
+            candidates += _at_known_dates(quantity, target_quantity, target, bounds, footprint, grid, horizon)
     if not candidates and delta:
         # No date is allowed (the window lies before the earliest date): the end state at least.
         call = Call(min(max(horizon - 1, grid.earliest_us), grid.latest_us), target_quantity)
@@ -458,6 +460,47 @@ def _coalesced(quantity: int, target_quantity: int, target: int, bounds: tuple[i
                 if solution is not None:
                     add([(first, solution[0]), (second, solution[1]), (target_quantity, k3)])
                     return found
+    return found
+
+
+def _at_known_dates(quantity: int, target_quantity: int, target: int, bounds: tuple[int, int],
+                    footprint: tuple[tuple[int, int], ...], grid: Grid, horizon: int) -> list[_Candidate]:
+    """Two or three calls on the footprint's own dates, solving for the quantities instead of the dates.
+
+    When dates are few (day policies) or a late fact's correction must pass through the quantities in
+    an unusual order (30 → 20 dated day 1, 20 → 60 dated the period start, 60 → 7 dated day 1), fixing
+    the dates makes the money linear in the intermediate quantities: one Diophantine equation in them.
+    """
+    dates = sorted({_dated(grid, instant, None) for instant, _ in footprint}
+                   | {min(max(horizon - 1, grid.earliest_us), grid.latest_us)})[:8]
+    x = {date: grid.measure(date) for date in dates}
+    low, high = bounds
+    found: list[_Candidate] = []
+    orders = [(a, b) for a in dates for b in dates if a != b and (not grid.monotonic or a < b)]
+    for a, b in orders:
+        # (v − Q)·x_a + (q − v)·x_b = target  ⇔  v·(x_a − x_b) = target + Q·x_a − q·x_b
+        rest, step = target + quantity * x[a] - target_quantity * x[b], x[a] - x[b]
+        if step and rest % step == 0 and low <= rest // step <= high and rest // step not in (quantity,
+                                                                                           target_quantity):
+            middle = rest // step
+            found.append(_Candidate((Call(a, middle), Call(b, target_quantity)), target, "coalesced"))
+            return found
+    for a in dates:
+        for b in dates:
+            for c in dates:
+                if (grid.monotonic and not a <= b <= c) or x[a] == x[b] or x[b] == x[c]:
+                    continue
+                # v1·(x_a − x_b) + v2·(x_b − x_c) = target + Q·x_a − q·x_c, v1 and v2 within bounds
+                solution = _diophantine(x[a] - x[b], x[b] - x[c], target + quantity * x[a] - target_quantity * x[c],
+                                        (low, high), (low, high), False)
+                if solution is None:
+                    continue
+                first, second = solution
+                if first in (quantity,) or second in (first, target_quantity):
+                    continue
+                found.append(_Candidate((Call(a, first), Call(b, second), Call(c, target_quantity)), target,
+                                        "coalesced"))
+                return found
     return found
 
 

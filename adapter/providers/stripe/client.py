@@ -11,7 +11,7 @@ from typing import Any, Iterator
 
 import stripe
 
-from adapter.pacing import Pacer, pacer_for
+from adapter.providers.pacing import Pacer, pacer_for
 
 PAGE_SIZE = 100
 

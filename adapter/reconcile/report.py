@@ -33,11 +33,11 @@ from typing import Callable, Iterable
 import sqlite_utils
 
 from adapter import accounts, ledger, store
-from adapter.billing import ExpectedLine
-from adapter.expected import Expectation, ExpectationError, expected_bill
-from adapter.intake import format_us, from_us, to_us
-from adapter.money import format_amount
-from adapter.policy import Catalog, Plan
+from adapter.billing.engine import ExpectedLine
+from adapter.billing.expected import Expectation, ExpectationError, expected_bill
+from adapter.intake.parse import format_us, from_us, to_us
+from adapter.billing.money import format_amount
+from adapter.billing.policy import Catalog, Plan
 
 KINDS = {
     "seat_drift": "seat count differs between ledger, seatsync and provider",
