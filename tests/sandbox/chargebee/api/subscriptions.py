@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from tests.sandbox.chargebee import params as p
-from tests.sandbox.chargebee.api.http import (current_state, listing, match_string, read, sorted_by,
+from tests.sandbox.chargebee.api.http import (candidates, current_state, listing, match_string, read, sorted_by,
                                               subscription_body, write)
 from tests.sandbox.chargebee.ops import estimates, subscriptions
 from tests.sandbox.chargebee.ops.render import render_customer, render_subscription
@@ -35,7 +35,8 @@ def list_subscriptions():
     state = current_state()
 
     def operation(prm):
-        subs = [s for s in state.subscriptions.values() if match_string(prm, "customer_id", s["customer_id"])]
+        subs = [s for s in candidates(prm, state.subscriptions, {"customer_id": state.subscriptions_by_customer})
+                if match_string(prm, "customer_id", s["customer_id"])]
         return listing(sorted_by(subs, prm, "created_at"), "subscription", prm,
                        lambda s: render_subscription(state, s),
                        lambda s: {"customer": render_customer(state, state.customers[s["customer_id"]],
@@ -62,5 +63,5 @@ def estimate_update(**_):
         sub_fields = prm.get("subscription") if isinstance(prm.get("subscription"), dict) else {}
         sub_id = p.required(p.string(sub_fields, "id", wire="subscription[id]"), "subscription[id]")
         return {"estimate": estimates.estimate_update_for_items(state, sub_id, prm)}, 200
-    # Estimates change nothing: the operation runs on a snapshot inside.
-    return write(operation, declared="Estimate.UpdateSubscriptionForItemsParams", idempotent=False)
+    # Estimates change nothing: the change is run, described, then rolled back.
+    return write(operation, declared="Estimate.UpdateSubscriptionForItemsParams", idempotent=False, dry_run=True)

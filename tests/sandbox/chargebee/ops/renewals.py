@@ -64,12 +64,11 @@ def travel_forward(state: ChargebeeState, destination_ms: int) -> list[dict]:
         raise wrong_value("destination_time", "destination_time : must be later than the time machine's current time")
     invoices = []
     while True:
-        due = [s for s in state.subscriptions.values()
-               if s["status"] == "active" and s["_term_end_ms"] <= destination_ms]
-        if not due:
+        # The renewal queue: active subscriptions ordered by (term end, created_at, id).
+        first = state.renewals.first()
+        if first is None or first[0][0] > destination_ms:
             break
-        sub = min(due, key=lambda s: (s["_term_end_ms"], s["created_at"], s["id"]))
-        invoice = renew(state, sub)
+        invoice = renew(state, state.subscriptions[first[1]])
         if invoice is not None:
             invoices.append(invoice)
     state.now_ms = destination_ms

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from tests.sandbox.stripe import params as P
-from tests.sandbox.stripe.api.http import check_supported, current_state, paginate, run
+from tests.sandbox.stripe.api.http import check_supported, current_state, newest_first, paginate, run
 from tests.sandbox.stripe.errors import StripeError
 from tests.sandbox.stripe.ops import subscriptions
 from tests.sandbox.stripe.ops.objects import render
@@ -69,7 +69,7 @@ def retrieve_subscription(sid):
 @bp.get("/subscriptions")
 def list_subscriptions():
     def act(ledger: Ledger, p: dict):
-        subs = [s for s in reversed(list(ledger.subscriptions.values()))
+        subs = [s for s in newest_first(ledger.subscriptions, p, {"customer": ledger.subscriptions_by_customer})
                 if p.get("customer") in (None, s["customer"]) and p.get("test_clock") in (None, s["test_clock"])
                 and (p.get("status") in (None, "all") or p.get("status") == s["status"])]
         return paginate(subs, p, "/v1/subscriptions", lambda obj: render(ledger, obj))

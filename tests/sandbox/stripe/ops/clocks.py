@@ -7,7 +7,7 @@ from tests.sandbox.stripe import billing
 from tests.sandbox.stripe.errors import StripeError
 from tests.sandbox.stripe.ops.invoices import attempt_payment, cycle_line, finalize_invoice, new_invoice, sweep, total
 from tests.sandbox.stripe.ops.objects import emit, render
-from tests.sandbox.stripe.ops.subscriptions import LIVE_STATUSES, interval_of
+from tests.sandbox.stripe.ops.subscriptions import interval_of
 from tests.sandbox.stripe.state import Ledger
 
 
@@ -24,8 +24,7 @@ def advance_clock(ledger: Ledger, clock: dict, to: int) -> dict:
     if to <= clock["frozen_time"]:
         raise StripeError.state("The frozen_time must be after the current frozen time of the test clock.",
                                 param="frozen_time")
-    subs = [s for s in ledger.subscriptions.values()
-            if s["test_clock"] == clock["id"] and s["status"] in LIVE_STATUSES]
+    subs = ledger.live_subscriptions.objects(("clock", clock["id"]))
     if subs:
         limit = min(billing.add_interval(clock["frozen_time"], *interval_of(ledger, s), 2) for s in subs)
         reason = "two intervals in the future from the shortest subscription in this test clock"
@@ -54,16 +53,15 @@ def advance_default_clock(ledger: Ledger, to: int) -> int:
 
 def run_clock(ledger: Ledger, clock: dict, to: int) -> None:
     """Process renewals and invoice auto-finalization in time order up to ``to``."""
+    bucket = ("clock", clock["id"])
     while True:
         due: list[tuple[int, int, str, dict]] = []
-        for sub in ledger.subscriptions.values():
-            if sub["test_clock"] == clock["id"] and sub["status"] in LIVE_STATUSES:
-                end = ledger.items[sub["item_ids"][0]]["current_period_end"]
-                if end <= to:
-                    due.append((end, 0, "renew", sub))
-        for invoice in ledger.invoices.values():
-            if (invoice["test_clock"] == clock["id"] and invoice["status"] == "draft"
-                and invoice["auto_advance"] and invoice["automatically_finalizes_at"] <= to):
+        for sub in ledger.live_subscriptions.objects(bucket):
+            end = ledger.items[sub["item_ids"][0]]["current_period_end"]
+            if end <= to:
+                due.append((end, 0, "renew", sub))
+        for invoice in ledger.auto_drafts.objects(bucket):
+            if invoice["automatically_finalizes_at"] <= to:
                 due.append((invoice["automatically_finalizes_at"], 1, "finalize", invoice))
         if not due:
             return

@@ -9,7 +9,7 @@ from tests.sandbox.stripe.currency import ACCOUNT_CURRENCY, format_amount
 from tests.sandbox.stripe.errors import StripeError
 from tests.sandbox.stripe.ops.customers import add_balance_transaction
 from tests.sandbox.stripe.ops.objects import emit
-from tests.sandbox.stripe.state import Ledger
+from tests.sandbox.stripe.state import Ledger, owner_subscription
 
 USD_MINIMUM_CHARGE = 50  # minor units; smaller amounts due go to the balance (reference §1 Credits)
 
@@ -114,14 +114,8 @@ def item_line(ledger: Ledger, invoice: dict, ii: dict) -> dict:
 
 
 def pending_items(ledger: Ledger, customer_id: str, subscription_id: str | None = None) -> list[dict]:
-    out = []
-    for ii in ledger.invoiceitems.values():
-        if ii["customer"] != customer_id or ii["invoice"] is not None:
-            continue
-        owner = ii["parent"]["subscription_details"]["subscription"] if ii["parent"] else None
-        if subscription_id is None or owner == subscription_id:
-            out.append(ii)
-    return out
+    return [ii for ii in ledger.pending_items.objects(customer_id)
+            if subscription_id is None or owner_subscription(ii) == subscription_id]
 
 
 def sweep(ledger: Ledger, invoice: dict, customer: dict, sub: dict | None) -> None:

@@ -40,7 +40,7 @@ def emit(ledger: Ledger, type_: str, obj: dict, previous: dict | None = None, *,
         # Renewals and clock-driven work have no request (reference §5 Event object).
         "request": {"id": None, "idempotency_key": None} if automatic else dict(ledger.request),
     }
-    ledger.events.append(event)
+    ledger.add_event(event)
     return event
 
 

@@ -12,9 +12,7 @@ from tests.sandbox.stripe.errors import StripeError
 from tests.sandbox.stripe.ops.customers import charge_in
 from tests.sandbox.stripe.ops.invoices import bill_now, cycle_line, new_invoice, sweep
 from tests.sandbox.stripe.ops.objects import emit, merge_metadata, render
-from tests.sandbox.stripe.state import Ledger
-
-LIVE_STATUSES = ("active", "past_due")
+from tests.sandbox.stripe.state import LIVE_STATUSES, Ledger
 
 
 def create_subscription(ledger: Ledger, customer: dict, items: list[dict], metadata: dict | None) -> dict:
