@@ -35,6 +35,7 @@ class Ledger:
         self.customers, self.products, self.prices = Table(journal), Table(journal), Table(journal)
         self.subscriptions, self.items, self.invoiceitems = Table(journal), Table(journal), Table(journal)
         self.invoices, self.clocks, self.balance_transactions = Table(journal), Table(journal), Table(journal)
+        self.schedules = Table(journal)
         self._index()
         self.events: list[dict] = []
         self.events_by_id: dict[str, dict] = {}
@@ -56,7 +57,8 @@ class Ledger:
         self.auto_drafts = Index(self.invoices, lambda i: ("clock", i["test_clock"])
                                  if i["status"] == "draft" and i["auto_advance"] else None)
         self.invoiceitems_by_customer = Index(self.invoiceitems, lambda ii: ii["customer"])
-        self.pending_items = Index(self.invoiceitems, lambda ii: ii["customer"] if ii["invoice"] is None else None)
+        self.pending_items = Index(self.invoiceitems, lambda ii: ii["customer"]
+                                   if ii["invoice"] is None and not ii.get("deleted") else None)
         self.balance_transactions_by_customer = Index(self.balance_transactions, lambda t: t["customer"])
 
     def add_event(self, event: dict) -> None:
@@ -93,7 +95,7 @@ class Ledger:
 
     def lookup(self, object_id: str) -> dict | None:
         for table in (self.customers, self.products, self.prices, self.subscriptions, self.items,
-                      self.invoiceitems, self.invoices, self.clocks, self.balance_transactions):
+                      self.invoiceitems, self.invoices, self.clocks, self.balance_transactions, self.schedules):
             if object_id in table:
                 return table[object_id]
         return None

@@ -21,7 +21,7 @@ def list_invoice_items():
         pending = P.as_bool(p, "pending")
         items = [ii for ii in newest_first(ledger.invoiceitems, p, {"customer": ledger.invoiceitems_by_customer})
                  if p.get("customer") in (None, ii["customer"]) and p.get("invoice") in (None, ii["invoice"])
-                 and (pending is None or (ii["invoice"] is None) == pending)]
+                 and (pending is None or (ii["invoice"] is None) == pending) and not ii.get("deleted")]
         return paginate(items, p, "/v1/invoiceitems", lambda obj: render(ledger, obj))
     return run("InvoiceItemListParams", {"customer", "pending", "invoice", "limit", "starting_after",
                                          "ending_before", "expand"}, act)
@@ -29,8 +29,12 @@ def list_invoice_items():
 
 @bp.get("/invoiceitems/<ii>")
 def retrieve_invoice_item(ii):
-    return run("InvoiceItemRetrieveParams", {"expand"},
-               lambda ledger, p: render(ledger, ledger.get(ledger.invoiceitems, "invoiceitem", ii)))
+    def act(ledger: Ledger, p: dict):
+        item = ledger.get(ledger.invoiceitems, "invoiceitem", ii)
+        if item.get("deleted"):  # removed by a cancellation (ops/lifecycle.py)
+            raise StripeError.no_such("invoiceitem", ii)
+        return render(ledger, item)
+    return run("InvoiceItemRetrieveParams", {"expand"}, act)
 
 
 @bp.post("/invoices")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tests.sandbox.stripe import billing
 from tests.sandbox.stripe.errors import StripeError
+from tests.sandbox.stripe.ops import lifecycle, schedules
 from tests.sandbox.stripe.ops.invoices import attempt_payment, cycle_line, finalize_invoice, new_invoice, sweep, total
 from tests.sandbox.stripe.ops.objects import emit, render
 from tests.sandbox.stripe.ops.subscriptions import interval_of
@@ -58,7 +59,12 @@ def run_clock(ledger: Ledger, clock: dict, to: int) -> None:
         due: list[tuple[int, int, str, dict]] = []
         for sub in ledger.live_subscriptions.objects(bucket):
             end = ledger.items[sub["item_ids"][0]]["current_period_end"]
-            if end <= to:
+            resumes_at = (sub["pause_collection"] or {}).get("resumes_at")
+            if resumes_at is not None and resumes_at <= to:
+                due.append((resumes_at, -2, "resume_collection", sub))
+            if sub["cancel_at"] is not None and sub["cancel_at"] <= min(end, to):
+                due.append((sub["cancel_at"], -1, "cancel", sub))  # at the period end: instead of renewing
+            elif end <= to:
                 due.append((end, 0, "renew", sub))
         for invoice in ledger.auto_drafts.objects(bucket):
             if invoice["automatically_finalizes_at"] <= to:
@@ -69,6 +75,10 @@ def run_clock(ledger: Ledger, clock: dict, to: int) -> None:
         clock["frozen_time"] = at
         if action == "renew":
             renew(ledger, obj, at)
+        elif action == "cancel":
+            lifecycle.cancel_at_boundary(ledger, obj, at)
+        elif action == "resume_collection":
+            lifecycle.resume_collection(ledger, obj, at)
         else:
             finalize_invoice(ledger, obj, automatic=True)
             if obj["status"] == "open":
@@ -79,6 +89,8 @@ def renew(ledger: Ledger, sub: dict, at: int) -> None:
     """At a period end: bill the quantity in force for the next period, sweep
     pending items, leave a draft that auto-finalizes an hour later (reference §5, §8)."""
     customer = ledger.customers[sub["customer"]]
+    if sub["schedule"] and not schedules.at_period_end(ledger, sub, at):
+        return  # the schedule ended and canceled the subscription
     first = ledger.items[sub["item_ids"][0]]
     old_start = first["current_period_start"]
     interval, count = interval_of(ledger, sub)
@@ -99,4 +111,6 @@ def renew(ledger: Ledger, sub: dict, at: int) -> None:
     sub["latest_invoice"] = invoice["id"]
     emit(ledger, "customer.subscription.updated", sub, {"items": previous_items}, automatic=True)
     emit(ledger, "invoice.created", invoice, automatic=True)
+    if sub["pause_collection"]:
+        lifecycle.paused_renewal(ledger, sub, invoice)
 

@@ -155,7 +155,7 @@ def create_invoice(ledger: Ledger, customer: dict, *, subscription: dict | None,
     return invoice
 
 
-def finalize_invoice(ledger: Ledger, invoice: dict, *, automatic: bool = False) -> dict:
+def finalize_invoice(ledger: Ledger, invoice: dict, *, automatic: bool = False, apply_balance: bool = True) -> dict:
     if invoice["status"] != "draft":
         raise StripeError.state("This invoice is already finalized, you can't re-finalize a non-draft invoice.",
                                 param="invoice")
@@ -163,7 +163,7 @@ def finalize_invoice(ledger: Ledger, invoice: dict, *, automatic: bool = False) 
     now = ledger.now(customer["id"])
     total = invoice["total"]
     starting = customer["balance"]
-    amount_due, ending = billing.apply_balance(total, starting)
+    amount_due, ending = billing.apply_balance(total, starting) if apply_balance else (max(total, 0), starting)
     if ending != starting:
         add_balance_transaction(ledger, customer, ending - starting, "applied_to_invoice", invoice=invoice["id"])
     ledger.invoice_number += 1
