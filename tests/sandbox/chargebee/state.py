@@ -32,6 +32,22 @@ def public(obj: Any) -> Any:
     return obj
 
 
+def next_due(sub: dict) -> tuple | None:
+    """``(instant ms, created_at, id)`` of the next thing the clock does to ``sub``, or None."""
+    status = sub["status"]
+    if status == "active":
+        at = sub["_term_end_ms"]
+        if sub.get("_pause_at_ms") is not None:
+            at = min(at, sub["_pause_at_ms"])
+    elif status == "non_renewing":
+        at = sub.get("_cancel_at_ms")  # None: set by the control API only (never ends by itself)
+    elif status == "paused":
+        at = sub.get("_resume_at_ms")
+    else:
+        at = None
+    return None if at is None else (at, sub["created_at"], sub["id"])
+
+
 class ChargebeeState:
     def __init__(self, genesis_ms: int | None = None):
         self.settings = SiteSettings()
@@ -70,9 +86,9 @@ class ChargebeeState:
         """What requests look up by owner or state instead of scanning the site (core/tables.py)."""
         subs, invoices, notes, charges = self.subscriptions, self.invoices, self.credit_notes, self.unbilled_charges
         self.subscriptions_by_customer = Index(subs, lambda s: s["customer_id"])
-        # Renewals in time order (``travel_forward``): active subscriptions by term end.
-        self.renewals = Queue(subs, lambda s: (s["_term_end_ms"], s["created_at"], s["id"])
-                              if s["status"] == "active" else None)
+        # What is due next, in time order (``travel_forward``): renewals, scheduled pauses,
+        # cancellations and resumptions (ops/lifecycle.py ``next_due``).
+        self.renewals = Queue(subs, next_due)
         self.invoices_by_subscription = Index(invoices, lambda i: i.get("subscription_id"))
         self.invoices_by_customer = Index(invoices, lambda i: i["customer_id"])
         self.due_invoices = Index(invoices, lambda i: i.get("subscription_id") if i["amount_due"] > 0
