@@ -75,6 +75,7 @@ class ChargebeeState:
         self.customers, self.items, self.item_prices = Table(journal), Table(journal), Table(journal)
         self.subscriptions, self.invoices, self.credit_notes = Table(journal), Table(journal), Table(journal)
         self.unbilled_charges, self.transactions = Table(journal), Table(journal)
+        self.webhook_endpoints = Table(journal)  # configuration only (ops/endpoints.py)
         self._index()
         self.events: dict[str, dict] = {}
         self.idempotency: dict[str, dict] = {}
@@ -106,7 +107,7 @@ class ChargebeeState:
 
     def tables(self) -> tuple[Table, ...]:
         return (self.customers, self.items, self.item_prices, self.subscriptions, self.invoices, self.credit_notes,
-                self.unbilled_charges, self.transactions)
+                self.unbilled_charges, self.transactions, self.webhook_endpoints)
 
     # ids and versions -----------------------------------------------------
 

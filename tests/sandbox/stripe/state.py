@@ -35,7 +35,7 @@ class Ledger:
         self.customers, self.products, self.prices = Table(journal), Table(journal), Table(journal)
         self.subscriptions, self.items, self.invoiceitems = Table(journal), Table(journal), Table(journal)
         self.invoices, self.clocks, self.balance_transactions = Table(journal), Table(journal), Table(journal)
-        self.schedules = Table(journal)
+        self.schedules, self.webhook_endpoints = Table(journal), Table(journal)
         self._index()
         self.events: list[dict] = []
         self.events_by_id: dict[str, dict] = {}
