@@ -16,8 +16,9 @@
 
 Bucket members come back in the order they were first stored (creation order), as a scan of the
 table would give them. ``check`` recomputes every index from scratch, and ``Journal.last_visits``
-counts the objects the last request reached plus the entries of every table it scanned, so tests
-can check that a request's work does not grow with the history (tests/test_scaling.py).
+counts the objects the last request reached, the entries of every table it scanned and the objects
+it re-filed (``Journal.work`` the same, summed since the start), so tests can check that a
+request's work does not grow with the history (tests/test_scaling.py).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ class Journal:
     def __init__(self) -> None:
         self.saving = False
         self.scanned = 0  # table entries iterated over since begin (whole-table scans)
+        self.refiled = 0  # objects re-filed in indexes since begin
+        self.work = 0  # reached + scanned + re-filed, ever (never reset: tests read differences)
         self.last_visits = 0
         self._reached: dict[int, tuple["Table", dict[Any, None]]] = {}
         self._saved: dict[tuple[int, Any], tuple["Table", Any, Any]] = {}
@@ -57,6 +60,7 @@ class Journal:
             entry = self._reached[id(table)] = (table, {})
         if key not in entry[1]:
             entry[1][key] = None
+            self.work += 1
         if self.saving:
             self._save(table, key)
 
@@ -70,6 +74,8 @@ class Journal:
         """Re-file every object of ``table`` reached in this request."""
         entry = self._reached.get(id(table))
         if entry is not None:
+            self.refiled += len(entry[1])
+            self.work += len(entry[1])
             for key in entry[1]:
                 table.refile(key)
 
@@ -92,9 +98,9 @@ class Journal:
     def end(self) -> None:
         """The request is over: indexes brought up to date, the notes cleared."""
         self._refile_all()
-        self.last_visits = sum(len(keys) for _, keys in self._reached.values()) + self.scanned
+        self.last_visits = sum(len(keys) for _, keys in self._reached.values()) + self.scanned + self.refiled
         self.saving = False
-        self.scanned = 0
+        self.scanned = self.refiled = 0
         self._reached, self._saved = {}, {}
 
     def _refile_all(self) -> None:
@@ -129,10 +135,12 @@ class Table(dict):
 
     def __iter__(self):
         self.journal.scanned += len(self)
+        self.journal.work += len(self)
         return dict.__iter__(self)
 
     def keys(self):
         self.journal.scanned += len(self)
+        self.journal.work += len(self)
         return dict.keys(self)
 
     def __setitem__(self, key, obj) -> None:

@@ -219,8 +219,12 @@ def read(operation: Callable[[dict], dict], *, declared: str | None) -> Response
     """Answer a read; only the parameters chargebee-python declares for it (``declared``) are accepted."""
     params = params_of_request()
     check_declared(params, declared)
+    state = current_state()
     with current_world().lock:
-        return json_response(operation(params))
+        try:
+            return json_response(operation(params))
+        finally:
+            state.journal.end()  # what this read reached is not re-filed by the next request's lookups
 
 
 def subscription_body(sub: dict, outcome: Outcome | None = None, *, refresh: bool = True) -> dict:
