@@ -135,3 +135,21 @@ def test_options_the_sandbox_does_not_model_are_refused(april):
             call("sub-acme", params)
         assert info.value.param == param
     assert april.cb.Subscription.retrieve("sub-acme").subscription.status == "active"
+
+
+def test_every_event_sent_is_a_type_chargebee_python_declares(april):
+    from chargebee.models.enums import EventType
+
+    april.change("sub-acme", [(SEAT, 8)], prorate=True, invoice_immediately=False, change_option="end_of_term")
+    april.cb.Subscription.remove_scheduled_changes("sub-acme")
+    april.cb.Subscription.pause("sub-acme", {"pause_option": "end_of_term"})
+    april.travel(2026, 5, 2)
+    april.cb.Subscription.resume("sub-acme", {"resume_option": "specific_date", "resume_date": ts(2026, 5, 9)})
+    april.travel(2026, 5, 10)
+    april.cb.Subscription.cancel_for_items("sub-acme", {"cancel_option": "end_of_term"})
+    april.travel(2026, 6, 12)
+    april.cb.Subscription.reactivate("sub-acme", {})
+    sent = set(april.event_types())
+    assert {"subscription_pause_scheduled", "subscription_resumption_scheduled", "subscription_cancelled",
+            "subscription_reactivated"} <= sent
+    assert sent <= {e.value for e in EventType}

@@ -222,3 +222,19 @@ def test_pause_resumes_at_the_given_time_and_resume_needs_a_paused_status(stripe
     assert _cycle_invoices(stripe_client, customer.id)[0].status == "paid"
     with pytest.raises(stripe.InvalidRequestError):
         stripe_client.v1.subscriptions.resume(sub.id)
+
+
+def test_every_event_sent_is_a_type_stripe_python_declares(stripe_client):
+    import typing
+
+    from stripe._event import Event
+
+    clock, customer, sub, price = _subscribe(stripe_client)
+    schedule = stripe_client.v1.subscription_schedules.create({"from_subscription": sub.id})
+    stripe_client.v1.subscription_schedules.update(schedule.id, {"end_behavior": "cancel"})
+    stripe_client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": OCT_1_2020 + 7200})
+    _, other, sub2, _ = _subscribe(stripe_client)
+    stripe_client.v1.subscriptions.update(sub2.id, {"pause_collection": {"behavior": "void"}})
+    stripe_client.v1.subscription_items.update(sub2["items"].data[0].id, {"quantity": 7})
+    stripe_client.v1.subscriptions.cancel(sub2.id)
+    assert set(_event_types(stripe_client)) <= set(typing.get_args(Event.__annotations__["type"]))
