@@ -92,7 +92,7 @@ def travel_forward():
     destination = _body().get("destination_time")
     if isinstance(destination, bool) or not isinstance(destination, int):
         raise SettingError("destination_time", "must be unix seconds")
-    with world.lock:
+    with world.lock, state.transaction():
         renewals.travel_forward(state, destination * 1000)
         publish(state, world)
         return jsonify(state.time_machine)
@@ -103,7 +103,7 @@ def payment_method(customer_id):
     """Body: ``outcome``: succeed | decline | none (the customer's test card)."""
     world, state = current_world(), _state()
     outcome = _body().get("outcome")
-    with world.lock:
+    with world.lock, state.transaction():
         customer = catalog.set_payment_outcome(state, customer_id, outcome)
         return jsonify({"customer_id": customer["id"], "card_status": customer["card_status"]})
 
@@ -114,7 +114,7 @@ def subscription_status(sub_id):
     (a test hook for status rules such as backdating's); nothing that status implies is modelled."""
     world, state = current_world(), _state()
     status = _body().get("status")
-    with world.lock:
+    with world.lock, state.transaction():
         sub = subscriptions.set_status(state, sub_id, status)
         return jsonify({"subscription_id": sub["id"], "status": sub["status"]})
 

@@ -11,11 +11,12 @@ only by ``travel_forward`` (so tests never depend on wall-clock speed).
 
 from __future__ import annotations
 
-import copy
 import time
-from typing import Any
+from contextlib import contextmanager
+from typing import Any, Iterator
 
 from tests.sandbox.core import SlidingWindowLimiter
+from tests.sandbox.core.tables import Index, Journal, Queue, Table
 
 from tests.sandbox.chargebee.settings import SiteSettings
 
@@ -29,6 +30,22 @@ def public(obj: Any) -> Any:
     if isinstance(obj, list):
         return [public(v) for v in obj]
     return obj
+
+
+def next_due(sub: dict) -> tuple | None:
+    """``(instant ms, created_at, id)`` of the next thing the clock does to ``sub``, or None."""
+    status = sub["status"]
+    if status == "active":
+        at = sub["_term_end_ms"]
+        if sub.get("_pause_at_ms") is not None:
+            at = min(at, sub["_pause_at_ms"])
+    elif status == "non_renewing":
+        at = sub.get("_cancel_at_ms")  # None: set by the control API only (never ends by itself)
+    elif status == "paused":
+        at = sub.get("_resume_at_ms")
+    else:
+        at = None
+    return None if at is None else (at, sub["created_at"], sub["id"])
 
 
 class ChargebeeState:
@@ -54,19 +71,43 @@ class ChargebeeState:
         self.time_machine = {"name": TIME_MACHINE, "time_travel_status": "succeeded",
                              "genesis_time": genesis_ms // 1000, "destination_time": genesis_ms // 1000,
                              "object": "time_machine"}
-        self.customers: dict[str, dict] = {}
-        self.items: dict[str, dict] = {}
-        self.item_prices: dict[str, dict] = {}
-        self.subscriptions: dict[str, dict] = {}
-        self.invoices: dict[str, dict] = {}
-        self.credit_notes: dict[str, dict] = {}
-        self.unbilled_charges: dict[str, dict] = {}
-        self.transactions: dict[str, dict] = {}
+        journal = self.journal = Journal()
+        self.customers, self.items, self.item_prices = Table(journal), Table(journal), Table(journal)
+        self.subscriptions, self.invoices, self.credit_notes = Table(journal), Table(journal), Table(journal)
+        self.unbilled_charges, self.transactions = Table(journal), Table(journal)
+        self.webhook_endpoints = Table(journal)  # configuration only (ops/endpoints.py)
+        self._index()
         self.events: dict[str, dict] = {}
         self.idempotency: dict[str, dict] = {}
         self.pending_events: list[dict] = []
         self._counters: dict[str, int] = {}
         self._last_version = 0
+
+    def _index(self) -> None:
+        """What requests look up by owner or state instead of scanning the site (core/tables.py)."""
+        subs, invoices, notes, charges = self.subscriptions, self.invoices, self.credit_notes, self.unbilled_charges
+        self.subscriptions_by_customer = Index(subs, lambda s: s["customer_id"])
+        # What is due next, in time order (``travel_forward``): renewals, scheduled pauses,
+        # cancellations and resumptions (ops/lifecycle.py ``next_due``).
+        self.renewals = Queue(subs, next_due)
+        self.invoices_by_subscription = Index(invoices, lambda i: i.get("subscription_id"))
+        self.invoices_by_customer = Index(invoices, lambda i: i["customer_id"])
+        self.due_invoices = Index(invoices, lambda i: i.get("subscription_id") if i["amount_due"] > 0
+                                  and i["status"] in ("payment_due", "not_paid") else None)
+        self.credit_notes_by_subscription = Index(notes, lambda cn: cn.get("subscription_id"))
+        self.credit_notes_by_customer = Index(notes, lambda cn: cn["customer_id"])
+        self.available_credits = Index(notes, lambda cn: cn["customer_id"] if cn["type"] == "refundable"
+                                       and cn["amount_available"] > 0 and cn["status"] != "voided" else None)
+        self.unbilled_by_subscription = Index(charges, lambda uc: uc["subscription_id"])
+        self.unbilled_by_customer = Index(charges, lambda uc: uc["customer_id"])
+        self.open_unbilled = Index(charges, lambda uc: uc["subscription_id"]
+                                   if not uc["is_voided"] and not uc["deleted"] else None)
+        self.open_unbilled_by_customer = Index(charges, lambda uc: uc["customer_id"]
+                                               if not uc["is_voided"] and not uc["deleted"] else None)
+
+    def tables(self) -> tuple[Table, ...]:
+        return (self.customers, self.items, self.item_prices, self.subscriptions, self.invoices, self.credit_notes,
+                self.unbilled_charges, self.transactions, self.webhook_endpoints)
 
     # ids and versions -----------------------------------------------------
 
@@ -97,25 +138,30 @@ class ChargebeeState:
     def now(self) -> int:
         return self.now_ms // 1000
 
-    def snapshot(self) -> "ChargebeeState":
-        """A deep copy to run an estimate on without touching the real site."""
-        twin = copy.copy(self)
-        for name in ("customers", "items", "item_prices", "subscriptions", "invoices", "credit_notes",
-                     "unbilled_charges", "transactions"):
-            setattr(twin, name, copy.deepcopy(getattr(self, name)))
-        twin.time_machine = dict(self.time_machine)
-        twin.events = {}
-        twin.pending_events = []
-        twin._counters = dict(self._counters)
-        return twin
+    # requests: all or nothing ---------------------------------------------
 
-    def restore(self, twin: "ChargebeeState") -> None:
-        """Undo a failed write: put back the data captured by ``snapshot``."""
-        for name in ("customers", "items", "item_prices", "subscriptions", "invoices", "credit_notes",
-                     "unbilled_charges", "transactions"):
-            setattr(self, name, getattr(twin, name))
-        self.now_ms = twin.now_ms
-        self.time_machine = dict(twin.time_machine)
-        self._counters = dict(twin._counters)
-        self._last_version = twin._last_version
+    def begin(self) -> None:
+        """Start a write: what it reaches is saved (core/tables.py) so ``rollback`` can undo it."""
+        self._scalars = (self.now_ms, dict(self.time_machine), dict(self._counters), self._last_version)
+        self.journal.begin(saving=True)
+
+    def rollback(self) -> None:
+        """Undo the write (a rejected request, or an estimate): objects, clock, counters, events."""
+        self.journal.rollback()
+        self.journal.end()
+        self.now_ms, self.time_machine, self._counters, self._last_version = self._scalars
         self.pending_events = []
+
+    def commit(self) -> None:
+        self.journal.end()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """``begin`` … ``commit``, or ``rollback`` on any error (control API writes)."""
+        self.begin()
+        try:
+            yield
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()

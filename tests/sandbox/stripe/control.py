@@ -110,7 +110,10 @@ def advance_clock():
     with world.lock:
         ledger = _state().ledger
         mark = len(ledger.events)
-        advance_default_clock(ledger, to)
+        try:
+            advance_default_clock(ledger, to)
+        finally:
+            ledger.journal.end()
         for event in ledger.events[mark:]:
             world.webhooks.emit("stripe", event)
     return jsonify({"frozen_time": to})

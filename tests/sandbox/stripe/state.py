@@ -15,30 +15,66 @@ import time
 from typing import Any
 
 from tests.sandbox.core import SlidingWindowLimiter, World
+from tests.sandbox.core.tables import Index, Journal, Table
 from tests.sandbox.stripe.errors import StripeError
 from tests.sandbox.stripe.settings import StripeLimits
 
 API_VERSION = "2026-10-28.endive"
+LIVE_STATUSES = ("active", "past_due")  # subscriptions that renew
+
+
+def owner_subscription(obj: dict) -> str | None:
+    """The subscription an invoice or invoice item belongs to (``parent.subscription_details``)."""
+    return obj["parent"]["subscription_details"]["subscription"] if obj.get("parent") else None
 
 
 class Ledger:
     def __init__(self, start_time: int):
         self.default_time = start_time
-        self.customers: dict[str, dict] = {}
-        self.products: dict[str, dict] = {}
-        self.prices: dict[str, dict] = {}
-        self.subscriptions: dict[str, dict] = {}
-        self.items: dict[str, dict] = {}
-        self.invoiceitems: dict[str, dict] = {}
-        self.invoices: dict[str, dict] = {}
-        self.clocks: dict[str, dict] = {}
-        self.balance_transactions: dict[str, dict] = {}
+        journal = self.journal = Journal()
+        self.customers, self.products, self.prices = Table(journal), Table(journal), Table(journal)
+        self.subscriptions, self.items, self.invoiceitems = Table(journal), Table(journal), Table(journal)
+        self.invoices, self.clocks, self.balance_transactions = Table(journal), Table(journal), Table(journal)
+        self.schedules, self.webhook_endpoints = Table(journal), Table(journal)
+        self._index()
         self.events: list[dict] = []
+        self.events_by_id: dict[str, dict] = {}
         self._counters: dict[str, int] = {}
         self.invoice_number = 0
         # The request being served (for events' ``request`` field); none for clock-driven work.
         self.request: dict = {"id": None, "idempotency_key": None}
         self.scratch = False
+
+    def _index(self) -> None:
+        """What requests look up by owner or state instead of scanning the account (core/tables.py).
+        Clock buckets are ``("clock", id)``, ``("clock", None)`` for the default clock."""
+        self.subscriptions_by_customer = Index(self.subscriptions, lambda s: s["customer"])
+        self.live_subscriptions = Index(self.subscriptions, lambda s: ("clock", s["test_clock"])
+                                        if s["status"] in LIVE_STATUSES else None)
+        self.invoices_by_customer = Index(self.invoices, lambda i: i["customer"])
+        self.invoices_by_subscription = Index(self.invoices, owner_subscription)
+        # Drafts that finalize by themselves when their clock passes automatically_finalizes_at.
+        self.auto_drafts = Index(self.invoices, lambda i: ("clock", i["test_clock"])
+                                 if i["status"] == "draft" and i["auto_advance"] else None)
+        self.invoiceitems_by_customer = Index(self.invoiceitems, lambda ii: ii["customer"])
+        self.pending_items = Index(self.invoiceitems, lambda ii: ii["customer"]
+                                   if ii["invoice"] is None and not ii.get("deleted") else None)
+        self.balance_transactions_by_customer = Index(self.balance_transactions, lambda t: t["customer"])
+
+    def add_event(self, event: dict) -> None:
+        self.events.append(event)
+        self.events_by_id[event["id"]] = event
+
+    def mark(self) -> tuple:
+        """What ``undo_to`` returns to: events, id counters, invoice numbers (with ``journal.savepoint``)."""
+        return len(self.events), dict(self._counters), self.invoice_number
+
+    def undo_to(self, mark: tuple) -> None:
+        self.journal.rollback()
+        events, self._counters, self.invoice_number = mark[0], dict(mark[1]), mark[2]
+        for event in self.events[events:]:
+            del self.events_by_id[event["id"]]
+        del self.events[events:]
 
     def new_id(self, prefix: str) -> str:
         n = self._counters.get(prefix, 0) + 1
@@ -59,7 +95,7 @@ class Ledger:
 
     def lookup(self, object_id: str) -> dict | None:
         for table in (self.customers, self.products, self.prices, self.subscriptions, self.items,
-                      self.invoiceitems, self.invoices, self.clocks, self.balance_transactions):
+                      self.invoiceitems, self.invoices, self.clocks, self.balance_transactions, self.schedules):
             if object_id in table:
                 return table[object_id]
         return None

@@ -345,8 +345,9 @@ def test_validation_errors_name_the_parameter_and_store_nothing(april):
         april.change("sub-acme", [(SEAT, 4), ("nope", 1)], prorate=True, invoice_immediately=True)
     assert (unknown.value.http_status_code, unknown.value.param) == (404, "subscription_items[item_price_id][1]")
     with pytest.raises(InvalidRequestError) as eot:
-        april.change("sub-acme", [(SEAT, 4)], prorate=True, invoice_immediately=True, change_option="end_of_term")
-    assert eot.value.param == "change_option"
+        april.change("sub-acme", [(SEAT, 4)], prorate=True, invoice_immediately=True, change_option="end_of_term",
+                     changes_scheduled_at=ts(2026, 4, 2))
+    assert eot.value.param == "changes_scheduled_at"
     with pytest.raises(InvalidRequestError) as bad_bool:
         april.cb.Subscription.update_for_items("sub-acme", {"subscription_items": [{"item_price_id": SEAT}],
                                                             "prorate": "maybe"})

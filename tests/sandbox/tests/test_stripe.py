@@ -261,8 +261,8 @@ def test_unknown_and_unimplemented_parameters_are_refused(seated):
         client.v1.subscriptions.update(seated["sub"].id, {"items": [{"id": seated["seat_item"].id, "qty": 2}]})
     assert nested.value.param == "items[0][qty]"
     with pytest.raises(stripe.InvalidRequestError) as unsupported:
-        client.v1.subscriptions.update(seated["sub"].id, {"cancel_at_period_end": True})
-    assert (unsupported.value.code, unsupported.value.param) == ("parameter_unsupported", "cancel_at_period_end")
+        client.v1.subscriptions.update(seated["sub"].id, {"trial_end": "now"})
+    assert (unsupported.value.code, unsupported.value.param) == ("parameter_unsupported", "trial_end")
     assert client.v1.subscription_items.retrieve(seated["seat_item"].id).quantity == 5
 
 

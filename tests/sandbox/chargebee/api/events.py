@@ -1,4 +1,5 @@
-"""``/api/v2/events`` and ``/api/v2/time_machines``, plus the Chargebee-shaped 404 for unknown paths."""
+"""``/api/v2/events``, ``/api/v2/webhook_endpoints`` (configuration, ops/endpoints.py) and
+``/api/v2/time_machines``, plus the Chargebee-shaped 404 for unknown paths."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from tests.sandbox.chargebee import params as p
 from tests.sandbox.chargebee.api.http import current_state, listing, match_string, match_time, read, write
 from tests.sandbox.chargebee.api.http import with_delivery_status
 from tests.sandbox.chargebee.errors import ChargebeeError, not_found, wrong_value
-from tests.sandbox.chargebee.ops import renewals
-from tests.sandbox.chargebee.state import TIME_MACHINE
+from tests.sandbox.chargebee.ops import endpoints, renewals
+from tests.sandbox.chargebee.state import TIME_MACHINE, public
 from tests.sandbox.core import current_world
 
 bp = Blueprint("events", __name__)
@@ -45,6 +46,40 @@ def retrieve_event(event_id):
             raise not_found("event_id", f"Sorry, we couldn't find that resource: event {event_id}")
         return {"event": with_delivery_status(current_world(), event)}
     return read(operation, declared=None)
+
+
+@bp.post("/webhook_endpoints")
+def create_webhook_endpoint():
+    state = current_state()
+    return write(lambda prm: ({"webhook_endpoint": public(endpoints.create(state, prm))}, 200),
+                 declared="WebhookEndpoint.CreateParams")
+
+
+@bp.get("/webhook_endpoints/<endpoint_id>")
+def retrieve_webhook_endpoint(endpoint_id):
+    state = current_state()
+    return read(lambda prm: {"webhook_endpoint": public(endpoints.get(state, endpoint_id))}, declared=None)
+
+
+@bp.post("/webhook_endpoints/<endpoint_id>")
+def update_webhook_endpoint(endpoint_id):
+    state = current_state()
+    return write(lambda prm: ({"webhook_endpoint": public(endpoints.update(state, endpoint_id, prm))}, 200),
+                 declared="WebhookEndpoint.UpdateParams")
+
+
+@bp.post("/webhook_endpoints/<endpoint_id>/delete")
+def delete_webhook_endpoint(endpoint_id):
+    state = current_state()
+    return write(lambda prm: ({"webhook_endpoint": public(endpoints.delete(state, endpoint_id))}, 200),
+                 declared=None)
+
+
+@bp.get("/webhook_endpoints")
+def list_webhook_endpoints():
+    state = current_state()
+    return read(lambda prm: listing([e for e in state.webhook_endpoints.values() if not e["_deleted"]],
+                                    "webhook_endpoint", prm), declared="WebhookEndpoint.ListParams")
 
 
 def _time_machine(name: str) -> None:

@@ -2,8 +2,8 @@
 
 Every request: injected faults first, then Basic auth (API key as user name,
 empty password), then the site's rate limit (429 ``api_request_limit_exceeded``).
-Writes run under ``world.lock`` on a snapshot that is restored if the request
-is rejected, so a 4xx leaves nothing behind. POST writes honour
+Writes run under ``world.lock`` in a transaction that is rolled back if the
+request is rejected, so a 4xx leaves nothing behind. POST writes honour
 ``chargebee-idempotency-key`` (estimates do not: reference §4). Handlers find
 the world and the site through the app (``current_world()``).
 """
@@ -73,6 +73,17 @@ def listing(objects: list[dict], key: str, params: dict, render: Callable[[dict]
     if start + limit < len(objects):
         body["next_offset"] = json.dumps([str(start + limit)])
     return body
+
+
+def candidates(params: dict, table, indexes: dict) -> list[dict]:
+    """The objects a filtered list has to look at: an index bucket when a filter is a plain
+    ``name[is]=value`` on an indexed field (every filter is still applied), else the whole table;
+    in creation order either way."""
+    for name, index in indexes.items():
+        wanted = params.get(name)
+        if isinstance(wanted, dict) and list(wanted) == ["is"] and isinstance(wanted["is"], str):
+            return index.objects(wanted["is"])
+    return list(table.values())
 
 
 def _values(raw: str) -> list[str]:
@@ -159,9 +170,11 @@ def gatekeeping():
 
 
 def write(operation: Callable[[dict], tuple[dict, int]], *, declared: str | None, lock_key: str | None = None,
-          idempotent: bool = True) -> Response:
+          idempotent: bool = True, dry_run: bool = False) -> Response:
     """Run a state-changing operation: declared parameters only (``declared`` names chargebee-python's
-    params TypedDict, see ``tests.sandbox.chargebee.declared``), idempotency, object lock, all-or-nothing."""
+    params TypedDict, see ``tests.sandbox.chargebee.declared``), idempotency, object lock, all-or-nothing
+    (``state.begin``/``rollback``/``commit``; only what the request reached is saved). ``dry_run``
+    (estimates) undoes everything the operation did once it has answered."""
     world, state = current_world(), current_state()
     form = list(request.form.items(multi=True))
     params = p.decode(form)
@@ -182,13 +195,17 @@ def write(operation: Callable[[dict], tuple[dict, int]], *, declared: str | None
                                              "The idempotency key was already used with different request "
                                              "parameters.", param=IDEMPOTENCY_HEADER)
                     return json_response(stored["body"], stored["status"], {REPLAYED_HEADER: "true"})
-            before = state.snapshot()
+            state.begin()
             try:
                 body, status = operation(params)
-            except ChargebeeError:
-                state.restore(before)
+            except BaseException:
+                state.rollback()
                 raise
+            if dry_run:
+                state.rollback()
+                return json_response(body, status)
             publish(state, world)
+            state.commit()
             if key is not None and 200 <= status < 300:
                 state.idempotency[key] = {"fingerprint": fingerprint, "status": status, "body": body,
                                           "at": state.now_ms}
@@ -202,8 +219,12 @@ def read(operation: Callable[[dict], dict], *, declared: str | None) -> Response
     """Answer a read; only the parameters chargebee-python declares for it (``declared``) are accepted."""
     params = params_of_request()
     check_declared(params, declared)
+    state = current_state()
     with current_world().lock:
-        return json_response(operation(params))
+        try:
+            return json_response(operation(params))
+        finally:
+            state.journal.end()  # what this read reached is not re-filed by the next request's lookups
 
 
 def subscription_body(sub: dict, outcome: Outcome | None = None, *, refresh: bool = True) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from tests.sandbox.chargebee import params as p
-from tests.sandbox.chargebee.api.http import current_state, listing, match_string, read, sorted_by, write
+from tests.sandbox.chargebee.api.http import candidates, current_state, listing, match_string, read, sorted_by, write
 from tests.sandbox.chargebee.errors import ChargebeeError, not_found, wrong_value
 from tests.sandbox.chargebee.ops import catalog, invoices, renewals, subscriptions
 from tests.sandbox.chargebee.state import public
@@ -23,7 +23,9 @@ def list_unbilled():
         # the is_voided[is] form is refused as undeclared. true lists only the voided charges, false
         # (or absent) only the others: the sandbox's reading (UNVERIFIED; the reference gives no more).
         want_voided = p.boolean(prm, "is_voided", False)
-        charges = [uc for uc in state.unbilled_charges.values()
+        charges = [uc for uc in candidates(prm, state.unbilled_charges,
+                                           {"subscription_id": state.unbilled_by_subscription,
+                                            "customer_id": state.unbilled_by_customer})
                    if (include_deleted or not uc["deleted"]) and uc["is_voided"] == want_voided
                    and match_string(prm, "subscription_id", uc["subscription_id"])
                    and match_string(prm, "customer_id", uc["customer_id"])]
@@ -44,7 +46,7 @@ def invoice_unbilled_charges():
             subs = [subscriptions.get_subscription(state, sub_id)]
         else:
             catalog.get_customer(state, customer_id)
-            subs = [s for s in state.subscriptions.values() if s["customer_id"] == customer_id]
+            subs = state.subscriptions_by_customer.objects(customer_id)
         issued = [inv for inv in (renewals.invoice_unbilled(state, sub) for sub in subs) if inv is not None]
         return {"invoices": public(issued)}, 200
     return write(operation, declared="UnbilledCharge.InvoiceUnbilledChargesParams")
@@ -55,7 +57,8 @@ def list_invoices():
     state = current_state()
 
     def operation(prm):
-        found = [inv for inv in state.invoices.values()
+        found = [inv for inv in candidates(prm, state.invoices, {"subscription_id": state.invoices_by_subscription,
+                                                                 "customer_id": state.invoices_by_customer})
                  if match_string(prm, "subscription_id", inv.get("subscription_id"))
                  and match_string(prm, "customer_id", inv["customer_id"])
                  and match_string(prm, "status", inv["status"])]
@@ -95,7 +98,9 @@ def list_credit_notes():
     state = current_state()
 
     def operation(prm):
-        notes = [cn for cn in state.credit_notes.values()
+        notes = [cn for cn in candidates(prm, state.credit_notes,
+                                         {"subscription_id": state.credit_notes_by_subscription,
+                                          "customer_id": state.credit_notes_by_customer})
                  if match_string(prm, "subscription_id", cn.get("subscription_id"))
                  and match_string(prm, "customer_id", cn["customer_id"])
                  and match_string(prm, "type", cn["type"])

@@ -45,15 +45,17 @@ BACKDATING_STATUSES = ("active", "cancelled", "non_renewing")
 PARAM = "changes_scheduled_at"
 
 
-def effective_at(state: ChargebeeState, sub: dict, params: dict) -> tuple[int, bool]:
-    """``(instant in ms, backdated?)`` at which the requested change takes effect."""
+def at_term_end(params: dict) -> bool:
+    """``change_option=end_of_term``, or the deprecated ``end_of_term=true`` without a
+    ``change_option`` ("change_option wins if both are passed", reference §2): a scheduled change."""
     change_option = p.string(params, "change_option", choices=CHANGE_OPTIONS)
-    end_of_term = p.boolean(params, "end_of_term", False)
+    return change_option == "end_of_term" or (change_option is None and p.boolean(params, "end_of_term", False))
+
+
+def effective_at(state: ChargebeeState, sub: dict, params: dict) -> tuple[int, bool]:
+    """``(instant in ms, backdated?)`` at which the requested change takes effect (not at term end)."""
+    change_option = p.string(params, "change_option", choices=CHANGE_OPTIONS)
     scheduled = p.integer(params, PARAM)
-    # change_option wins over the deprecated end_of_term when both are passed (reference §2).
-    if change_option == "end_of_term" or (change_option is None and end_of_term):
-        raise wrong_value("change_option", "the sandbox does not model scheduled changes: end_of_term "
-                                           "(deprecated in favour of ramps) is not supported")
     if change_option != "specific_date":
         if scheduled is not None:
             raise wrong_value(PARAM, f"{PARAM} : can only be passed with change_option=specific_date")

@@ -1,4 +1,4 @@
-"""``estimates/update_subscription_for_items``: the change run on a copy of the site (reference chargebee.md §4)."""
+"""``estimates/update_subscription_for_items``: the change run and rolled back (reference chargebee.md §4)."""
 
 from __future__ import annotations
 
@@ -10,26 +10,23 @@ from tests.sandbox.chargebee.state import ChargebeeState, public
 
 
 def estimate_update_for_items(state: ChargebeeState, sub_id: str, prm: dict) -> dict:
-    """Run the change on a copy of the site and describe what it would create."""
-    twin = state.snapshot()
-    sub, outcome = update_for_items(twin, sub_id, prm)
-    estimate = {"created_at": state.now, "object": "estimate",
+    """Run the change and describe what it created; the caller rolls it all back (``write(dry_run=True)``)."""
+    created_at = state.now
+    sub, outcome = update_for_items(state, sub_id, prm)
+    estimate = {"created_at": created_at, "object": "estimate",
                 "subscription_estimate": {"id": sub["id"], "status": sub["status"],
                                           "currency_code": sub["currency_code"],
-                                          "next_billing_at": render_subscription(twin, sub)["next_billing_at"],
+                                          "next_billing_at": render_subscription(state, sub)["next_billing_at"],
                                           "object": "subscription_estimate"},
                 "credit_note_estimates": [_credit_note_estimate(cn) for cn in outcome.credit_notes]}
+    if not p.boolean(prm, "invoice_immediately", state.settings.invoice_immediately):
+        estimate["unbilled_charge_estimates"] = public(state.open_unbilled.objects(sub["id"]))
     if outcome.invoice is not None:
         estimate["invoice_estimate"] = _invoice_estimate(outcome.invoice)
     else:
-        future = twin.snapshot()
-        renewal = renew(future, future.subscriptions[sub["id"]])
+        renewal = renew(state, sub)  # what the next renewal would bill, rolled back with the rest
         if renewal is not None:
             estimate["next_invoice_estimate"] = _invoice_estimate(renewal)
-    if not p.boolean(prm, "invoice_immediately", state.settings.invoice_immediately):
-        estimate["unbilled_charge_estimates"] = public(
-            [uc for uc in twin.unbilled_charges.values()
-             if uc["subscription_id"] == sub["id"] and not uc["is_voided"] and not uc["deleted"]])
     return estimate
 
 

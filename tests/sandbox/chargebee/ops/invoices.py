@@ -16,8 +16,8 @@ def _new_invoice(state: ChargebeeState, sub: dict, lines: list[dict], *, recurri
                "due_date": state.now, "net_term_days": 0, "generated_at": state.now, "exchange_rate": 1.0,
                "currency_code": sub["currency_code"], "sub_total": total, "tax": 0, "total": total,
                "amount_paid": 0, "amount_adjusted": 0, "write_off_amount": 0, "credits_applied": 0,
-               "amount_due": total, "round_off_amount": 0, "first_invoice": not any(
-                   inv.get("subscription_id") == sub["id"] for inv in state.invoices.values()),
+               "amount_due": total, "round_off_amount": 0,
+               "first_invoice": not state.invoices_by_subscription.has(sub["id"]),
                "has_advance_charges": False, "term_finalized": True, "is_gifted": False, "channel": "web",
                "deleted": False, "object": "invoice", "line_items": lines, "applied_credits": [],
                "adjustment_credit_notes": [], "issued_credit_notes": [], "linked_payments": []}
@@ -44,11 +44,10 @@ def settle_if_covered(state: ChargebeeState, invoice: dict) -> None:
 
 def _apply_refundable_credits(state: ChargebeeState, invoice: dict) -> None:
     """Available refundable credits of the customer pay the invoice first, oldest first."""
-    for cn in state.credit_notes.values():
+    for cn in state.available_credits.objects(invoice["customer_id"]):
         if invoice["amount_due"] == 0:
             break
-        if cn["customer_id"] != invoice["customer_id"] or cn["type"] != "refundable" or cn["amount_available"] <= 0 \
-                or cn["status"] == "voided" or cn["currency_code"] != invoice["currency_code"]:
+        if cn["currency_code"] != invoice["currency_code"]:
             continue
         applied = min(cn["amount_available"], invoice["amount_due"])
         invoice["amount_due"] -= applied

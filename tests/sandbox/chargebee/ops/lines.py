@@ -62,8 +62,7 @@ def unbilled_from_line(state: ChargebeeState, sub: dict, line: dict) -> dict:
 
 
 def open_unbilled(state: ChargebeeState, sub_id: str) -> list[dict]:
-    return [uc for uc in state.unbilled_charges.values()
-            if uc["subscription_id"] == sub_id and not uc["is_voided"] and not uc["deleted"]]
+    return state.open_unbilled.objects(sub_id)
 
 
 def one_off_lines(state: ChargebeeState, sub: dict, entries: list[dict], at_ms: int) -> list[dict]:

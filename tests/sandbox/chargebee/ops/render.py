@@ -37,8 +37,7 @@ def render_subscription(state: ChargebeeState, sub: dict) -> dict:
         items.append(item)
     shown["subscription_items"] = items
     shown["mrr"] = mrr
-    due = [inv for inv in state.invoices.values() if inv.get("subscription_id") == sub["id"] and inv["amount_due"] > 0
-           and inv["status"] in ("payment_due", "not_paid")]
+    due = state.due_invoices.objects(sub["id"])
     shown["due_invoices_count"] = len(due)
     shown["total_dues"] = sum(inv["amount_due"] for inv in due)
     if due:
@@ -48,11 +47,8 @@ def render_subscription(state: ChargebeeState, sub: dict) -> dict:
 
 def balances(state: ChargebeeState, customer: dict) -> tuple[int, int]:
     """(refundable credits, unbilled charges): derived from credit notes and unbilled charges."""
-    refundable = sum(cn["amount_available"] for cn in state.credit_notes.values()
-                     if cn["customer_id"] == customer["id"] and cn["type"] == "refundable"
-                     and cn["status"] != "voided")
-    unbilled = sum(uc["amount"] for uc in state.unbilled_charges.values()
-                   if uc["customer_id"] == customer["id"] and not uc["is_voided"] and not uc["deleted"])
+    refundable = sum(cn["amount_available"] for cn in state.available_credits.objects(customer["id"]))
+    unbilled = sum(uc["amount"] for uc in state.open_unbilled_by_customer.objects(customer["id"]))
     return refundable, unbilled
 
 

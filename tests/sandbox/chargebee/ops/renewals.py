@@ -32,6 +32,13 @@ def _mark_invoiced(state: ChargebeeState, charges: list[dict], invoice: dict) ->
 def renew(state: ChargebeeState, sub: dict) -> dict | None:
     """Start the next term at the current term's end and bill it."""
     state.now_ms = max(state.now_ms, sub["_term_end_ms"])
+    if sub.get("has_scheduled_changes"):
+        # A scheduled change (end_of_term) takes effect at the term end: this renewal bills it.
+        sub["_items"] = sub["_scheduled_items"]
+        sub["_last_item_change_ms"] = sub["_term_end_ms"]
+        sub.pop("_scheduled_items")
+        sub.pop("changes_scheduled_at", None)
+        sub["has_scheduled_changes"] = False
     sub["_terms"] += 1
     sub["_term_start_ms"] = sub["_term_end_ms"]
     sub["_term_end_ms"] = add_period(sub["_anchor_ms"], sub["_period"], sub["_period_unit"], sub["_terms"] + 1,
@@ -62,14 +69,15 @@ def travel_forward(state: ChargebeeState, destination_ms: int) -> list[dict]:
     """Move the site clock, renewing every subscription whose term ends on the way, in time order."""
     if destination_ms <= state.now_ms:
         raise wrong_value("destination_time", "destination_time : must be later than the time machine's current time")
+    from tests.sandbox.chargebee.ops.lifecycle import on_due  # (lifecycle builds on renew)
+
     invoices = []
     while True:
-        due = [s for s in state.subscriptions.values()
-               if s["status"] == "active" and s["_term_end_ms"] <= destination_ms]
-        if not due:
+        # The queue: what is due next (renewal, scheduled pause/cancel/resume) by (instant, created_at, id).
+        first = state.renewals.first()
+        if first is None or first[0][0] > destination_ms:
             break
-        sub = min(due, key=lambda s: (s["_term_end_ms"], s["created_at"], s["id"]))
-        invoice = renew(state, sub)
+        invoice = on_due(state, state.subscriptions[first[1]], first[0][0])
         if invoice is not None:
             invoices.append(invoice)
     state.now_ms = destination_ms

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from tests.sandbox.chargebee import params as p
 from tests.sandbox.chargebee.errors import ChargebeeError, invalid_state, missing, not_found, wrong_value
 from tests.sandbox.chargebee.ops import catalog
-from tests.sandbox.chargebee.ops.backdating import effective_at
+from tests.sandbox.chargebee.ops.backdating import at_term_end, effective_at
 from tests.sandbox.chargebee.ops.credits import issue_credits
 from tests.sandbox.chargebee.ops.events import record
 from tests.sandbox.chargebee.ops.invoices import issue_invoice
@@ -209,7 +209,11 @@ def update_for_items(state: ChargebeeState, sub_id: str, params: dict) -> tuple[
     sub = get_subscription(state, sub_id)
     if sub["status"] not in ("active", "non_renewing", "in_trial"):
         raise invalid_state(f"The subscription is {sub['status']}; it cannot be changed.")
-    at, backdated = effective_at(state, sub, params)
+    scheduled = at_term_end(params)
+    if scheduled and p.integer(params, "changes_scheduled_at") is not None:
+        raise wrong_value("changes_scheduled_at", "changes_scheduled_at : can only be passed with "
+                                                  "change_option=specific_date")
+    at, backdated = (sub["_term_end_ms"], False) if scheduled else effective_at(state, sub, params)
     for name in UNSUPPORTED_UPDATE_PARAMS:
         if name in params:
             raise wrong_value(name, f"{name} is not supported by the sandbox")
@@ -236,6 +240,9 @@ def update_for_items(state: ChargebeeState, sub_id: str, params: dict) -> tuple[
     if term_reset and backdated:
         raise wrong_value("changes_scheduled_at", "changes_scheduled_at : a backdated change of billing period is "
                                                   "not modelled by the sandbox")
+    if scheduled:
+        return schedule_change(state, sub, new_items, entries, term_reset, meta, auto_collection), Outcome()
+    drop_scheduled_change(sub)  # "With Ramps disabled, any existing scheduled change ... is deleted" (§2)
     items_changed = _item_keys(new_items) != _item_keys(sub["_items"])
     new_segments, unprorated = _change_segments(state, sub, new_items, at, prorate_param, term_reset)
 
@@ -267,6 +274,40 @@ def update_for_items(state: ChargebeeState, sub_id: str, params: dict) -> tuple[
         content["unbilled_charges"] = outcome.unbilled_charges
     record(state, "subscription_changed_with_backdating" if backdated else "subscription_changed", content)
     return sub, outcome
+
+
+def schedule_change(state: ChargebeeState, sub: dict, new_items: list[dict], entries: list[dict], term_reset: bool,
+                    meta: dict | None, auto_collection: str | None) -> dict:
+    """``end_of_term``: the new items are kept and applied by the renewal at the term end
+    (``has_scheduled_changes``); proration and unbilled-charge parameters do not apply to it (§2a,
+    support art. 248268); ``meta_data``/``auto_collection`` "always take effect immediately" (§2). A
+    new scheduled change replaces an earlier one ("any scheduled change will be overridden", §2)."""
+    if term_reset:
+        raise wrong_value("subscription_items[item_price_id][0]", "a scheduled change to a plan with another "
+                          "billing period is not modelled by the sandbox")
+    if any(e["_price"]["item_type"] == "charge" for e in entries):
+        raise wrong_value("subscription_items[item_price_id][0]", "one-off charges in a scheduled change are not "
+                          "modelled by the sandbox")
+    sub["_scheduled_items"] = new_items
+    sub["has_scheduled_changes"] = True
+    sub["changes_scheduled_at"] = sub["_term_end_ms"] // 1000
+    if meta is not None:
+        sub["meta_data"] = meta
+    if auto_collection is not None:
+        sub["auto_collection"] = auto_collection
+    state.touch(sub)
+    record(state, "subscription_changes_scheduled", {"subscription": render_subscription(state, sub),
+                                                     "customer": render_customer(state, state.customers[sub["customer_id"]])})
+    return sub
+
+
+def drop_scheduled_change(sub: dict) -> bool:
+    if not sub.get("has_scheduled_changes"):
+        return False
+    sub.pop("_scheduled_items", None)
+    sub.pop("changes_scheduled_at", None)
+    sub["has_scheduled_changes"] = False
+    return True
 
 
 def _item_keys(items: list[dict]) -> list[tuple[str, int]]:

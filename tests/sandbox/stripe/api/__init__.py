@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from tests.sandbox.stripe.api import customers, events, invoices, subscriptions
+from tests.sandbox.stripe.api import customers, endpoints, events, invoices, schedules, subscriptions
 from tests.sandbox.stripe.api.http import gate
 
 bp = Blueprint("stripe_v1", __name__)
 bp.before_request(gate)
-for _routes in (customers.bp, subscriptions.bp, invoices.bp, events.bp):
+for _routes in (customers.bp, subscriptions.bp, schedules.bp, invoices.bp, events.bp, endpoints.bp):
     bp.register_blueprint(_routes)

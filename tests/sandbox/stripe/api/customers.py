@@ -77,7 +77,7 @@ def create_balance_transaction(cid):
 def list_balance_transactions(cid):
     def act(ledger: Ledger, p: dict):
         ledger.get(ledger.customers, "customer", cid)
-        txns = [t for t in reversed(list(ledger.balance_transactions.values())) if t["customer"] == cid]
+        txns = ledger.balance_transactions_by_customer.objects(cid)[::-1]
         return paginate(txns, p, f"/v1/customers/{cid}/balance_transactions", lambda obj: render(ledger, obj))
     return run("CustomerBalanceTransactionListParams", {"limit", "starting_after", "ending_before", "expand"},
                act)

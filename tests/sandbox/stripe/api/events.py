@@ -22,10 +22,9 @@ def _event(event: dict) -> dict:
 @bp.get("/events/<eid>")
 def retrieve_event(eid):
     def act(ledger: Ledger, p: dict):
-        for event in ledger.events:
-            if event["id"] == eid:
-                return _event(event)
-        raise StripeError.no_such("event", eid)
+        if eid not in ledger.events_by_id:
+            raise StripeError.no_such("event", eid)
+        return _event(ledger.events_by_id[eid])
     return run("EventRetrieveParams", {"expand"}, act)
 
 

@@ -64,6 +64,15 @@ def paginate(objects: list[dict], params: dict, url: str, show: Callable[[dict],
     return {"object": "list", "data": [show(o) for o in page], "has_more": len(objects) > limit, "url": url}
 
 
+def newest_first(table, params: dict, indexes: dict) -> list[dict]:
+    """The objects a list has to look at, newest first: the bucket of the first indexed filter
+    given (``customer=cus_…``), else the whole table; every filter is still applied by the caller."""
+    for name, index in indexes.items():
+        if isinstance(params.get(name), str):
+            return index.objects(params[name])[::-1]
+    return table.values()[::-1]
+
+
 def expand(ledger: Ledger, body: dict, paths: list[str]) -> dict:
     for path in paths:
         _expand_path(ledger, body, path.split("."))
@@ -187,6 +196,7 @@ def _execute(params_name, supported, action, lock, pairs, key, request_id) -> tu
                 body = expand(ledger, result, expand_paths) if isinstance(result, dict) else result
             finally:
                 ledger.request = {"id": None, "idempotency_key": None}
+                ledger.journal.end()  # indexes up to date (core/tables.py)
                 # Queued under the world lock, so webhooks leave in the order the
                 # changes happened (before any injected disorder).
                 for event in ledger.events[mark:]:

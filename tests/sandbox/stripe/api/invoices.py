@@ -5,12 +5,12 @@ from __future__ import annotations
 from flask import Blueprint
 
 from tests.sandbox.stripe import params as P
-from tests.sandbox.stripe.api.http import check_supported, created_filter, paginate, run
+from tests.sandbox.stripe.api.http import check_supported, created_filter, newest_first, paginate, run
 from tests.sandbox.stripe.api.subscriptions import PRORATION_BEHAVIORS, item_changes
 from tests.sandbox.stripe.errors import StripeError
 from tests.sandbox.stripe.ops import invoices, preview
 from tests.sandbox.stripe.ops.objects import render
-from tests.sandbox.stripe.state import Ledger
+from tests.sandbox.stripe.state import Ledger, owner_subscription
 
 bp = Blueprint("invoices", __name__)
 
@@ -19,9 +19,9 @@ bp = Blueprint("invoices", __name__)
 def list_invoice_items():
     def act(ledger: Ledger, p: dict):
         pending = P.as_bool(p, "pending")
-        items = [ii for ii in reversed(list(ledger.invoiceitems.values()))
+        items = [ii for ii in newest_first(ledger.invoiceitems, p, {"customer": ledger.invoiceitems_by_customer})
                  if p.get("customer") in (None, ii["customer"]) and p.get("invoice") in (None, ii["invoice"])
-                 and (pending is None or (ii["invoice"] is None) == pending)]
+                 and (pending is None or (ii["invoice"] is None) == pending) and not ii.get("deleted")]
         return paginate(items, p, "/v1/invoiceitems", lambda obj: render(ledger, obj))
     return run("InvoiceItemListParams", {"customer", "pending", "invoice", "limit", "starting_after",
                                          "ending_before", "expand"}, act)
@@ -29,8 +29,12 @@ def list_invoice_items():
 
 @bp.get("/invoiceitems/<ii>")
 def retrieve_invoice_item(ii):
-    return run("InvoiceItemRetrieveParams", {"expand"},
-               lambda ledger, p: render(ledger, ledger.get(ledger.invoiceitems, "invoiceitem", ii)))
+    def act(ledger: Ledger, p: dict):
+        item = ledger.get(ledger.invoiceitems, "invoiceitem", ii)
+        if item.get("deleted"):  # removed by a cancellation (ops/lifecycle.py)
+            raise StripeError.no_such("invoiceitem", ii)
+        return render(ledger, item)
+    return run("InvoiceItemRetrieveParams", {"expand"}, act)
 
 
 @bp.post("/invoices")
@@ -82,12 +86,12 @@ def retrieve_invoice(iid):
 @bp.get("/invoices")
 def list_invoices():
     def act(ledger: Ledger, p: dict):
-        def owner(inv):
-            return inv["parent"]["subscription_details"]["subscription"] if inv["parent"] else None
         created = created_filter(p.get("created"), "created")
-        found = [inv for inv in reversed(list(ledger.invoices.values()))
+        candidates = newest_first(ledger.invoices, p, {"subscription": ledger.invoices_by_subscription,
+                                                       "customer": ledger.invoices_by_customer})
+        found = [inv for inv in candidates
                  if p.get("customer") in (None, inv["customer"]) and p.get("status") in (None, inv["status"])
-                 and p.get("subscription") in (None, owner(inv)) and created(inv["created"])]
+                 and p.get("subscription") in (None, owner_subscription(inv)) and created(inv["created"])]
         return paginate(found, p, "/v1/invoices", lambda obj: render(ledger, obj))
     return run("InvoiceListParams", {"customer", "subscription", "status", "created", "limit", "starting_after",
                                      "ending_before", "expand"}, act)

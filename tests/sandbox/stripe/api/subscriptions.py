@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask import Blueprint
 
 from tests.sandbox.stripe import params as P
-from tests.sandbox.stripe.api.http import check_supported, current_state, paginate, run
+from tests.sandbox.stripe.api.http import check_supported, current_state, newest_first, paginate, run
 from tests.sandbox.stripe.errors import StripeError
-from tests.sandbox.stripe.ops import subscriptions
-from tests.sandbox.stripe.ops.objects import render
+from tests.sandbox.stripe.ops import lifecycle, subscriptions
+from tests.sandbox.stripe.ops.objects import emit, render
 from tests.sandbox.stripe.state import Ledger
 
 bp = Blueprint("subscriptions", __name__)
@@ -69,12 +69,42 @@ def retrieve_subscription(sid):
 @bp.get("/subscriptions")
 def list_subscriptions():
     def act(ledger: Ledger, p: dict):
-        subs = [s for s in reversed(list(ledger.subscriptions.values()))
+        subs = [s for s in newest_first(ledger.subscriptions, p, {"customer": ledger.subscriptions_by_customer})
                 if p.get("customer") in (None, s["customer"]) and p.get("test_clock") in (None, s["test_clock"])
-                and (p.get("status") in (None, "all") or p.get("status") == s["status"])]
+                # "If no value is supplied, all subscriptions that have not been canceled are returned."
+                and (p.get("status") == "all" or p.get("status") == s["status"]
+                     or (p.get("status") is None and s["status"] != "canceled"))]
         return paginate(subs, p, "/v1/subscriptions", lambda obj: render(ledger, obj))
     return run("SubscriptionListParams", {"customer", "test_clock", "status", "limit", "starting_after",
                                           "ending_before", "expand"}, act)
+
+
+LIFECYCLE_PARAMS = ("cancel_at", "cancel_at_period_end", "cancellation_details", "pause_collection")
+
+
+def _cancel_at(p: dict):
+    raw = p.get("cancel_at")
+    if isinstance(raw, str) and raw.lstrip("-").isdigit():
+        return int(raw)
+    return raw  # None, "" (clear), or one of the named values (refused by lifecycle.set_cancellation)
+
+
+def _update_lifecycle(ledger: Ledger, sub: dict, p: dict) -> None:
+    """``cancel_at``, ``cancel_at_period_end``, ``cancellation_details``, ``pause_collection``: one
+    ``customer.subscription.updated`` (after the items' own event when both are changed)."""
+    if sub["status"] == "canceled" and any(p.get(k) is not None for k in LIFECYCLE_PARAMS[:2] + LIFECYCLE_PARAMS[3:]):
+        raise StripeError.state("A canceled subscription can only update its cancellation_details and metadata.",
+                                param=next(k for k in LIFECYCLE_PARAMS if p.get(k) is not None))
+    if sub["status"] not in subscriptions.LIVE_STATUSES + ("canceled",):
+        raise StripeError.state(f"This subscription is {sub['status']} and cannot be updated.")
+    previous: dict = {}
+    changed = lifecycle.set_cancellation(ledger, sub, at_period_end=P.as_bool(p, "cancel_at_period_end"),
+                                         cancel_at=_cancel_at(p), proration_behavior=_proration_behavior(p),
+                                         details=lifecycle.cancellation_details(p.get("cancellation_details")),
+                                         previous=previous)
+    changed = lifecycle.set_pause(ledger, sub, p.get("pause_collection"), previous) or changed
+    if changed:
+        emit(ledger, "customer.subscription.updated", sub, previous)
 
 
 @bp.post("/subscriptions/<sid>")
@@ -84,11 +114,41 @@ def update_subscription(sid):
         changes = item_changes(p.get("items") or [])
         P.as_choice(p, "payment_behavior", PAYMENT_BEHAVIORS)
         _check_quantity_limit(sid, changes)
-        return render(ledger, subscriptions.change_items(
-            ledger, sub, changes, proration_behavior=_proration_behavior(p),
-            proration_date=P.as_int(p, "proration_date"), metadata=P.as_metadata(p)))
+        lifecycle_change = any(p.get(k) is not None for k in LIFECYCLE_PARAMS)
+        if changes or p.get("metadata") is not None or not lifecycle_change:
+            subscriptions.change_items(ledger, sub, changes, proration_behavior=_proration_behavior(p),
+                                       proration_date=P.as_int(p, "proration_date"), metadata=P.as_metadata(p))
+        if lifecycle_change:
+            _update_lifecycle(ledger, sub, p)
+        return render(ledger, sub)
     return run("SubscriptionUpdateParams", {"items", "proration_behavior", "proration_date", "metadata",
-                                            "payment_behavior", "expand"}, act, lock=lambda ledger: sid)
+                                            "payment_behavior", "expand", *LIFECYCLE_PARAMS}, act,
+               lock=lambda ledger: sid)
+
+
+@bp.delete("/subscriptions/<sid>")
+def cancel_subscription(sid):
+    def act(ledger: Ledger, p: dict):
+        sub = ledger.get(ledger.subscriptions, "subscription", sid)
+        return render(ledger, lifecycle.cancel_now(
+            ledger, sub, invoice_now=bool(P.as_bool(p, "invoice_now")), prorate=bool(P.as_bool(p, "prorate")),
+            details=lifecycle.cancellation_details(p.get("cancellation_details"))))
+    return run("SubscriptionCancelParams", {"invoice_now", "prorate", "cancellation_details", "expand"}, act,
+               lock=lambda ledger: sid)
+
+
+@bp.post("/subscriptions/<sid>/resume")
+def resume_subscription(sid):
+    """stripe-python: "Initiates resumption of a paused subscription" — status ``paused`` (a trial that
+    ended without a payment method), which the sandbox never reaches (no trials); ``pause_collection``
+    leaves the status unchanged and is lifted with ``pause_collection=""``, not here."""
+    def act(ledger: Ledger, p: dict):
+        sub = ledger.get(ledger.subscriptions, "subscription", sid)
+        if sub["status"] != "paused":
+            raise StripeError.state(f"Only a paused subscription can be resumed; this one is {sub['status']}.",
+                                    param="subscription")
+        raise StripeError(500, "api_error", "unreachable: the sandbox has no paused subscriptions")
+    return run("SubscriptionResumeParams", {"expand"}, act, lock=lambda ledger: sid)
 
 
 @bp.get("/subscription_items/<si>")

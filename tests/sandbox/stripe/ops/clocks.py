@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from tests.sandbox.stripe import billing
 from tests.sandbox.stripe.errors import StripeError
+from tests.sandbox.stripe.ops import lifecycle, schedules
 from tests.sandbox.stripe.ops.invoices import attempt_payment, cycle_line, finalize_invoice, new_invoice, sweep, total
 from tests.sandbox.stripe.ops.objects import emit, render
-from tests.sandbox.stripe.ops.subscriptions import LIVE_STATUSES, interval_of
+from tests.sandbox.stripe.ops.subscriptions import interval_of
 from tests.sandbox.stripe.state import Ledger
 
 
@@ -24,8 +25,7 @@ def advance_clock(ledger: Ledger, clock: dict, to: int) -> dict:
     if to <= clock["frozen_time"]:
         raise StripeError.state("The frozen_time must be after the current frozen time of the test clock.",
                                 param="frozen_time")
-    subs = [s for s in ledger.subscriptions.values()
-            if s["test_clock"] == clock["id"] and s["status"] in LIVE_STATUSES]
+    subs = ledger.live_subscriptions.objects(("clock", clock["id"]))
     if subs:
         limit = min(billing.add_interval(clock["frozen_time"], *interval_of(ledger, s), 2) for s in subs)
         reason = "two intervals in the future from the shortest subscription in this test clock"
@@ -54,16 +54,20 @@ def advance_default_clock(ledger: Ledger, to: int) -> int:
 
 def run_clock(ledger: Ledger, clock: dict, to: int) -> None:
     """Process renewals and invoice auto-finalization in time order up to ``to``."""
+    bucket = ("clock", clock["id"])
     while True:
         due: list[tuple[int, int, str, dict]] = []
-        for sub in ledger.subscriptions.values():
-            if sub["test_clock"] == clock["id"] and sub["status"] in LIVE_STATUSES:
-                end = ledger.items[sub["item_ids"][0]]["current_period_end"]
-                if end <= to:
-                    due.append((end, 0, "renew", sub))
-        for invoice in ledger.invoices.values():
-            if (invoice["test_clock"] == clock["id"] and invoice["status"] == "draft"
-                and invoice["auto_advance"] and invoice["automatically_finalizes_at"] <= to):
+        for sub in ledger.live_subscriptions.objects(bucket):
+            end = ledger.items[sub["item_ids"][0]]["current_period_end"]
+            resumes_at = (sub["pause_collection"] or {}).get("resumes_at")
+            if resumes_at is not None and resumes_at <= to:
+                due.append((resumes_at, -2, "resume_collection", sub))
+            if sub["cancel_at"] is not None and sub["cancel_at"] <= min(end, to):
+                due.append((sub["cancel_at"], -1, "cancel", sub))  # at the period end: instead of renewing
+            elif end <= to:
+                due.append((end, 0, "renew", sub))
+        for invoice in ledger.auto_drafts.objects(bucket):
+            if invoice["automatically_finalizes_at"] <= to:
                 due.append((invoice["automatically_finalizes_at"], 1, "finalize", invoice))
         if not due:
             return
@@ -71,6 +75,10 @@ def run_clock(ledger: Ledger, clock: dict, to: int) -> None:
         clock["frozen_time"] = at
         if action == "renew":
             renew(ledger, obj, at)
+        elif action == "cancel":
+            lifecycle.cancel_at_boundary(ledger, obj, at)
+        elif action == "resume_collection":
+            lifecycle.resume_collection(ledger, obj, at)
         else:
             finalize_invoice(ledger, obj, automatic=True)
             if obj["status"] == "open":
@@ -81,6 +89,8 @@ def renew(ledger: Ledger, sub: dict, at: int) -> None:
     """At a period end: bill the quantity in force for the next period, sweep
     pending items, leave a draft that auto-finalizes an hour later (reference §5, §8)."""
     customer = ledger.customers[sub["customer"]]
+    if sub["schedule"] and not schedules.at_period_end(ledger, sub, at):
+        return  # the schedule ended and canceled the subscription
     first = ledger.items[sub["item_ids"][0]]
     old_start = first["current_period_start"]
     interval, count = interval_of(ledger, sub)
@@ -101,4 +111,6 @@ def renew(ledger: Ledger, sub: dict, at: int) -> None:
     sub["latest_invoice"] = invoice["id"]
     emit(ledger, "customer.subscription.updated", sub, {"items": previous_items}, automatic=True)
     emit(ledger, "invoice.created", invoice, automatic=True)
+    if sub["pause_collection"]:
+        lifecycle.paused_renewal(ledger, sub, invoice)
 

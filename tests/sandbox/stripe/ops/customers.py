@@ -91,6 +91,7 @@ def create_price(ledger: Ledger, *, product, unit_amount, currency, interval, in
              "livemode": False, "lookup_key": lookup_key, "metadata": metadata or {}, "nickname": nickname,
              "product": product,
              "recurring": {"interval": interval, "interval_count": interval_count, "meter": None,
+                           "trial_period_days": None,
                            "usage_type": "licensed"},
              "tax_behavior": "unspecified", "tiers_mode": None, "transform_quantity": None,
              "type": "recurring", "unit_amount": unit_amount, "unit_amount_decimal": str(unit_amount)}

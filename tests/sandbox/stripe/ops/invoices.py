@@ -9,7 +9,7 @@ from tests.sandbox.stripe.currency import ACCOUNT_CURRENCY, format_amount
 from tests.sandbox.stripe.errors import StripeError
 from tests.sandbox.stripe.ops.customers import add_balance_transaction
 from tests.sandbox.stripe.ops.objects import emit
-from tests.sandbox.stripe.state import Ledger
+from tests.sandbox.stripe.state import Ledger, owner_subscription
 
 USD_MINIMUM_CHARGE = 50  # minor units; smaller amounts due go to the balance (reference §1 Credits)
 
@@ -114,14 +114,8 @@ def item_line(ledger: Ledger, invoice: dict, ii: dict) -> dict:
 
 
 def pending_items(ledger: Ledger, customer_id: str, subscription_id: str | None = None) -> list[dict]:
-    out = []
-    for ii in ledger.invoiceitems.values():
-        if ii["customer"] != customer_id or ii["invoice"] is not None:
-            continue
-        owner = ii["parent"]["subscription_details"]["subscription"] if ii["parent"] else None
-        if subscription_id is None or owner == subscription_id:
-            out.append(ii)
-    return out
+    return [ii for ii in ledger.pending_items.objects(customer_id)
+            if subscription_id is None or owner_subscription(ii) == subscription_id]
 
 
 def sweep(ledger: Ledger, invoice: dict, customer: dict, sub: dict | None) -> None:
@@ -161,7 +155,7 @@ def create_invoice(ledger: Ledger, customer: dict, *, subscription: dict | None,
     return invoice
 
 
-def finalize_invoice(ledger: Ledger, invoice: dict, *, automatic: bool = False) -> dict:
+def finalize_invoice(ledger: Ledger, invoice: dict, *, automatic: bool = False, apply_balance: bool = True) -> dict:
     if invoice["status"] != "draft":
         raise StripeError.state("This invoice is already finalized, you can't re-finalize a non-draft invoice.",
                                 param="invoice")
@@ -169,7 +163,7 @@ def finalize_invoice(ledger: Ledger, invoice: dict, *, automatic: bool = False) 
     now = ledger.now(customer["id"])
     total = invoice["total"]
     starting = customer["balance"]
-    amount_due, ending = billing.apply_balance(total, starting)
+    amount_due, ending = billing.apply_balance(total, starting) if apply_balance else (max(total, 0), starting)
     if ending != starting:
         add_balance_transaction(ledger, customer, ending - starting, "applied_to_invoice", invoice=invoice["id"])
     ledger.invoice_number += 1

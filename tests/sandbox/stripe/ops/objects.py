@@ -11,7 +11,7 @@ from tests.sandbox.stripe.state import API_VERSION, Ledger
 def render(ledger: Ledger, obj: dict) -> dict:
     """The object as the API shows it (lists expanded into Stripe's list shape)."""
     kind = obj.get("object")
-    out = copy.deepcopy(obj)
+    out = copy.deepcopy({k: v for k, v in obj.items() if not k.startswith("_")})  # _keys: sandbox bookkeeping
     if kind == "subscription":
         out.pop("item_ids", None)
         out["items"] = {"object": "list", "data": [render(ledger, ledger.items[i]) for i in obj["item_ids"]],
@@ -40,7 +40,7 @@ def emit(ledger: Ledger, type_: str, obj: dict, previous: dict | None = None, *,
         # Renewals and clock-driven work have no request (reference §5 Event object).
         "request": {"id": None, "idempotency_key": None} if automatic else dict(ledger.request),
     }
-    ledger.events.append(event)
+    ledger.add_event(event)
     return event
 
 

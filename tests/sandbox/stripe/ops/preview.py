@@ -1,11 +1,9 @@
-"""``create_preview``: what an update would bill, computed on a deep copy of the ledger (reference stripe.md §3)."""
+"""``create_preview``: what an update would bill, computed on the ledger and undone (reference stripe.md §3)."""
 
 from __future__ import annotations
 
-import copy
-
 from tests.sandbox.stripe import billing
-from tests.sandbox.stripe.ops.invoices import cycle_line, item_line, new_invoice, sweep, total
+from tests.sandbox.stripe.ops.invoices import cycle_line, item_line, new_invoice, pending_items, sweep, total
 from tests.sandbox.stripe.ops.objects import render
 from tests.sandbox.stripe.ops.subscriptions import change_items, interval_of
 from tests.sandbox.stripe.state import Ledger
@@ -13,26 +11,33 @@ from tests.sandbox.stripe.state import Ledger
 
 def preview(ledger: Ledger, customer: dict, sub: dict, *, changes: list[dict] | None, proration_behavior: str,
             proration_date: int | None) -> dict:
-    """The invoice an update would produce, computed on a throw-away copy.
+    """The invoice an update would produce: the update is run, the invoice rendered, then all of it
+    undone (only what the preview reached is copied; ``journal.savepoint``).
 
     ``always_invoice``: the immediate proration invoice. Otherwise: the next
     renewal invoice (pending items, the new prorations, next period's lines).
     """
-    events, ledger.events = ledger.events, []  # the event history is not needed to preview
+    ledger.journal.savepoint()  # everything below is undone before the answer leaves (core/tables.py)
+    mark = ledger.mark()
+    ledger.scratch = True
     try:
-        scratch = copy.deepcopy(ledger)
+        return _preview(ledger, ledger.subscriptions[sub["id"]], ledger.customers[customer["id"]],
+                        changes=changes, proration_behavior=proration_behavior, proration_date=proration_date)
     finally:
-        ledger.events = events
-    scratch.scratch = True
-    sub_c = scratch.subscriptions[sub["id"]]
-    cust_c = scratch.customers[customer["id"]]
+        ledger.scratch = False
+        ledger.undo_to(mark)
+
+
+def _preview(scratch: Ledger, sub_c: dict, cust_c: dict, *, changes: list[dict] | None, proration_behavior: str,
+             proration_date: int | None) -> dict:
+    sub, customer = sub_c, cust_c
     at = proration_date if proration_date is not None else scratch.now(customer["id"])
     latest_before = sub_c["latest_invoice"]
     if changes:
-        before = set(scratch.invoiceitems)
+        before = {ii["id"] for ii in pending_items(scratch, customer["id"], sub["id"])}
         change_items(scratch, sub_c, changes, proration_behavior="none" if proration_behavior == "none"
                      else "create_prorations", proration_date=proration_date, metadata=None)
-        new_items = [scratch.invoiceitems[i] for i in scratch.invoiceitems if i not in before]
+        new_items = [ii for ii in pending_items(scratch, customer["id"], sub["id"]) if ii["id"] not in before]
     else:
         new_items = []
     if sub_c["latest_invoice"] != latest_before:
@@ -48,7 +53,7 @@ def preview(ledger: Ledger, customer: dict, sub: dict, *, changes: list[dict] | 
         start, end = first["current_period_start"], first["current_period_end"]
         interval, count = interval_of(scratch, sub_c)
         invoice = new_invoice(scratch, cust_c, sub_c, "upcoming", end, (start, end))
-        sweep(scratch, invoice, cust_c, sub_c)  # attaching on the scratch copy is harmless
+        sweep(scratch, invoice, cust_c, sub_c)  # undone with the rest
         for si in sub_c["item_ids"]:
             invoice["lines"].append(cycle_line(
                 scratch, invoice, scratch.items[si], end,

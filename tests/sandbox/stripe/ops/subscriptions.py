@@ -12,9 +12,9 @@ from tests.sandbox.stripe.errors import StripeError
 from tests.sandbox.stripe.ops.customers import charge_in
 from tests.sandbox.stripe.ops.invoices import bill_now, cycle_line, new_invoice, sweep
 from tests.sandbox.stripe.ops.objects import emit, merge_metadata, render
-from tests.sandbox.stripe.state import Ledger
+from tests.sandbox.stripe.state import LIVE_STATUSES, Ledger
 
-LIVE_STATUSES = ("active", "past_due")
+__all__ = ["LIVE_STATUSES", "change_items", "create_subscription", "interval_of", "period_of"]
 
 
 def create_subscription(ledger: Ledger, customer: dict, items: list[dict], metadata: dict | None) -> dict:
@@ -47,8 +47,8 @@ def create_subscription(ledger: Ledger, customer: dict, items: list[dict], metad
            "customer": customer["id"], "days_until_due": None, "default_payment_method": None,
            "description": None, "discounts": [], "ended_at": None, "invoice_settings": {"issuer": {"type": "self"}},
            "item_ids": [], "latest_invoice": None, "livemode": False, "metadata": metadata or {},
-           "pending_invoice_item_interval": None, "pending_setup_intent": None, "pending_update": None,
-           "start_date": now, "status": None, "test_clock": customer["test_clock"], "trial_end": None,
+           "pause_collection": None, "pending_invoice_item_interval": None, "pending_setup_intent": None,
+           "pending_update": None, "schedule": None, "start_date": now, "status": None, "test_clock": customer["test_clock"], "trial_end": None,
            "trial_start": None}
     ledger.subscriptions[sub_id] = sub
     for item in items:
@@ -74,15 +74,28 @@ def new_item(ledger: Ledger, sub: dict, price_id: str, quantity: int, metadata: 
 
 
 def change_items(ledger: Ledger, sub: dict, changes: list[dict], *, proration_behavior: str,
-                 proration_date: int | None, metadata: dict | None) -> dict:
+                 proration_date: int | None, metadata: dict | None, by_schedule: bool = False) -> dict:
     """Apply item changes: [{"id"?, "price"?, "quantity"?, "deleted"?, "metadata"?, "param"}].
 
     Each changed item yields a credit for the old (price, quantity) over the
     unused time and a debit for the new one over the remaining time, each
     rounded on its own (reference §1).
     """
+    if sub["status"] == "canceled":
+        # stripe-python (Subscription.cancel): "After it's canceled, the subscription is largely immutable.
+        # You can still update its metadata and cancellation_details."
+        if changes:
+            raise StripeError.state("A canceled subscription can only update its cancellation_details and "
+                                    "metadata.", param="items")
+        return _change_metadata(ledger, sub, metadata)
     if sub["status"] not in LIVE_STATUSES:
         raise StripeError.state(f"This subscription is {sub['status']} and cannot be updated.", param="items")
+    if sub.get("schedule") and changes and not by_schedule:
+        # What Stripe does to a schedule when its subscription's items are changed directly is not in
+        # the reference (UNVERIFIED), so the sandbox refuses it: change the schedule's phases instead.
+        raise StripeError.state("The sandbox does not model changing the items of a subscription that a "
+                                "subscription schedule manages; update the schedule instead (UNVERIFIED).",
+                                param="items")
     first = ledger.items[sub["item_ids"][0]]
     start, end = first["current_period_start"], first["current_period_end"]
     now = ledger.now(sub["customer"])
@@ -159,6 +172,14 @@ def change_items(ledger: Ledger, sub: dict, changes: list[dict], *, proration_be
     return sub
 
 
+def _change_metadata(ledger: Ledger, sub: dict, metadata: dict | None) -> dict:
+    if metadata is not None:
+        previous = {"metadata": dict(sub["metadata"])}
+        sub["metadata"] = merge_metadata(sub["metadata"], metadata)
+        emit(ledger, "customer.subscription.updated", sub, previous)
+    return sub
+
+
 def _plan(ledger: Ledger, sub: dict, changes: list[dict]) -> list[tuple]:
     """(item or None, old (price, qty) or None, new (price, qty) or None, change) per requested change."""
     plan: list[tuple[dict | None, tuple[str, int] | None, tuple[str, int] | None, dict]] = []
@@ -191,6 +212,12 @@ def _plan(ledger: Ledger, sub: dict, changes: list[dict]) -> list[tuple]:
                 raise StripeError.missing(f"{param}[price]")
             plan.append((None, None, (change["price"], change.get("quantity", 1)), change))
     return plan
+
+
+def period_of(ledger: Ledger, sub: dict) -> tuple[int, int]:
+    """The current billing period ``(start, end)`` (all items share it)."""
+    first = ledger.items[sub["item_ids"][0]]
+    return first["current_period_start"], first["current_period_end"]
 
 
 def price_interval(ledger: Ledger, price_id: str) -> tuple[str, int]:
