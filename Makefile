@@ -18,7 +18,7 @@ run: $(STAMP)
 	$(BIN)/seatsync serve
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist worksteal
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
