@@ -13,8 +13,9 @@ from typing import Collection
 
 import sqlite_utils
 
-from adapter import ledger, store
-from adapter.intake.parse import format_us, parse_document
+from adapter import clock, ledger, store
+from adapter.clock import format_us
+from adapter.intake.parse import parse_document
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ def link(db: sqlite_utils.Database, account: str, *, provider: str, subscription
          timezone: str | None, plans: Collection[str], addons: Collection[str],
          at_us: int | None = None) -> Account:
     """Validate and record a link exactly as if the product had sent it; ``IntakeError`` if invalid."""
-    at_us = ledger.now_us() if at_us is None else at_us
+    at_us = clock.now_us() if at_us is None else at_us
     wire = link_event(account, provider=provider, subscription=subscription, plan=plan, timezone=timezone,
                       at_us=at_us)
     events = parse_document(wire, plans=plans, addons=addons)

@@ -25,10 +25,11 @@ import urllib.request
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from adapter import accounts, ledger, store
-from adapter.config import Settings, new_whsec
-from adapter.intake.parse import format_us, parse_document
+from adapter import accounts, clock, ledger, store
 from adapter.billing.policy import load_catalog, rewrite_price_ids
+from adapter.clock import format_us
+from adapter.config import Settings, new_whsec
+from adapter.intake.parse import parse_document
 from adapter.sync.retry import call_with_retries
 
 # One demo account per seed article: (account, plan, seats).
@@ -181,7 +182,7 @@ def seed_demo(settings: Settings, sandbox: EmbeddedSandbox, seatsync_url: str) -
             if plan_id not in catalog.plans:
                 continue
             plan = catalog.plans[plan_id]
-            now = ledger.now_us()
+            now = clock.now_us()
             users = ledger.active_users(db, account, now) or [f"{account}-user-{n}" for n in range(1, seats + 1)]
             quantity = plan.billable_seats(len(users))
             key = f"seatsync:demo:{account}:{now}"  # a retried create replays instead of making a second one

@@ -24,15 +24,23 @@ covered by it.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Iterable
 
 import sqlite_utils
 
 from adapter import store
-from adapter.intake.parse import (AccountLinked, AddonsChanged, Batch, Event, PlanChanged, SeatActivated, SeatDeactivated,
-                            SeatsSnapshot)
+from adapter.clock import now_us
+from adapter.intake.parse import (
+    AccountLinked,
+    AddonsChanged,
+    Batch,
+    Event,
+    PlanChanged,
+    SeatActivated,
+    SeatDeactivated,
+    SeatsSnapshot,
+)
 
 
 class EventConflict(Exception):
@@ -72,9 +80,6 @@ class AddonsChange:
     addons: tuple[str, ...]
     event_id: str
 
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def record_events(db: sqlite_utils.Database, events: Batch | Iterable[Event], *, received_us: int | None = None,

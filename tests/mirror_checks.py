@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from adapter import store
 
-
 # ------------------------------------------------------------------------------------ Stripe
 
 

@@ -20,9 +20,8 @@ functions check the sandbox's invoices, pending items/unbilled charges and credi
 
 from __future__ import annotations
 
-import dataclasses
 import random
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Callable
@@ -32,12 +31,13 @@ import httpx
 
 from adapter import ledger, store
 from adapter.billing.engine import Bill, bill_period, invoices
-from adapter.config import Settings
-from adapter.intake.parse import parse_document, to_us
-from adapter.ledger import record_events
 from adapter.billing.periods import Period, period_at
 from adapter.billing.policy import Catalog, Plan, load_catalog
 from adapter.billing.preview import seat_points
+from adapter.clock import now_us, to_us
+from adapter.config import Settings
+from adapter.intake.parse import parse_document
+from adapter.ledger import record_events
 from adapter.providers.catalog import create_chargebee_prices
 from adapter.sync.account import SyncOptions
 from adapter.sync.worker import Worker, WorkerConfig
@@ -123,7 +123,7 @@ class MovableNow:
         self.offset_us = 0
 
     def __call__(self) -> int:
-        return ledger.now_us() + self.offset_us
+        return now_us() + self.offset_us
 
     def skip(self, seconds: float) -> None:
         self.offset_us += int(seconds * 1_000_000)

@@ -8,8 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from adapter import store
-from adapter.callbacks import backfill
-from adapter.callbacks import mirror
+from adapter.callbacks import backfill, mirror
 from adapter.cli.main import cli
 from tests.fixtures import load
 

@@ -8,9 +8,10 @@ import pytest
 
 from adapter import accounts, ledger
 from adapter.billing.engine import invoices
-from adapter.intake.parse import parse_document, parse_instant
 from adapter.billing.policy import load_catalog
 from adapter.billing.preview import PreviewError, account_period
+from adapter.clock import parse_instant
+from adapter.intake.parse import parse_document
 from tests.conftest import REPO_ROOT
 
 CATALOG = load_catalog(REPO_ROOT / "mappings")

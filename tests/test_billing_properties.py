@@ -8,7 +8,7 @@ from fractions import Fraction
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.billing.engine import bill_period, change_lines, items, State
+from adapter.billing.engine import State, bill_period, change_lines, items
 from adapter.billing.periods import Period, remaining_fraction
 from adapter.billing.policy import Plan, Price
 

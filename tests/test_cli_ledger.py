@@ -9,7 +9,7 @@ from werkzeug.serving import make_server
 
 from adapter import ledger, store
 from adapter.cli.main import cli
-from adapter.intake.parse import parse_instant
+from adapter.clock import parse_instant
 from tests.conftest import PRODUCT_SECRET, REPO_ROOT
 
 

@@ -8,9 +8,10 @@ import pytest
 from click.testing import CliRunner
 
 from adapter import accounts, ledger
-from adapter.cli.main import cli
-from adapter.intake.parse import parse_document, parse_instant
 from adapter.billing.policy import load_catalog
+from adapter.cli.main import cli
+from adapter.clock import parse_instant
+from adapter.intake.parse import parse_document
 from adapter.store.core import open_db
 from tests.conftest import PRODUCT_SECRET, REPO_ROOT
 

@@ -4,8 +4,10 @@ import json
 
 import pytest
 
+from adapter import clock
+from adapter.clock import parse_instant
 from adapter.intake import parse as intake
-from adapter.intake.parse import IntakeError, parse_body, parse_document, parse_instant
+from adapter.intake.parse import IntakeError, parse_body, parse_document
 
 PLANS = {"team", "business"}
 ADDONS = {"sso", "audit_log"}
@@ -193,7 +195,7 @@ def test_identical_repeat_inside_a_batch_is_dropped_different_one_conflicts():
     ("1969-12-31T23:59:59.999999Z", "1969-12-31T23:59:59.999999Z"),
 ])
 def test_instants_are_normalized_to_utc_microseconds(text, expected):
-    assert intake.format_us(parse_instant(text)) == expected
+    assert clock.format_us(parse_instant(text)) == expected
 
 
 def test_microsecond_arithmetic_is_exact():
@@ -211,7 +213,9 @@ def test_instants_outside_datetime_range_are_a_field_error(text):
 
 # --- fuzz: whatever arrives, the answer is a Batch or an IntakeError (a 4xx), never a crash ------------
 
-from hypothesis import given, settings as hyp_settings, strategies as st  # noqa: E402
+from hypothesis import given  # noqa: E402
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),

@@ -3,11 +3,13 @@
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings as hyp_settings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
-from adapter import ledger, store
-from adapter.intake import parse as intake
-from adapter.intake.parse import parse_document, parse_instant
+from adapter import clock, ledger, store
+from adapter.clock import parse_instant
+from adapter.intake.parse import parse_document
 from adapter.ledger import EventConflict, PlanChange, SeatChange
 from adapter.store.core import open_db
 
@@ -22,7 +24,7 @@ def at(hours: float) -> int:
 
 
 def iso(us: int) -> str:
-    return intake.format_us(us)
+    return clock.format_us(us)
 
 
 def seat(event_id, user, hours, active=True, account="acme"):

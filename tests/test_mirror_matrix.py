@@ -35,14 +35,16 @@ import pytest
 from werkzeug.serving import make_server
 
 from adapter import store
-from adapter.callbacks import backfill
-from adapter.callbacks import mirror
+from adapter.callbacks import backfill, mirror, sweeper
 from adapter.callbacks import events as provider_events
-from adapter.callbacks import sweeper
 from adapter.store.core import open_db
 from tests import sync_scenarios as S
-from tests.mirror_checks import (assert_chargebee_mirror_matches_provider, assert_stripe_mirror_matches_provider,
-                                 chargebee_invoices, stripe_provider_state)
+from tests.mirror_checks import (
+    assert_chargebee_mirror_matches_provider,
+    assert_stripe_mirror_matches_provider,
+    chargebee_invoices,
+    stripe_provider_state,
+)
 from tests.test_sync_matrix import make_harness
 
 POLICIES = ("000", "001", "002")

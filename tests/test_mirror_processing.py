@@ -13,8 +13,8 @@ from dataclasses import replace
 import pytest
 
 from adapter import store
-from adapter.callbacks import mirror
 from adapter.callbacks import events as provider_events
+from adapter.callbacks import mirror
 from adapter.store.core import open_db
 from tests.fixtures import FakeProvider, load, stripe_event
 

@@ -19,11 +19,8 @@ from standardwebhooks import Webhook
 from werkzeug.serving import make_server
 
 from adapter import store
-from adapter.callbacks import backfill
-from adapter.callbacks import mirror
-from adapter.callbacks import notify
+from adapter.callbacks import backfill, mirror, notify, sweeper
 from adapter.callbacks import events as provider_events
-from adapter.callbacks import sweeper
 from adapter.store.core import open_db
 from tests.conftest import ROTATED_SECRET
 from tests.mirror_checks import assert_chargebee_mirror_matches_provider

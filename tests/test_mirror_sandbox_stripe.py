@@ -9,7 +9,6 @@ same-second events that the worker settles by re-fetching.
 
 from __future__ import annotations
 
-import json
 import threading
 from dataclasses import replace
 
@@ -19,11 +18,8 @@ from standardwebhooks import Webhook
 from werkzeug.serving import make_server
 
 from adapter import store
-from adapter.callbacks import backfill
-from adapter.callbacks import mirror
-from adapter.callbacks import notify
+from adapter.callbacks import backfill, mirror, notify, sweeper
 from adapter.callbacks import events as provider_events
-from adapter.callbacks import sweeper
 from adapter.store.core import open_db
 from tests.conftest import ROTATED_SECRET
 from tests.mirror_checks import assert_stripe_mirror_matches_provider as assert_mirror_matches_provider

@@ -4,7 +4,6 @@ Deliveries go over real HTTP to a receiver on 127.0.0.1 (``webhook_receiver``);
 time is a counter, never the wall clock.
 """
 
-import json
 from dataclasses import replace
 
 import pytest

@@ -15,7 +15,15 @@ import pytest
 from werkzeug.serving import make_server
 
 from tests.test_reconcile_stripe import (  # noqa: F401  (the ``world`` fixture)
-    AFTER_RENEWAL, APRIL_16, advance, mirror, open_account, seat, stripe_price, world)
+    AFTER_RENEWAL,
+    APRIL_16,
+    advance,
+    mirror,
+    open_account,
+    seat,
+    stripe_price,
+    world,
+)
 
 # The sandbox's test clocks stop at May 1 01:00 2026; the pages' clock is the wall clock. Reconciling
 # up to "now" would rightly expect renewals the stopped clocks never billed, so the window ends on May 1.

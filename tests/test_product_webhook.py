@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 import pytest
 
 from adapter import ledger, store
-from adapter.intake.parse import parse_instant
+from adapter.clock import parse_instant
 from adapter.intake.signing import sign
 from tests.conftest import PRODUCT_SECRET, ROTATED_SECRET
 

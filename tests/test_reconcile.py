@@ -10,12 +10,12 @@ import pytest
 from click.testing import CliRunner
 
 from adapter import reconcile, store
-from adapter.cli.main import cli
-from adapter.billing.expected import expected_bill
 from adapter.accounts import get_account
+from adapter.billing.expected import expected_bill
+from adapter.billing.policy import load_catalog
+from adapter.cli.main import cli
 from adapter.intake.parse import parse_document
 from adapter.ledger import record_events
-from adapter.billing.policy import load_catalog
 from tests.provisioning import REPO_MAPPINGS
 
 US = 1_000_000

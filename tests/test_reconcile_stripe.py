@@ -20,13 +20,13 @@ from click.testing import CliRunner
 from werkzeug.serving import make_server
 
 from adapter import reconcile, store
+from adapter.billing.policy import load_catalog
 from adapter.callbacks import backfill
 from adapter.callbacks import events as provider_events
 from adapter.cli.main import cli
 from adapter.config import Settings
 from adapter.intake.parse import parse_document
 from adapter.ledger import record_events
-from adapter.billing.policy import load_catalog
 from adapter.sync.account import SyncOptions
 from adapter.sync.worker import Worker, WorkerConfig
 from tests.provisioning import provision_stripe

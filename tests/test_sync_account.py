@@ -9,10 +9,11 @@ import pytest
 import stripe
 
 from adapter import accounts, ledger, store
-from adapter.intake.parse import format_us, parse_document
 from adapter.billing.policy import load_catalog
-from adapter.sync.account import SyncOptions, sync_account
+from adapter.clock import format_us
+from adapter.intake.parse import parse_document
 from adapter.providers.translate import SubscriptionState
+from adapter.sync.account import SyncOptions, sync_account
 from tests.conftest import REPO_ROOT
 
 CATALOG = load_catalog(REPO_ROOT / "mappings")

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from adapter import store
+from adapter.billing.policy import load_catalog
 from adapter.config import Settings
 from adapter.intake.parse import parse_document
 from adapter.ledger import record_events
-from adapter.billing.policy import load_catalog
 from adapter.sync.account import SyncOptions
 from adapter.sync.worker import Worker, WorkerConfig
 from tests.provisioning import REPO_MAPPINGS

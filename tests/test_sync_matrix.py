@@ -25,7 +25,7 @@ import pytest
 
 from adapter import ledger, reconcile, store
 from adapter.callbacks import backfill
-from adapter.intake.parse import to_us
+from adapter.clock import to_us
 from tests import sync_scenarios as S
 
 POLICIES = ("000", "001", "002")

@@ -15,18 +15,15 @@ from datetime import datetime
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-import pytest
-
 from adapter import store
+from adapter.billing.policy import load_catalog
 from adapter.config import Settings
 from adapter.intake.parse import parse_document
-from adapter.ledger import now_us, record_events
-from adapter.billing.policy import load_catalog
+from adapter.ledger import record_events
 from adapter.sync.account import SyncOptions
 from adapter.sync.worker import Worker, WorkerConfig
 from tests.provisioning import REPO_MAPPINGS
 from tests.sandbox.chargebee.testing import Site
-from tests.sync_scenarios import MovableNow
 
 OSLO = ZoneInfo("Europe/Oslo")
 

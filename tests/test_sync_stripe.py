@@ -12,11 +12,12 @@ from datetime import datetime, timezone
 
 import pytest
 
-from adapter import ledger, store
+from adapter import store
+from adapter.billing.policy import load_catalog
+from adapter.clock import now_us
 from adapter.config import Settings
 from adapter.intake.parse import parse_document
 from adapter.ledger import record_events
-from adapter.billing.policy import load_catalog
 from adapter.sync.account import SyncOptions
 from adapter.sync.worker import Worker, WorkerConfig
 from tests.provisioning import provision_stripe
@@ -161,7 +162,7 @@ def test_a_crash_after_the_provider_applied_the_call_repeats_nothing(world):
 
     # Two minutes later the lease has expired: a healthy worker resends the same call with the same key.
     later = Worker(world.settings, catalog=world.catalog, providers=world.worker.providers,
-                   config=WorkerConfig(coalesce_delay=0, threads=1), now_us=lambda: ledger.now_us() + 120_000_000)
+                   config=WorkerConfig(coalesce_delay=0, threads=1), now_us=lambda: now_us() + 120_000_000)
     [outcome] = later.run_once()
     assert outcome.sent == 1
     assert store.planned_calls(world.db, "acme") == []
@@ -200,7 +201,7 @@ def test_stripes_200_quantity_updates_an_hour_are_never_exceeded(world):
     clock, customer, sub = subscribe(world, "standard-monthly", 2)
     link(world, "acme", sub, "standard-monthly", ["a", "b"], APRIL_1)
     world.worker.run_once()
-    now = ledger.now_us()
+    now = now_us()
     # 199 updates already went out in the last hour (recorded as seatsync's own calls).
     store.plan_calls(world.db, [
         {"account": "acme", "provider": "stripe", "subscription": sub.id, "version": 0, "seq": 1000 + n,
@@ -218,7 +219,7 @@ def test_stripes_200_quantity_updates_an_hour_are_never_exceeded(world):
     assert pending_items(world, customer) == []
     # An hour later the window has room again and both calls go out.
     later = Worker(world.settings, catalog=world.catalog, providers=world.worker.providers,
-                   config=WorkerConfig(coalesce_delay=0, threads=1), now_us=lambda: ledger.now_us() + 3_700_000_000)
+                   config=WorkerConfig(coalesce_delay=0, threads=1), now_us=lambda: now_us() + 3_700_000_000)
     [outcome] = later.run_once()
     assert outcome.sent == 2
 
@@ -233,7 +234,7 @@ def test_a_change_ahead_of_the_providers_clock_waits_and_is_not_forgotten(world)
     assert store.sync_state(world.db, "acme")["synced_version"] < store.sync_state(world.db, "acme")["ledger_version"]
     world.client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": APRIL_16})
     later = Worker(world.settings, catalog=world.catalog, providers=world.worker.providers,
-                   config=WorkerConfig(coalesce_delay=0, threads=1), now_us=lambda: ledger.now_us() + 10_000_000)
+                   config=WorkerConfig(coalesce_delay=0, threads=1), now_us=lambda: now_us() + 10_000_000)
     [outcome] = later.run_once()
     assert outcome.sent == 1 and not outcome.waiting
     assert pending_items(world, customer) == [(-500, 2), (750, 3)]

@@ -5,7 +5,14 @@ from pathlib import Path
 import pytest
 
 from adapter.billing.policy import load_catalog
-from adapter.providers.translate import SubscriptionState, TranslateError, plan_change_call, policy_table, quantity_call, threshold_call
+from adapter.providers.translate import (
+    SubscriptionState,
+    TranslateError,
+    plan_change_call,
+    policy_table,
+    quantity_call,
+    threshold_call,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 CATALOG = load_catalog(REPO / "mappings")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests import sync_scenarios as S
 from tests.test_sync_matrix import make_harness
 from tests.workload import Workload
 

@@ -32,7 +32,7 @@ from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-from adapter import ledger, store
+from adapter import clock, ledger, store
 from adapter.intake.parse import parse_document
 from adapter.ledger import record_events
 from adapter.sync.account import SyncOptions
@@ -101,7 +101,7 @@ class Workload:
     def subscribe_all(self) -> None:
         h = self.harness
         h.db = store.open_db(h.settings.database)
-        self.now.offset_us = S.to_us(self.start) - ledger.now_us()  # seatsync's clock runs with the simulation
+        self.now.offset_us = S.to_us(self.start) - clock.now_us()  # seatsync's clock runs with the simulation
         start_s = self.provider_seconds = int(self.start.timestamp())
         if h.provider == "chargebee":
             h.client.TimeMachine.start_afresh("delorean", {"genesis_time": start_s})
@@ -113,12 +113,12 @@ class Workload:
             plan = h.catalog.plans[account.plan_id]
             quantity = plan.billable_seats(len(account.users))
             if h.provider == "stripe":
-                clock, customer = S.stripe_customer_on_clock(h.client, start_s)
+                test_clock, customer = S.stripe_customer_on_clock(h.client, start_s)
                 items = [{"price": plan.seat.price_id, "quantity": quantity}]
                 if plan.base_fee:
                     items.append({"price": plan.base_fee.price_id, "quantity": 1})
                 sub = h.client.v1.subscriptions.create({"customer": customer.id, "items": items})
-                account.clock, account.customer, account.subscription = clock.id, customer.id, sub.id
+                account.clock, account.customer, account.subscription = test_clock.id, customer.id, sub.id
             else:
                 customer = f"cust-{account.id}"
                 h.client.Customer.create({"id": customer, "first_name": account.id, "email": f"{account.id}@example.com",
@@ -208,7 +208,7 @@ class Workload:
                     h.client.v1.test_helpers.test_clocks.advance(account.clock, {"frozen_time": seconds})
             else:
                 h.client.TimeMachine.travel_forward("delorean", {"destination_time": seconds})
-        self.now.offset_us = max(self.now.offset_us, S.to_us(to) - ledger.now_us())
+        self.now.offset_us = max(self.now.offset_us, S.to_us(to) - clock.now_us())
 
     def _worker(self, crasher: S.Crasher | None, *, delay: float = 0, max_wait: float = 0) -> Worker:
         providers = {self.harness.provider: crasher or self.providers[self.harness.provider]}
@@ -262,7 +262,7 @@ class Workload:
     # -------------------------------------------------------------------------- invariants
 
     def check_pass(self) -> None:
-        db, catalog = self.harness.db, self.harness.catalog
+        db = self.harness.db
         assert store.dead_letters(db) == [], store.dead_letters(db)
         for account in self.accounts:
             assert store.planned_calls(db, account.id) == []

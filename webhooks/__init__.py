@@ -27,7 +27,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from . import db as request_db
     request_db.init_app(app)
 
-    from . import chargebee as chargebee_webhooks, stripe as stripe_webhooks
+    from . import chargebee as chargebee_webhooks
+    from . import stripe as stripe_webhooks
     app.register_blueprint(stripe_webhooks.bp)
     app.register_blueprint(chargebee_webhooks.bp)
 

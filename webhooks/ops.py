@@ -24,10 +24,9 @@ from datetime import datetime, timezone
 from flask import Blueprint, Response, current_app, render_template, request
 
 from adapter import accounts, reconcile, store
-from adapter.intake.parse import format_us, parse_instant, to_us
-from adapter.ledger import now_us
 from adapter.billing.money import format_amount
 from adapter.billing.policy import CatalogError, load_catalog
+from adapter.clock import format_us, now_us, parse_instant, to_us
 
 from .db import get_db
 from .problems import Problem, problem_response

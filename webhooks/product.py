@@ -10,11 +10,11 @@ from __future__ import annotations
 from flask import Blueprint, Flask, current_app, request
 
 from adapter import ledger
+from adapter.billing.policy import CatalogError, load_catalog
+from adapter.config import ConfigError
 from adapter.intake import parse as intake
 from adapter.intake import signing
 from adapter.intake.group_commit import GroupCommitter
-from adapter.config import ConfigError
-from adapter.billing.policy import CatalogError, load_catalog
 from adapter.store.core import open_db
 
 from .problems import Problem

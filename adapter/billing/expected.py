@@ -22,9 +22,9 @@ import sqlite_utils
 from adapter import ledger
 from adapter.accounts import Account
 from adapter.billing.engine import Bill, BillingError, bill_period, provider_period
-from adapter.intake.parse import from_us
 from adapter.billing.policy import Catalog, Plan
 from adapter.billing.preview import seat_points
+from adapter.clock import from_us
 
 
 class ExpectationError(Exception):

@@ -14,11 +14,19 @@ from dataclasses import dataclass
 import sqlite_utils
 
 from adapter import accounts, ledger
-from adapter.billing.engine import Bill, BillingError, ExpectedInvoice, ExpectedLine, bill_period, invoices, provider_period
-from adapter.intake.parse import from_us, to_us
+from adapter.billing.engine import (
+    Bill,
+    BillingError,
+    ExpectedInvoice,
+    ExpectedLine,
+    bill_period,
+    invoices,
+    provider_period,
+)
 from adapter.billing.money import format_amount
 from adapter.billing.periods import Period
 from adapter.billing.policy import Catalog, Plan
+from adapter.clock import from_us, to_us
 
 
 class PreviewError(Exception):

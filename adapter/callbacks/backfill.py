@@ -24,8 +24,8 @@ from typing import Any, Callable, Iterator, Protocol
 import sqlite_utils
 
 from adapter import store
-from adapter.callbacks import mirror
 from adapter.callbacks import events as provider_events
+from adapter.callbacks import mirror
 
 log = logging.getLogger(__name__)
 

@@ -32,16 +32,15 @@ import json
 import logging
 import os
 import socket
-import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
 
 import sqlite_utils
 
 from adapter import accounts, store
-from adapter.callbacks import mirror
-from adapter.callbacks import notify
 from adapter.billing import policy
+from adapter.callbacks import mirror, notify
+from adapter.clock import now_us
 from adapter.intake.parse import IntakeError
 
 log = logging.getLogger(__name__)
@@ -70,9 +69,6 @@ class ObjectFetcher(Protocol):
 class EventRejected(Exception):
     """An event the provider does not confirm (Chargebee re-fetch found nothing)."""
 
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def _canonical(obj: Any) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ from typing import Callable
 import sqlite_utils
 
 from adapter import store
-from adapter.intake.parse import format_us, from_us
+from adapter.clock import format_us, from_us, now_us
 from adapter.intake.signing import sign
 
 TYPES = ("invoice.paid", "invoice.payment_failed", "subscription.past_due", "credit.issued", "seats.drift_detected")
@@ -41,9 +40,6 @@ RETRY_SCHEDULE_SECONDS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 14 
 TIMEOUT_SECONDS = 15
 LEASE_US = 2 * TIMEOUT_SECONDS * 1_000_000
 
-
-def now_us() -> int:
-    return time.time_ns() // 1000
 
 
 def enqueue_notification(db: sqlite_utils.Database, type: str, account: str | None, data: dict, *,

@@ -170,7 +170,7 @@ def dead_letters_list(ctx, include_retried, fmt):
     import json
 
     from adapter import store
-    from adapter.intake.parse import format_us
+    from adapter.clock import format_us
 
     rows = _read(ctx, lambda db: store.dead_letters(db, include_retried=include_retried))
     if fmt == "json":
@@ -192,7 +192,7 @@ def dead_letters_list(ctx, include_retried, fmt):
 def dead_letters_retry(ctx, letter_id):
     """Make the account of dead letter ID due again; the worker recomputes from the ledger."""
     from adapter import store
-    from adapter.ledger import now_us
+    from adapter.clock import now_us
 
     letter = _read(ctx, lambda db: store.retry_dead_letter(db, letter_id, now_us()))
     if letter is None:
@@ -209,8 +209,7 @@ EVENT_TYPE_NAMES = ("seat.activated", "seat.deactivated", "account.plan_changed"
 
 def _instant(value: str | None, option: str = "--at") -> int:
     """``--at``: RFC 3339 with an offset, or now when omitted."""
-    from adapter.intake.parse import parse_instant
-    from adapter.ledger import now_us
+    from adapter.clock import now_us, parse_instant
 
     if value is None or value == "now":
         return now_us()
@@ -250,8 +249,8 @@ def accounts():
 def accounts_link(ctx, account, provider, subscription, plan, timezone):
     """Record an account.linked event for ACCOUNT, as if the product had sent it."""
     from adapter import accounts as accounts_
-    from adapter.intake.parse import IntakeError
     from adapter.billing.policy import CatalogError, load_catalog
+    from adapter.intake.parse import IntakeError
 
     settings = get_settings(ctx)
     try:
@@ -317,7 +316,7 @@ def seats(ctx, account, at, fmt):
     import json
 
     from adapter import ledger
-    from adapter.intake.parse import format_us
+    from adapter.clock import format_us
 
     at_us = _instant(at)
     users = _read(ctx, lambda db: ledger.active_users(db, account, at_us))
@@ -551,7 +550,7 @@ def deliveries_retry(ctx, delivery_id):
 def _window(period: str | None, since: str | None, until: str | None) -> tuple[int, int]:
     """``--period YYYY-MM`` (a UTC calendar month) or ``--since``/``--until`` (RFC 3339; until defaults to now)."""
     from adapter import reconcile as reconcile_
-    from adapter.ledger import now_us
+    from adapter.clock import now_us
 
     if period is not None:
         if since is not None or until is not None:

@@ -24,18 +24,16 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Collection
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from adapter.clock import from_us, parse_instant
 
 MAX_EVENTS = 1000
 MAX_ID_LENGTH = 255
 PROVIDERS = ("stripe", "chargebee")
 
-_RFC3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
-)
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _CONTROL = re.compile(r"[\x00-\x1f]")
 
 
@@ -119,46 +117,6 @@ TYPE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "account.addons_changed": (("addons",), ()),
     "account.linked": (("provider", "subscription", "plan"), ("timezone",)),
 }
-
-
-def to_us(moment: datetime) -> int:
-    """Microseconds since the Unix epoch (exact integer arithmetic, no float)."""
-    delta = moment - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def from_us(us: int) -> datetime:
-    from datetime import timedelta
-
-    return _EPOCH + timedelta(microseconds=us)
-
-
-def format_us(us: int) -> str:
-    """RFC 3339 in UTC with a ``Z``, as seatsync prints instants."""
-    return from_us(us).isoformat().replace("+00:00", "Z")
-
-
-def parse_instant(value: Any) -> int:
-    """RFC 3339 timestamp with offset → UTC microseconds; ``ValueError`` says why not."""
-    if not isinstance(value, str):
-        raise ValueError("must be an RFC 3339 string")
-    match = _RFC3339.match(value)
-    if not match:
-        if re.match(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?$", value):
-            raise ValueError("must carry a UTC offset (Z or ±HH:MM); naive times are ambiguous")
-        raise ValueError("must be an RFC 3339 timestamp such as 2026-01-31T09:30:00Z")
-    normalized = value.upper().replace(" ", "T")
-    if normalized.endswith("Z"):
-        normalized = normalized[:-1] + "+00:00"
-    fraction = match.group(1)
-    if fraction and len(fraction) > 7:  # '.' + 6 digits: truncate finer precision
-        normalized = normalized.replace(fraction, fraction[:7], 1)
-    try:
-        return to_us(datetime.fromisoformat(normalized).astimezone(timezone.utc))
-    except ValueError:
-        raise ValueError("is not a real date and time") from None
-    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before datetime's year 1 in UTC
-        raise ValueError("is outside the representable range of years 1-9999 in UTC") from None
 
 
 def canonical(event: dict) -> str:

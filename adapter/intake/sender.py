@@ -12,8 +12,8 @@ import urllib.request
 import uuid
 from dataclasses import dataclass
 
+from adapter.clock import format_us
 from adapter.intake import signing
-from adapter.intake.parse import format_us
 
 DEFAULT_URL = "http://127.0.0.1:8000/webhooks/product"
 

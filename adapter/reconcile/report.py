@@ -32,12 +32,12 @@ from typing import Callable, Iterable
 
 import sqlite_utils
 
-from adapter import accounts, ledger, store
+from adapter import accounts, clock, ledger, store
 from adapter.billing.engine import ExpectedLine
 from adapter.billing.expected import Expectation, ExpectationError, expected_bill
-from adapter.intake.parse import format_us, from_us, to_us
 from adapter.billing.money import format_amount
 from adapter.billing.policy import Catalog, Plan
+from adapter.clock import format_us, from_us, to_us
 
 KINDS = {
     "seat_drift": "seat count differs between ledger, seatsync and provider",
@@ -141,7 +141,7 @@ def reconcile(db: sqlite_utils.Database, catalog: Catalog, *, since_us: int, unt
         raise ReconcileError("the window is empty: --until must be after --since")
     if tolerance < 0:
         raise ReconcileError("--tolerance must be 0 or more minor units")
-    now_us = ledger.now_us() if now_us is None else now_us
+    now_us = clock.now_us() if now_us is None else now_us
     if account is not None:
         link = accounts.get_account(db, account)
         if link is None:
@@ -510,7 +510,7 @@ def _diff(link, kind: str, line: ExpectedLine | None, item: _Actual | None, curr
 
 def fix(db: sqlite_utils.Database, report: Report, *, now_us: int | None = None) -> list[str]:
     """Make every account with seat drift or a dead letter due for the worker; return them. Invoices: never."""
-    now_us = ledger.now_us() if now_us is None else now_us
+    now_us = clock.now_us() if now_us is None else now_us
     due = sorted({d.account for d in report.differences if d.kind in ("seat_drift", "never_synced")})
     return [account for account in due if store.make_account_due(db, account, now_us)]
 

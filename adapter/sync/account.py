@@ -23,16 +23,24 @@ from typing import Callable, Protocol
 
 import sqlite_utils
 
-from adapter import ledger, store
+from adapter import clock, ledger, store
 from adapter.accounts import get_account
-from adapter.intake.parse import from_us, to_us
 from adapter.billing.periods import local_midnight
 from adapter.billing.policy import Catalog, Plan
-from adapter.sync.retry import call_with_retries, classify
+from adapter.clock import from_us, to_us
+from adapter.providers.translate import (
+    CallSpec,
+    SubscriptionState,
+    TranslateError,
+    addons_call,
+    plan_change_call,
+    quantity_call,
+    subscription_after_plan_change,
+    threshold_call,
+)
 from adapter.sync.plan import Grid, SeatPlan, plan_quantities
+from adapter.sync.retry import call_with_retries, classify
 from adapter.sync.timeline import Timeline
-from adapter.providers.translate import (CallSpec, SubscriptionState, TranslateError, addons_call, plan_change_call,
-                               quantity_call, subscription_after_plan_change, threshold_call)
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +82,7 @@ class SyncOptions:
 
 
 def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[str, Provider], *, account: str,
-                 claimed_version: int, owner: str, now_us: Callable[[], int] = ledger.now_us,
+                 claimed_version: int, owner: str, now_us: Callable[[], int] = clock.now_us,
                  options: SyncOptions | None = None, on_drift: Callable[[dict], None] | None = None) -> Outcome:
     """One pass for one leased account. Never raises for provider failures: they end in dead letters or a retry later."""
     options = options or SyncOptions()

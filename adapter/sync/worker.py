@@ -13,15 +13,15 @@ import os
 import socket
 import threading
 import uuid
-from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
-from adapter import ledger, store
+from adapter import clock, store
+from adapter.billing.policy import Catalog, load_catalog
 from adapter.callbacks import notify
 from adapter.config import Settings
-from adapter.billing.policy import Catalog, load_catalog
 from adapter.sync.account import Outcome, Provider, SyncOptions, sync_account
 
 log = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ class Heartbeat:
 class Worker:
     def __init__(self, settings: Settings, *, catalog: Catalog | None = None,
                  providers: dict[str, Provider] | None = None, config: WorkerConfig | None = None,
-                 owner: str | None = None, now_us: Callable[[], int] = ledger.now_us):
+                 owner: str | None = None, now_us: Callable[[], int] = clock.now_us):
         self.settings = settings
         self.catalog = catalog or load_catalog(settings.mappings)
         self.providers = providers if providers is not None else providers_from_settings(settings)
@@ -159,9 +159,8 @@ class Worker:
         """The provider side: settle received provider events into the mirror, sweep for
         missed ones on schedule, deliver due product notifications. Each is idempotent and
         safe with several workers; a failure in one does not stop the others."""
-        from adapter.callbacks import notify
         from adapter.callbacks import events as provider_events
-        from adapter.callbacks import sweeper
+        from adapter.callbacks import notify, sweeper
 
         db = self._db()
         for name, task in (
