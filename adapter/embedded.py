@@ -30,7 +30,7 @@ from adapter.billing.policy import load_catalog, rewrite_price_ids
 from adapter.clock import format_us
 from adapter.config import Settings, new_whsec
 from adapter.intake.parse import parse_document
-from adapter.sync.retry import call_with_retries
+from adapter.providers import registry
 
 # One demo account per seed article: (account, plan, seats).
 DEMO_ACCOUNTS = (
@@ -186,10 +186,7 @@ def seed_demo(settings: Settings, sandbox: EmbeddedSandbox, seatsync_url: str) -
             users = ledger.active_users(db, account, now) or [f"{account}-user-{n}" for n in range(1, seats + 1)]
             quantity = plan.billable_seats(len(users))
             key = f"seatsync:demo:{account}:{now}"  # a retried create replays instead of making a second one
-            if plan.provider == "stripe":
-                subscription = _stripe_subscription(stripe, account, plan, quantity, key)
-            else:
-                subscription = _chargebee_subscription(chargebee, account, plan, quantity, key)
+            subscription = registry.get(plan.provider).demo_subscription(settings, account, plan, quantity, key)
             accounts.link(db, account, provider=plan.provider, subscription=subscription, plan=plan_id,
                           timezone=None, plans=catalog.plans, addons=catalog.addons, at_us=now)
             snapshot = {"id": f"{account}-snapshot-{now}", "type": "account.seats_snapshot", "account": account,
@@ -198,29 +195,3 @@ def seed_demo(settings: Settings, sandbox: EmbeddedSandbox, seatsync_url: str) -
     finally:
         db.close()
     return settings
-
-
-def _stripe_subscription(client, account: str, plan, quantity: int, key: str) -> str:
-    customer = call_with_retries(lambda: client.v1.customers.create(
-        {"name": account, "payment_method": "pm_card_visa", "metadata": {"seatsync_account": account}},
-        {"idempotency_key": f"{key}:customer"}))
-    items = [{"price": plan.seat.price_id, "quantity": quantity}]
-    if plan.base_fee:
-        items.append({"price": plan.base_fee.price_id, "quantity": 1})
-    return call_with_retries(lambda: client.v1.subscriptions.create(
-        {"customer": customer.id, "items": items, "metadata": {"seatsync_account": account}},
-        {"idempotency_key": f"{key}:subscription"})).id
-
-
-def _chargebee_subscription(client, account: str, plan, quantity: int, key: str) -> str:
-    customer_id = f"{account}-{secrets.token_hex(4)}"
-    call_with_retries(lambda: client.Customer.create(
-        {"id": customer_id, "first_name": account, "email": f"{account}@example.com",
-         "card": {"number": "4111111111111111", "expiry_month": 12, "expiry_year": 2030}},
-        {"chargebee-idempotency-key": f"{key}:customer"}))
-    items = [{"item_price_id": plan.seat.price_id, "quantity": max(quantity, 1)}]
-    # chargebee-python form-encodes a dict value with str(); meta_data must be a JSON string.
-    response = call_with_retries(lambda: client.Subscription.create_with_items(
-        customer_id, {"subscription_items": items, "meta_data": json.dumps({"seatsync_account": account})},
-        {"chargebee-idempotency-key": f"{key}:subscription"}))
-    return response.subscription.id

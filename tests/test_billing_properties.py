@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adapter.billing.engine import State, bill_period, change_lines, items
+from adapter.providers import registry
 from adapter.billing.periods import Period, remaining_fraction
 from adapter.billing.policy import Plan, Price
 
@@ -46,8 +47,8 @@ def test_adding_and_removing_the_same_user_at_one_instant_nets_to_at_most_one_mi
     plan = make_plan(provider, granularity, amount, None)
     before = items(State(plan, seats), period, {}, "UTC")
     after = items(State(plan, seats + 1), period, {}, "UTC")
-    add = change_lines(provider, before, after, period=period, at=at, granularity=granularity, timezone="UTC")
-    remove = change_lines(provider, after, before, period=period, at=at, granularity=granularity, timezone="UTC")
+    add = change_lines(registry.get(provider).billing, before, after, period=period, at=at, granularity=granularity, timezone="UTC")
+    remove = change_lines(registry.get(provider).billing, after, before, period=period, at=at, granularity=granularity, timezone="UTC")
     assert add and remove
     assert abs(sum(d.amount for d in add + remove)) <= 1
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 import stripe
 
-from adapter.sync.retry import call_with_retries, classify
+from adapter.providers.retry import call_with_retries, classify
 
 
 def stripe_error(cls, status, code=None, headers=None, message="boom"):

@@ -14,7 +14,8 @@ import random
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adapter.sync.plan import Grid, plan_quantities
+from adapter.providers.base import Grid
+from adapter.sync.plan import plan_quantities
 from adapter.sync.timeline import Timeline, corrections
 
 S = 1_000_000

@@ -51,9 +51,11 @@ from fractions import Fraction
 from typing import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
-from adapter.billing.money import format_amount, round_minor
-from adapter.billing.periods import Period, local_midnight, period_at, period_from, remaining_fraction, truncate
-from adapter.billing.policy import GRANULARITIES, Addon, Plan
+from adapter.billing.money import round_minor
+from adapter.billing.periods import Period, period_at, period_from, remaining_fraction
+from adapter.billing.policy import Addon, Plan
+from adapter.providers import registry
+from adapter.providers.base import BillingStyle, Item
 
 KINDS = ("seats", "base_fee", "addon", "proration_credit", "proration_debit")
 BILLED = ("now", "next_invoice", "threshold", "renewal")
@@ -94,17 +96,6 @@ class State:
     plan: Plan
     seats: int
     addons: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Item:
-    key: str
-    name: str
-    kind: str
-    price_id: str
-    unit_amount: int
-    quantity: int
-    proration: str  # partial_term | full_term | none
 
 
 @dataclass(frozen=True)
@@ -160,17 +151,17 @@ def _timezone(plan: Plan, timezone: str | None) -> str:
     return timezone or plan.timezone
 
 
-def _cycle_timezone(plan: Plan, timezone: str) -> str:
-    # Stripe steps billing cycles in UTC (billing_cycle_anchor is a UTC instant); Chargebee's
-    # day-based terms start at local midnight, so its periods step in the account's timezone.
-    return timezone if plan.provider == "chargebee" else "UTC"
+def style(plan: Plan) -> BillingStyle:
+    """How the plan's provider writes lines: the strategy this engine is handed (adapter/providers/)."""
+    return registry.get(plan.provider).billing
 
 
 def provider_period(plan: Plan, timezone: str, anchor: dt.datetime, at: dt.datetime) -> Period:
     """The billing period containing ``at`` of a subscription anchored at ``anchor``, stepped as the plan's
     provider steps it (Stripe in UTC; Chargebee's day-based terms from local midnight)."""
-    day_based = plan.provider == "chargebee" and plan.proration == "day"
-    return period_at(anchor, plan.interval, _cycle_timezone(plan, timezone), at, day_based=day_based)
+    billing = style(plan)
+    return period_at(anchor, plan.interval, billing.cycle_timezone(timezone), at,
+                     day_based=billing.day_based_terms(plan.proration))
 
 
 def items(state: State, period: Period, addons: Mapping[str, Addon], timezone: str) -> dict[str, Item]:
@@ -199,30 +190,6 @@ def items(state: State, period: Period, addons: Mapping[str, Addon], timezone: s
     return result
 
 
-# --- descriptions (display only; reconciliation matches structured fields) -----------------
-
-
-def _stripe_quantity(quantity: int) -> str:
-    return "" if quantity == 1 else f"{quantity} × "
-
-
-def _describe_proration(provider: str, credit: bool, item: Item, quantity: int, start: dt.datetime,
-                        end: dt.datetime, timezone: str) -> str:
-    zone = ZoneInfo(timezone)
-    if provider == "stripe":
-        what = "Unused time" if credit else "Remaining time"
-        return f"{what} on {_stripe_quantity(quantity)}{item.name} after {start.astimezone(zone):%d %b %Y}"
-    last = (end - dt.timedelta(microseconds=1)).astimezone(zone)
-    what = "Credits" if credit else "Charges"
-    return f"{item.name} - Prorated {what} for {start.astimezone(zone):%d-%b-%Y} - {last:%d-%b-%Y}"
-
-
-def _describe_full(plan: Plan, item: Item, currency: str, interval: str) -> str:
-    if plan.provider == "stripe":
-        return f"{item.quantity} × {item.name} (at {format_amount(item.unit_amount, currency)} / {interval})"
-    return item.name
-
-
 # --- one change ----------------------------------------------------------------------------
 
 
@@ -249,22 +216,11 @@ class Draft:
                             billed_at, self.changed_at)
 
 
-def _effective(provider: str, granularity: str, at: dt.datetime, period: Period,
-               timezone: str) -> tuple[dt.datetime, str]:
-    """The instant the provider prorates from and the granularity of ``remaining_fraction`` to use."""
-    if provider == "stripe" and granularity == "day":
-        # Stripe prorates to the second; "day" means proration_date = local midnight of the change day.
-        return max(local_midnight(at, timezone), period.start), "second"
-    if granularity == "day":
-        return max(local_midnight(at, timezone), period.start), "day"
-    return max(truncate(at, granularity), period.start), granularity
-
-
-def change_lines(provider: str, old: Mapping[str, Item], new: Mapping[str, Item], *, period: Period,
+def change_lines(billing: BillingStyle, old: Mapping[str, Item], new: Mapping[str, Item], *, period: Period,
                  at: dt.datetime, granularity: str, timezone: str,
                  changed_at: dt.datetime | None = None) -> list[Draft]:
     """The proration lines of one update from items ``old`` to ``new`` at ``at`` within ``period``."""
-    effective, counting = _effective(provider, granularity, at, period, timezone)
+    effective, counting = billing.effective(granularity, at, period, timezone)
     share = remaining_fraction(period, effective, counting, timezone)
     changed_at = changed_at or at
     drafts: list[Draft] = []
@@ -272,9 +228,9 @@ def change_lines(provider: str, old: Mapping[str, Item], new: Mapping[str, Item]
     def add(credit: bool, item: Item, quantity: int, item_share: Fraction) -> None:
         exact = Fraction(item.unit_amount * quantity) * item_share * (-1 if credit else 1)
         drafts.append(Draft("proration_credit" if credit else "proration_debit",
-                             _describe_proration(provider, credit, item, quantity, effective, period.end, timezone),
-                             item.key, item.price_id, effective, period.end, quantity, item.unit_amount,
-                             round_minor(exact), exact, True, changed_at))
+                            billing.describe_proration(credit, item, quantity, effective, period.end, timezone),
+                            item.key, item.price_id, effective, period.end, quantity, item.unit_amount,
+                            round_minor(exact), exact, True, changed_at))
 
     for key in _ordered_keys(old, new):
         before, after = old.get(key), new.get(key)
@@ -285,7 +241,7 @@ def change_lines(provider: str, old: Mapping[str, Item], new: Mapping[str, Item]
         if rule == "none":
             continue
         item_share = Fraction(1) if rule == "full_term" else share
-        if provider == "chargebee" and before is not None and after is not None and _same_price(before, after):
+        if billing.nets_quantity_changes and before is not None and after is not None and _same_price(before, after):
             delta = after.quantity - before.quantity
             add(delta < 0, after, abs(delta), item_share)
             continue
@@ -340,12 +296,12 @@ class _Walk:
 
     def counting(self, plan: Plan) -> str:
         granularity = self.granularity or plan.proration
-        if granularity not in GRANULARITIES[plan.provider]:
+        if granularity not in registry.get(plan.provider).granularities:
             raise BillingError(f"{plan.provider} cannot prorate by {granularity!r}")
         return granularity
 
     def day_based(self, plan: Plan) -> bool:
-        return plan.provider == "chargebee" and self.counting(plan) == "day"
+        return style(plan).day_based_terms(self.counting(plan))
 
     def bill(self, drafts: Sequence[Draft], billed: str, at: dt.datetime) -> None:
         self.lines.extend(d.line(self.plan.currency, billed, at) for d in drafts)
@@ -356,7 +312,7 @@ class _Walk:
         self.bill(self.pending, "next_invoice", end)
         self.pending = []
         plan = self.plan
-        nxt = period_at(self.anchor, plan.interval, _cycle_timezone(plan, self.timezone), end,
+        nxt = period_at(self.anchor, plan.interval, style(plan).cycle_timezone(self.timezone), end,
                         day_based=self.day_based(plan))
         self.bill(self.full_term(nxt, end), "renewal", end)
         self.period = nxt
@@ -368,7 +324,7 @@ class _Walk:
         for item in items(self.state, period, self.addons, self.timezone).values():
             if item.quantity:
                 amount = item.unit_amount * item.quantity
-                drafts.append(Draft(item.kind, _describe_full(plan, item, plan.currency, plan.interval), item.key,
+                drafts.append(Draft(item.kind, style(plan).describe_full(item, plan.currency, plan.interval), item.key,
                                     item.price_id, period.start, period.end, item.quantity, item.unit_amount,
                                     amount, Fraction(amount), False, changed_at))
         return drafts
@@ -385,7 +341,7 @@ class _Walk:
             self._reset_term(at, old, new)
             return
         counting = self.counting(new.plan)
-        drafts = change_lines(new.plan.provider, items(old, self.period, self.addons, self.timezone),
+        drafts = change_lines(style(new.plan), items(old, self.period, self.addons, self.timezone),
                               items(new, self.period, self.addons, self.timezone), period=self.period, at=at,
                               granularity=counting, timezone=self.timezone)
         if not drafts:
@@ -406,12 +362,13 @@ class _Walk:
         """Monthly↔annual: credit the old items' unused time, bill the new term in full, now."""
         counting = self.counting(old.plan)
         if new.plan.increase != "at_renewal":  # Stripe: with proration none only the credit is skipped
-            self.pending.extend(change_lines(old.plan.provider, items(old, self.period, self.addons, self.timezone),
+            self.pending.extend(change_lines(style(old.plan), items(old, self.period, self.addons, self.timezone),
                                              {}, period=self.period, at=at, granularity=counting,
                                              timezone=self.timezone))
-        start, _ = _effective(new.plan.provider, self.counting(new.plan), at, self.period, self.timezone)
-        start = truncate(start, "second") if new.plan.provider == "stripe" else start
-        self.period = period_from(start, new.plan.interval, _cycle_timezone(new.plan, self.timezone),
+        billing = style(new.plan)
+        start, _ = billing.effective(self.counting(new.plan), at, self.period, self.timezone)
+        start = billing.term_start(start)
+        self.period = period_from(start, new.plan.interval, billing.cycle_timezone(self.timezone),
                                   day_based=self.day_based(new.plan))
         self.anchor = self.period.start
         self.pending.extend(self.full_term(self.period, at))

@@ -19,19 +19,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapter.billing.money import is_currency
+from adapter.providers import registry
 
-PROVIDERS = ("stripe", "chargebee")
 INTERVALS = ("month", "year")
-# second: Stripe's native granularity. day: whole days in the account timezone (Chargebee's
-# day-based billing mode; on Stripe the adapter passes proration_date = local midnight).
-# millisecond: Chargebee's millisecond-based billing mode (the site default).
-GRANULARITIES = {"stripe": ("second", "day"), "chargebee": ("day", "millisecond")}
+# Which proration granularities and zero-seat rules a plan may ask for is the provider's to say
+# (adapter/providers/<name>: granularities, zero_seat_rules, zero_seats_required).
 INCREASE_RULES = ("next_invoice", "invoice_now", "threshold", "at_renewal")
 DECREASE_RULES = ("credit_next_invoice", "at_renewal")
-# Chargebee rejects subscription_items[quantity] < 1 (reference/chargebee.md §1): with no
-# billable seats the seat item either stays at minimum_seats (hold_minimum, needs
-# minimum_seats >= 1) or is dropped from the subscription (remove_item). Stripe accepts 0.
-ZERO_SEAT_RULES = {"stripe": ("allow", "hold_minimum", "remove_item"), "chargebee": ("hold_minimum", "remove_item")}
+# zero_seats: with no billable seats the seat item is allowed to go to 0, stays at minimum_seats
+# (hold_minimum, needs minimum_seats >= 1), or is dropped from the subscription (remove_item).
 ADDON_PRICING = ("per_unit", "flat_fee")
 # Chargebee item_price.proration_type vocabulary, applied to both providers:
 # partial_term = prorate the rest of the term, full_term = full price/credit for the term,
@@ -242,7 +238,7 @@ def _read_addon(file: str, addon_id: str, table, errors) -> Addon | None:
         return None
     before = len(errors)
     reader.unknown(ADDON_KEYS)
-    provider = reader.choice("provider", PROVIDERS)
+    provider = reader.choice("provider", registry.NAMES)
     currency = _currency(reader)
     interval = reader.choice("interval", INTERVALS)
     pricing = reader.choice("pricing", ADDON_PRICING, default="per_unit")
@@ -269,7 +265,7 @@ def _read_plan(file: str, plan_id: str, table, errors) -> Plan | None:
         return None
     before = len(errors)
     reader.unknown(PLAN_KEYS)
-    provider = reader.choice("provider", PROVIDERS)
+    provider = reader.choice("provider", registry.NAMES)
     currency = _currency(reader)
     interval = reader.choice("interval", INTERVALS)
     timezone = reader.string("timezone", default="UTC")
@@ -279,8 +275,9 @@ def _read_plan(file: str, plan_id: str, table, errors) -> Plan | None:
         except (ZoneInfoNotFoundError, ValueError):
             reader.error("timezone", f"is not an IANA time zone: {timezone!r}")
     proration = reader.string("proration")
-    if proration is not None and provider is not None and proration not in GRANULARITIES[provider]:
-        reader.error("proration", f"must be one of {', '.join(GRANULARITIES[provider])} for {provider}, got {proration!r}")
+    facts = registry.get(provider) if provider is not None else None
+    if proration is not None and facts is not None and proration not in facts.granularities:
+        reader.error("proration", f"must be one of {', '.join(facts.granularities)} for {provider}, got {proration!r}")
     increase = reader.choice("increase", INCREASE_RULES)
     decrease = reader.choice("decrease", DECREASE_RULES)
     threshold = None
@@ -291,13 +288,13 @@ def _read_plan(file: str, plan_id: str, table, errors) -> Plan | None:
     minimum = reader.integer("minimum_seats", default=0)
     included = reader.integer("included_seats", default=0)
     zero_seats = None
-    if provider is not None:
-        options = ZERO_SEAT_RULES[provider]
-        if provider == "chargebee" and "zero_seats" not in table:
-            reader.error("zero_seats", "is required for chargebee (it refuses quantity 0): hold_minimum or remove_item")
+    if facts is not None:
+        refuses_zero = f" ({facts.display_name} refuses quantity 0)" if facts.zero_seats_required else ""
+        if facts.zero_seats_required and "zero_seats" not in table:
+            reader.error("zero_seats", f"is required for {provider} (it refuses quantity 0): "
+                         + " or ".join(facts.zero_seat_rules))
         else:
-            zero_seats = reader.choice("zero_seats", options, default="allow",
-                                       why=" (Chargebee refuses quantity 0)" if provider == "chargebee" else "")
+            zero_seats = reader.choice("zero_seats", facts.zero_seat_rules, default="allow", why=refuses_zero)
     if zero_seats == "hold_minimum" and minimum is not None and minimum < 1:
         reader.error("minimum_seats", "must be >= 1 when zero_seats = \"hold_minimum\"")
     seat = None

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from adapter.config import ConfigError, Settings, load_settings, with_embedded_defaults
+from adapter.providers import registry
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 GUNICORN_CONF = REPO_ROOT / "deploy" / "gunicorn.conf.py"
@@ -241,7 +242,7 @@ def accounts():
 
 @accounts.command("link")
 @click.argument("account")
-@click.option("--provider", required=True, type=click.Choice(["stripe", "chargebee"]))
+@click.option("--provider", required=True, type=click.Choice(registry.NAMES))
 @click.option("--subscription", required=True, help="The provider's subscription id.")
 @click.option("--plan", required=True, help="A plan id from the mappings catalogue.")
 @click.option("--timezone", default=None, help="IANA name; default: the plan's timezone.")
@@ -440,7 +441,7 @@ def preview(ctx, account, add, remove, plan, at, anchor, fmt):
 
 
 @cli.command()
-@click.option("--provider", required=True, type=click.Choice(["stripe", "chargebee"]))
+@click.option("--provider", required=True, type=click.Choice(registry.NAMES))
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
               help="Only objects created on or after this UTC date (YYYY-MM-DD).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)

@@ -29,10 +29,10 @@ from typing import Any, Collection
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapter.clock import from_us, parse_instant
+from adapter.providers import registry
 
 MAX_EVENTS = 1000
 MAX_ID_LENGTH = 255
-PROVIDERS = ("stripe", "chargebee")
 
 _CONTROL = re.compile(r"[\x00-\x1f]")
 
@@ -294,8 +294,8 @@ def parse_event(raw: Any, pointer: str, *, plans: Collection[str], addons: Colle
         values["addons"] = tuple(sorted(ids)) if ids is not None else None
     if "provider" in required and "provider" in raw:
         provider = raw["provider"]
-        if provider not in PROVIDERS:
-            errors.append({"field": f"{pointer}/provider", "reason": f"must be one of {', '.join(PROVIDERS)}"})
+        if provider not in registry.NAMES:
+            errors.append({"field": f"{pointer}/provider", "reason": f"must be one of {', '.join(registry.NAMES)}"})
         values["provider"] = provider
     if "subscription" in required and "subscription" in raw:
         values["subscription"] = _string(raw, "subscription", pointer, errors)

@@ -12,7 +12,7 @@ from chargebee import Chargebee
 from chargebee.api_error import APIError
 
 from adapter.billing.policy import Catalog
-from adapter.sync.retry import call_with_retries
+from adapter.providers.retry import call_with_retries
 
 
 def _prices(catalog: Catalog, provider: str):

@@ -38,6 +38,7 @@ from adapter.billing.expected import Expectation, ExpectationError, expected_bil
 from adapter.billing.money import format_amount
 from adapter.billing.policy import Catalog, Plan
 from adapter.clock import format_us, from_us, to_us
+from adapter.providers import registry
 
 KINDS = {
     "seat_drift": "seat count differs between ledger, seatsync and provider",
@@ -53,7 +54,6 @@ KINDS = {
     "invoice_unpaid": "invoice unpaid or past due",
     "invoice_missing": "expected invoice not in the mirror",
 }
-UNPAID = {"stripe": ("open", "uncollectible"), "chargebee": ("payment_due", "not_paid")}
 DEFAULT_TOLERANCE = 1
 
 
@@ -244,8 +244,9 @@ class _Actual:
     def keys(self, provider: str) -> list[tuple]:
         row = self.row
         ends = [row["period_end"]]
-        if provider == "chargebee" and row["period_end"] is not None:
-            ends.append(row["period_end"] + 1)  # day mode shows the last second of the last day
+        slack = registry.get(provider).line_end_slack_seconds
+        if slack and row["period_end"] is not None:
+            ends.append(row["period_end"] + slack)  # a shown end before the period's end
         return [_key(row["price"], row["period_start"], end, row["quantity"], self.credit) for end in ends]
 
 
@@ -267,9 +268,10 @@ def _credit_note_lines(note: dict) -> list[dict]:
 
 
 def _window_instant(line: ExpectedLine, provider: str) -> int:
-    # Chargebee issues a credit note at the change itself, whatever the billing rule says about
-    # when the credit is used; so credits are windowed by the change, everything else by its billing.
-    instant = line.changed_at if provider == "chargebee" and line.amount < 0 else line.billed_at
+    # A provider that issues a credit note at the change itself (Chargebee), whatever the billing rule says
+    # about when the credit is used: its credits are windowed by the change, everything else by its billing.
+    at_change = registry.get(provider).credits_issued_at_change and line.amount < 0
+    instant = line.changed_at if at_change else line.billed_at
     return to_us(instant)
 
 
@@ -278,6 +280,7 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
     until_us, since_us = report.until_us, report.since_us
     expectation = report.expectations[link.account] = expected_bill(db, catalog, link, until_us)
     plan, provider = expectation.plan, link.provider
+    facts = registry.get(provider)
     currency = plan.currency
     out = report.differences
 
@@ -298,13 +301,13 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
         report.invoices += 1
         for row in store.recon_invoice_lines(db, provider, invoice["id"]):
             actual.append(_Actual(row, invoice["id"], "invoice"))
-        due = (invoice["amount_due"] or 0) - (invoice["amount_paid"] or 0 if provider == "stripe" else 0)
-        if invoice["status"] in UNPAID[provider] and due > 0:
+        due = facts.amount_owed(invoice)
+        if invoice["status"] in facts.unpaid_statuses and due > 0:
             out.append(Difference(link.account, "invoice_unpaid",
                                   f"invoice {invoice['id']} is {invoice['status']} with "
                                   f"{format_amount(due, currency)} due",
                                   due, currency, invoice=invoice["id"], expected_amount=0, actual_amount=due))
-    if provider == "chargebee":
+    if facts.credits_issued_at_change:
         for note in store.recon_credit_notes(db, provider, link.subscription, link_s, until_s):
             for row in _credit_note_lines(note):
                 actual.append(_Actual(row, note["id"], "credit_note"))
@@ -351,8 +354,8 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
             left_actual.remove(item)
             break
 
-    if provider == "chargebee":
-        _chargebee_reshaped(left_expected, left_actual, tolerance)
+    if facts.reshapes_open_charges:
+        _reshaped(left_expected, left_actual, tolerance)
 
     # Leftover actual lines: a proration the policy already explains once is a duplicate.
     for item in left_actual:
@@ -401,8 +404,8 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
                 kind = "missing_proration" if line.proration else "wrong_quantity_at_renewal"
                 out.append(_diff(link, kind, line, None, currency, "no line on any mirrored invoice"))
 
-    if provider == "chargebee":
-        _chargebee_credits(db, link, invoices, currency, since_us, out)
+    if facts.credits_issued_at_change:
+        _credit_notes_applied(db, link, invoices, currency, since_us, out)
     else:
         for item in pending:
             row = item.row
@@ -444,7 +447,7 @@ def _fold_late_changes(db, link, plan: Plan, since_us: int, until_us: int, out: 
             stake, plan.currency, period_start=boundary))
 
 
-def _chargebee_reshaped(left_expected: list, left_actual: list, tolerance: int) -> None:
+def _reshaped(left_expected: list, left_actual: list, tolerance: int) -> None:
     """Drop prorations Chargebee re-shaped without changing the money.
 
     On a later change in the same term Chargebee voids the open unbilled charge and reissues it for the
@@ -473,7 +476,7 @@ def _chargebee_reshaped(left_expected: list, left_actual: list, tolerance: int) 
                 left_actual.remove(item)
 
 
-def _chargebee_credits(db, link, invoices, currency, since_us, out) -> None:
+def _credit_notes_applied(db, link, invoices, currency, since_us, out) -> None:
     """A refundable credit note still available after a later invoice with money due was not applied."""
     for note in store.recon_credit_notes(db, link.provider, link.subscription, _seconds(link.linked_us),
                                          2**62):

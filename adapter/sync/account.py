@@ -28,6 +28,9 @@ from adapter.accounts import get_account
 from adapter.billing.periods import local_midnight
 from adapter.billing.policy import Catalog, Plan
 from adapter.clock import from_us, to_us
+from adapter.providers import registry
+from adapter.providers.base import Grid
+from adapter.providers.retry import call_with_retries, classify
 from adapter.providers.translate import (
     CallSpec,
     SubscriptionState,
@@ -38,13 +41,11 @@ from adapter.providers.translate import (
     subscription_after_plan_change,
     threshold_call,
 )
-from adapter.sync.plan import Grid, SeatPlan, plan_quantities
-from adapter.sync.retry import call_with_retries, classify
+from adapter.sync.plan import SeatPlan, plan_quantities
 from adapter.sync.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
-STRIPE_QUANTITY_UPDATES_PER_HOUR = 200  # reference/stripe.md §6 (RL-JA): per subscription
 HOUR_US = 3600 * 1_000_000
 YEAR_US = 366 * 24 * HOUR_US
 
@@ -142,9 +143,10 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
         return outcome
 
     quantity_specs = [s for s in planned.specs if s.quantity is not None]
-    if provider.name == "stripe" and quantity_specs:
+    hourly = registry.get(linked.provider).quantity_updates_per_hour
+    if hourly is not None and quantity_specs:
         wait_until = budget_wait(store.quantity_call_times_since(db, linked.subscription, now_us() - HOUR_US),
-                                 len(quantity_specs))
+                                 len(quantity_specs), limit=hourly)
         if wait_until is not None:
             # Wait rather than be refused: the changes keep coalescing meanwhile, and are planned
             # afresh when the hour's window has room for them.
@@ -184,7 +186,7 @@ def _soon_after(failure, now: int) -> int | None:
     return now + int(max(failure.retry_after or 0.0, 2.0) * 1_000_000)
 
 
-def budget_wait(sent_us: list[int], wanted: int, *, limit: int = STRIPE_QUANTITY_UPDATES_PER_HOUR) -> int | None:
+def budget_wait(sent_us: list[int], wanted: int, *, limit: int) -> int | None:
     """When ``wanted`` more quantity updates fit in the provider's hourly budget, given when the last
     hour's went out (oldest first); None if they fit now."""
     over = len(sent_us) + wanted - limit
@@ -295,11 +297,11 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
         if old_plan is not None and old_plan.id != plan.id:
             changes = ledger.plan_changes(db, account, start, horizon)
             at = _proration_instant(plan, timezone, changes[-1].instant_us if changes else start, start)
-            quantity = max(current_quantity, 1 if state.provider == "chargebee" else 0)
+            quantity = max(current_quantity, registry.get(state.provider).minimum_quantity)
             specs.append(plan_change_call(old_plan, plan, state, quantity=quantity, effective_us=at,
                                           timezone=timezone))
-            if grid.dating == "now" or state.provider == "chargebee":
-                # Chargebee changes plans when asked, not when the product switched: record the money.
+            if not registry.get(state.provider).plan_changes_dated:
+                # The provider changes plans when asked, not when the product switched: record the money.
                 day = _period_day(state, plan, timezone)
                 gained = _period_value(plan, quantity, day) - _period_value(old_plan, quantity, day)
                 amount = gained * (grid.measure(max(grid.snap(at), window_start)) - grid.measure(provider_now))
@@ -335,7 +337,7 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
         for call in quantity_plan.calls:
             backdate = call.date_us if grid.dating != "now" and call.date_us < provider_now else None
             specs.append(quantity_call(plan, state, old=previous, new=call.quantity, effective_us=call.date_us,
-                                       backdate_us=backdate if state.provider == "chargebee" else None))
+                                       backdate_us=backdate))
             previous = call.quantity
         if quantity_plan.footprint or quantity_plan.calls or quantity_plan.residual:
             batch = {"account": account, "subscription": linked.subscription, "period_start_us": start,
@@ -403,20 +405,12 @@ def _shifted(timeline: Timeline, instant: int, delta: int) -> Timeline:
 
 def _grid(db, linked, state: SubscriptionState, plan: Plan, timezone: str, start: int, provider_now: int,
           backdating: bool) -> Grid:
-    """How this provider can date a change to this subscription now (docs/providers: proration_date on
-    Stripe; changes_scheduled_at on a Chargebee site with backdating, else its own now)."""
-    if state.provider == "stripe":
-        return Grid("day" if plan.proration == "day" else "second", "second", start, state.period_end_us,
-                    start, provider_now, timezone)
-    unit = "day" if plan.proration == "day" else "millisecond"
-    if not backdating:
-        return Grid("now", unit, start, state.period_end_us, provider_now, provider_now, timezone)
-    # Backdating must follow the last item change (reference chargebee.md §2; which instant counts is
-    # unverified: seatsync takes the latest date it gave or found in this period).
+    """How this subscription's provider can date a change now (adapter/providers/<name>: ``grid``)."""
     last_change = max([date for _, date, _ in store.pushed_events(db, linked.account, linked.subscription, start)[1]],
                       default=start)
-    return Grid("day" if unit == "day" else "second", unit, start, state.period_end_us, last_change,
-                provider_now, timezone, monotonic=True)
+    return registry.get(state.provider).grid(plan, state, timezone, period_start_us=start,
+                                             provider_now_us=provider_now, backdating=backdating,
+                                             last_change_us=last_change)
 
 
 def _period_value(plan: Plan, seats: int, day) -> int:

@@ -43,78 +43,11 @@ the residual. Policies that do not prorate (``at_renewal``) only need the end st
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from itertools import permutations
-from typing import Literal
-from zoneinfo import ZoneInfo
 
+from adapter.providers.base import MS_US, SECOND_US, Grid, local_midnight_us
 from adapter.sync.timeline import Timeline, corrections
-
-SECOND_US = 1_000_000
-MS_US = 1_000
-UTC = dt.timezone.utc
-EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _datetime(instant_us: int) -> dt.datetime:
-    return EPOCH + dt.timedelta(microseconds=instant_us)
-
-
-def _us(moment: dt.datetime) -> int:
-    delta = moment - EPOCH
-    return (delta.days * 86400 + delta.seconds) * SECOND_US + delta.microseconds
-
-
-def local_midnight_us(instant_us: int, timezone: str) -> int:
-    """00:00 local time of the day containing ``instant_us`` (a midnight lost to DST: the day's first instant)."""
-    zone = ZoneInfo(timezone)
-    local = _datetime(instant_us).astimezone(zone)
-    midnight = dt.datetime(local.year, local.month, local.day, tzinfo=zone)
-    result = _us(midnight.astimezone(UTC))
-    # A wall midnight that does not exist resolves forward into the day, never into the previous one.
-    return result if result <= instant_us else _us(midnight.replace(fold=1).astimezone(UTC))
-
-
-def local_date(instant_us: int, timezone: str) -> dt.date:
-    return _datetime(instant_us).astimezone(ZoneInfo(timezone)).date()
-
-
-@dataclass(frozen=True)
-class Grid:
-    """How one provider dates a quantity change and measures the part of the period left after it.
-
-    ``dating``: ``second`` (Stripe ``proration_date``; Chargebee ``changes_scheduled_at``), ``day`` (the
-    local day's start: day-based policies), or ``now`` (the provider applies a change when it is made).
-    ``unit``: the measure's unit (Stripe prorates seconds; Chargebee milliseconds or whole local days).
-    ``monotonic``: dates may not go back from one call to the next (Chargebee: "after the last item change").
-    """
-
-    dating: Literal["second", "day", "now"]
-    unit: Literal["second", "millisecond", "day"]
-    period_start_us: int
-    period_end_us: int
-    earliest_us: int
-    latest_us: int
-    timezone: str = "UTC"
-    monotonic: bool = False
-
-    def snap(self, instant_us: int) -> int:
-        """The instant the provider would record for a change at ``instant_us``."""
-        if self.dating == "day" or self.unit == "day":
-            return local_midnight_us(instant_us, self.timezone)
-        if self.dating == "second" or self.unit == "second":
-            return instant_us - instant_us % SECOND_US
-        return instant_us - instant_us % MS_US
-
-    def measure(self, instant_us: int) -> int:
-        """The remaining part of the period after a change dated ``instant_us``, in ``unit``."""
-        if self.unit == "day":
-            last_day = local_date(self.period_end_us - 1, self.timezone)
-            return (last_day - local_date(instant_us, self.timezone)).days + 1
-        if self.unit == "second":
-            return (self.period_end_us - instant_us) // SECOND_US
-        return (self.period_end_us - instant_us) // MS_US
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from adapter import clock, store
 from adapter.billing.policy import Catalog, load_catalog
 from adapter.callbacks import notify
 from adapter.config import Settings
+from adapter.providers import registry
 from adapter.sync.account import Outcome, Provider, SyncOptions, sync_account
 
 log = logging.getLogger(__name__)
@@ -30,19 +31,8 @@ SECOND_US = 1_000_000
 
 
 def providers_from_settings(settings: Settings) -> dict[str, Provider]:
-    """The configured providers (an account on an unconfigured one is dead-lettered with that reason)."""
-    providers: dict[str, Provider] = {}
-    if settings.stripe_api_key:
-        from adapter.providers.stripe.client import stripe_client
-        from adapter.providers.stripe.seats import StripeSeats
-
-        providers["stripe"] = StripeSeats(stripe_client(settings))
-    if settings.chargebee_api_key:
-        from adapter.providers.chargebee.client import chargebee_client
-        from adapter.providers.chargebee.seats import ChargebeeSeats
-
-        providers["chargebee"] = ChargebeeSeats(chargebee_client(settings), backdating=settings.chargebee_backdating)
-    return providers
+    """The configured providers' seat clients (an account on an unconfigured one is dead-lettered)."""
+    return registry.seat_clients(settings)
 
 
 @dataclass

@@ -1,1 +1,85 @@
-"""TODO docstring."""
+"""Chargebee (Product Catalog 2.0, API v2), as seatsync uses it (docs/chargebee.md): the provider facts,
+and the parts that build its calls, price its lines and read its objects. The SDK is imported only by
+``client.py`` and ``seats.py``, and only when a configured client is asked for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapter.providers.base import Grid, SubscriptionState
+from adapter.providers.chargebee import calls
+from adapter.providers.chargebee.billing import ChargebeeBilling
+
+
+class Chargebee:
+    name = "chargebee"
+    display_name = "Chargebee"
+    granularities = ("day", "millisecond")  # the site's billing mode (docs/chargebee.md#billing-modes)
+    zero_seat_rules = ("hold_minimum", "remove_item")
+    zero_seats_required = True  # subscription_items[quantity] must be at least 1
+    minimum_quantity = 1
+    billing = ChargebeeBilling()
+    quantity_updates_per_hour = None  # only the site's request limit
+    plan_changes_dated = False  # applied when made
+    unpaid_statuses = ("payment_due", "not_paid")
+    credits_issued_at_change = True  # a proration credit is a credit note issued at once
+    sweep_overlap_seconds = 10 * 60
+
+    # Day-based mode shows a line's date_to as the last second of its last day (docs/chargebee.md#billing-modes).
+    line_end_slack_seconds = 1
+    # A later change voids and reissues the open unbilled charges (docs/chargebee.md#unbilled-charges).
+    reshapes_open_charges = True
+
+    def amount_owed(self, invoice: dict) -> int:
+        """What a mirrored invoice still owes: ``amount_due`` is what is left after payments."""
+        return invoice["amount_due"] or 0
+
+    quantity_call = staticmethod(calls.quantity_call)
+    plan_change_call = staticmethod(calls.plan_change_call)
+    addons_call = staticmethod(calls.addons_call)
+    threshold_call = staticmethod(calls.threshold_call)
+
+    def configured(self, settings: Any) -> bool:
+        return bool(settings.chargebee_api_key)
+
+    def seat_client(self, settings: Any):
+        from adapter.providers.chargebee.client import chargebee_client
+        from adapter.providers.chargebee.seats import ChargebeeSeats
+
+        return ChargebeeSeats(chargebee_client(settings), backdating=settings.chargebee_backdating)
+
+    def demo_subscription(self, settings: Any, account: str, plan, quantity: int, key: str) -> str:
+        """A subscription for a demo account (the embedded world, tests)."""
+        from adapter.providers.chargebee.client import chargebee_client, create_demo_subscription
+
+        return create_demo_subscription(chargebee_client(settings), account, plan, quantity, key)
+
+    def grid(self, plan, state: SubscriptionState, timezone: str, *, period_start_us: int, provider_now_us: int,
+             backdating: bool, last_change_us: int) -> Grid:
+        """Without backdating a change applies at Chargebee's now. With it, ``changes_scheduled_at`` takes
+        whole seconds (day mode: any instant of the day) that never go back and follow the last item
+        change (docs/chargebee.md#backdating; which instant counts as the last change is UNVERIFIED:
+        seatsync takes the latest date it gave or found in this period)."""
+        unit = "day" if plan.proration == "day" else "millisecond"
+        if not backdating:
+            return Grid("now", unit, period_start_us, state.period_end_us, provider_now_us, provider_now_us,
+                        timezone)
+        return Grid("day" if unit == "day" else "second", unit, period_start_us, state.period_end_us,
+                    max(last_change_us, period_start_us), provider_now_us, timezone, monotonic=True)
+
+    def after_plan_change(self, state: SubscriptionState, new_plan, timezone: str | None) -> SubscriptionState:
+        """A Chargebee item is named by its item price: the new plan's seat and base-fee prices."""
+        from dataclasses import replace
+
+        from adapter.providers.calls import price_points
+
+        seat, base = price_points(state, new_plan, timezone)
+        base_id = base.price_id if base else None
+        return replace(state, seat_price=seat.price_id, seat_item=seat.price_id, base_price=base_id, base_item=base_id)
+
+    def policy_columns(self) -> list[tuple[str, dict]]:
+        return [("Chargebee `prorate`", {k: str(v[0]).lower() for k, v in calls.FLAGS.items()}),
+                ("Chargebee `invoice_immediately`", {k: str(v[1]).lower() for k, v in calls.FLAGS.items()})]
+
+
+PROVIDER = Chargebee()

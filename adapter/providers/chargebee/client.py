@@ -6,6 +6,8 @@ Only modules of ``adapter/providers/`` import a provider SDK. Fetch functions re
 
 from __future__ import annotations
 
+import json
+import secrets
 from typing import Any, Iterator
 from urllib.parse import urlparse
 
@@ -13,6 +15,7 @@ from chargebee import Chargebee
 from chargebee.api_error import APIError
 
 from adapter.providers.pacing import Pacer, pacer_for
+from adapter.providers.retry import call_with_retries
 
 PAGE_SIZE = 100
 
@@ -172,3 +175,19 @@ class ChargebeeFetcher:
 def list_unavailable(exc: Exception) -> bool:
     """A list endpoint this API base does not serve (404), as opposed to a failure worth stopping for."""
     return isinstance(exc, APIError) and exc.http_status_code == 404
+
+
+def create_demo_subscription(client, account: str, plan, quantity: int, key: str) -> str:
+    """A customer and a subscription for a demo account, linked by ``seatsync_account`` metadata; ``key``
+    makes a retried create replay instead of making a second one."""
+    customer_id = f"{account}-{secrets.token_hex(4)}"
+    call_with_retries(lambda: client.Customer.create(
+        {"id": customer_id, "first_name": account, "email": f"{account}@example.com",
+         "card": {"number": "4111111111111111", "expiry_month": 12, "expiry_year": 2030}},
+        {"chargebee-idempotency-key": f"{key}:customer"}))
+    items = [{"item_price_id": plan.seat.price_id, "quantity": max(quantity, 1)}]
+    # chargebee-python form-encodes a dict value with str(); meta_data must be a JSON string.
+    response = call_with_retries(lambda: client.Subscription.create_with_items(
+        customer_id, {"subscription_items": items, "meta_data": json.dumps({"seatsync_account": account})},
+        {"chargebee-idempotency-key": f"{key}:subscription"}))
+    return response.subscription.id

@@ -1,1 +1,75 @@
-"""TODO docstring."""
+"""Stripe, as seatsync uses it (docs/stripe.md): the provider facts, and the parts that build its calls,
+price its lines and read its objects. The SDK is imported only by ``client.py`` and ``seats.py``, and
+only when a configured client is asked for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapter.providers.base import Grid, SubscriptionState
+from adapter.providers.stripe import calls
+from adapter.providers.stripe.billing import StripeBilling
+
+
+class Stripe:
+    name = "stripe"
+    display_name = "Stripe"
+    granularities = ("second", "day")  # per second; "day" dates a change at its local midnight
+    zero_seat_rules = ("allow", "hold_minimum", "remove_item")
+    zero_seats_required = False
+    minimum_quantity = 0
+    billing = StripeBilling()
+    quantity_updates_per_hour = 200  # per subscription (docs/stripe.md#rate-limits)
+    plan_changes_dated = True  # proration_date
+    unpaid_statuses = ("open", "uncollectible")
+    credits_issued_at_change = False  # a credit is a pending item until the next invoice
+    sweep_overlap_seconds = 3 * 24 * 3600  # events list: a delivery may lag days (docs/stripe.md#webhooks)
+
+    line_end_slack_seconds = 0
+    reshapes_open_charges = False
+
+    def amount_owed(self, invoice: dict) -> int:
+        """What a mirrored invoice still owes: ``amount_due`` counts what was paid (docs/stripe.md#invoices)."""
+        return (invoice["amount_due"] or 0) - (invoice["amount_paid"] or 0)
+
+    quantity_call = staticmethod(calls.quantity_call)
+    plan_change_call = staticmethod(calls.plan_change_call)
+    addons_call = staticmethod(calls.addons_call)
+    threshold_call = staticmethod(calls.threshold_call)
+
+    def configured(self, settings: Any) -> bool:
+        return bool(settings.stripe_api_key)
+
+    def seat_client(self, settings: Any):
+        from adapter.providers.stripe.client import stripe_client
+        from adapter.providers.stripe.seats import StripeSeats
+
+        return StripeSeats(stripe_client(settings))
+
+    def demo_subscription(self, settings: Any, account: str, plan, quantity: int, key: str) -> str:
+        """A subscription for a demo account (the embedded world, tests)."""
+        from adapter.providers.stripe.client import create_demo_subscription, stripe_client
+
+        return create_demo_subscription(stripe_client(settings), account, plan, quantity, key)
+
+    def grid(self, plan, state: SubscriptionState, timezone: str, *, period_start_us: int, provider_now_us: int,
+             backdating: bool, last_change_us: int) -> Grid:
+        """``proration_date``: any whole second of the current period up to Stripe's now, in any order."""
+        return Grid("day" if plan.proration == "day" else "second", "second", period_start_us,
+                    state.period_end_us, period_start_us, provider_now_us, timezone)
+
+    def after_plan_change(self, state: SubscriptionState, new_plan, timezone: str | None) -> SubscriptionState:
+        """The same seat item, now on the new plan's price; a base fee added without an item id yet."""
+        from dataclasses import replace
+
+        from adapter.providers.calls import price_points
+
+        seat, base = price_points(state, new_plan, timezone)
+        return replace(state, seat_price=seat.price_id, base_price=base.price_id if base else None,
+                       base_item=state.base_item if base else None)
+
+    def policy_columns(self) -> list[tuple[str, dict]]:
+        return [("Stripe `proration_behavior`", dict(calls.PRORATION))]
+
+
+PROVIDER = Stripe()

@@ -12,6 +12,7 @@ from typing import Any, Iterator
 import stripe
 
 from adapter.providers.pacing import Pacer, pacer_for
+from adapter.providers.retry import call_with_retries
 
 PAGE_SIZE = 100
 
@@ -217,3 +218,17 @@ def verify_webhook(payload: bytes, signature_header: str | None, secrets: tuple[
             raise WebhookPayloadError(f"not a snapshot event object ({type(exc).__name__})") from None
         return
     raise WebhookSignatureError("no signature matches any configured secret, or the timestamp is too old")
+
+
+def create_demo_subscription(client, account: str, plan, quantity: int, key: str) -> str:
+    """A customer and a subscription for a demo account, linked by ``seatsync_account`` metadata; ``key``
+    makes a retried create replay instead of making a second one."""
+    customer = call_with_retries(lambda: client.v1.customers.create(
+        {"name": account, "payment_method": "pm_card_visa", "metadata": {"seatsync_account": account}},
+        {"idempotency_key": f"{key}:customer"}))
+    items = [{"price": plan.seat.price_id, "quantity": quantity}]
+    if plan.base_fee:
+        items.append({"price": plan.base_fee.price_id, "quantity": 1})
+    return call_with_retries(lambda: client.v1.subscriptions.create(
+        {"customer": customer.id, "items": items, "metadata": {"seatsync_account": account}},
+        {"idempotency_key": f"{key}:subscription"})).id

@@ -1,0 +1,210 @@
+"""What a provider does for seatsync, declared once; ``stripe/`` and ``chargebee/`` implement it.
+
+seatsync talks to a provider in four places: the billing engine prices changes the way the provider
+prorates them (``BillingStyle``); seat sync reads a subscription, dates and sends its quantity calls
+(``Grid``, ``SubscriptionState``, ``CallSpec`` and the ``Provider`` methods that build them); the
+callbacks normalize the provider's objects and events for the mirror; reconciliation knows which
+invoice statuses still owe money. Everything provider-specific lives behind this interface, so adding
+a provider is one new package plus one line in ``registry.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+from zoneinfo import ZoneInfo
+
+from adapter.clock import from_us, to_us
+
+if TYPE_CHECKING:  # policy types only: the interface imports no feature package at run time
+    from adapter.billing.periods import Period
+    from adapter.billing.policy import Addon, Plan
+
+SECOND_US = 1_000_000
+MS_US = 1_000
+UTC = dt.timezone.utc
+
+
+def local_midnight_us(instant_us: int, timezone: str) -> int:
+    """00:00 local time of the day containing ``instant_us`` (a midnight lost to DST: the day's first instant)."""
+    zone = ZoneInfo(timezone)
+    local = from_us(instant_us).astimezone(zone)
+    midnight = dt.datetime(local.year, local.month, local.day, tzinfo=zone)
+    result = to_us(midnight.astimezone(UTC))
+    # A wall midnight that does not exist resolves forward into the day, never into the previous one.
+    return result if result <= instant_us else to_us(midnight.replace(fold=1).astimezone(UTC))
+
+
+def local_date(instant_us: int, timezone: str) -> dt.date:
+    return from_us(instant_us).astimezone(ZoneInfo(timezone)).date()
+
+
+@dataclass(frozen=True)
+class Grid:
+    """How one provider dates a quantity change and measures the part of the period left after it.
+
+    ``dating``: ``second`` (Stripe ``proration_date``; Chargebee ``changes_scheduled_at``), ``day`` (the
+    local day's start: day-based policies), or ``now`` (the provider applies a change when it is made).
+    ``unit``: the measure's unit (Stripe prorates seconds; Chargebee milliseconds or whole local days).
+    ``monotonic``: dates may not go back from one call to the next (Chargebee: "after the last item change").
+    """
+
+    dating: Literal["second", "day", "now"]
+    unit: Literal["second", "millisecond", "day"]
+    period_start_us: int
+    period_end_us: int
+    earliest_us: int
+    latest_us: int
+    timezone: str = "UTC"
+    monotonic: bool = False
+
+    def snap(self, instant_us: int) -> int:
+        """The instant the provider would record for a change at ``instant_us``."""
+        if self.dating == "day" or self.unit == "day":
+            return local_midnight_us(instant_us, self.timezone)
+        if self.dating == "second" or self.unit == "second":
+            return instant_us - instant_us % SECOND_US
+        return instant_us - instant_us % MS_US
+
+    def measure(self, instant_us: int) -> int:
+        """The remaining part of the period after a change dated ``instant_us``, in ``unit``."""
+        if self.unit == "day":
+            last_day = local_date(self.period_end_us - 1, self.timezone)
+            return (last_day - local_date(instant_us, self.timezone)).days + 1
+        if self.unit == "second":
+            return (self.period_end_us - instant_us) // SECOND_US
+        return (self.period_end_us - instant_us) // MS_US
+
+
+
+
+class TranslateError(Exception):
+    """The policy asks for something this provider cannot do; permanent, so it is dead-lettered."""
+
+
+@dataclass(frozen=True)
+class SubscriptionState:
+    """What the provider says about a subscription right now, normalised across providers."""
+
+    provider: str
+    subscription: str
+    customer: str
+    status: str
+    period_start_us: int
+    period_end_us: int
+    quantity: int | None
+    seat_item: str | None  # Stripe: si_…; Chargebee: the item price id
+    seat_price: str | None
+    base_item: str | None = None
+    base_price: str | None = None
+    addon_items: dict[str, str] = field(default_factory=dict)  # price id → item id (Stripe) or price id
+    now_us: int | None = None  # the provider's clock when it differs from ours (a Stripe test clock)
+
+
+@dataclass(frozen=True)
+class CallSpec:
+    """One provider write, before an idempotency key is attached."""
+
+    kind: str  # quantity | plan | addons | threshold
+    operation: str
+    target: str
+    params: dict
+    quantity: int | None = None
+    effective_us: int | None = None
+
+
+
+@dataclass(frozen=True)
+class Item:
+    """One priced subscription item as the billing engine sees it (seats, base fee, an addon)."""
+
+    key: str
+    name: str
+    kind: str
+    price_id: str
+    unit_amount: int
+    quantity: int
+    proration: str  # partial_term | full_term | none
+
+
+class BillingStyle(Protocol):
+    """How a provider turns a change into invoice lines: the billing engine's strategy."""
+
+    nets_quantity_changes: bool  # one line for a quantity difference (Chargebee) or a credit/debit pair
+
+    def cycle_timezone(self, account_timezone: str) -> str:
+        """The timezone billing periods step in."""
+
+    def day_based_terms(self, granularity: str) -> bool:
+        """Whether terms start at local midnight."""
+
+    def effective(self, granularity: str, at: dt.datetime, period: Period,
+                  timezone: str) -> tuple[dt.datetime, str]:
+        """The instant the provider prorates a change at ``at`` from, and how it counts the rest."""
+
+    def term_start(self, start: dt.datetime) -> dt.datetime:
+        """Where a new term (an interval switch) starts, as the provider records it."""
+
+    def describe_proration(self, credit: bool, item: Item, quantity: int, start: dt.datetime,
+                           end: dt.datetime, timezone: str) -> str: ...
+
+    def describe_full(self, item: Item, currency: str, interval: str) -> str: ...
+
+
+class SeatClient(Protocol):
+    """A configured provider's seat operations (the official SDK behind it)."""
+
+    name: str
+
+    def read(self, subscription: str, catalog: Any) -> SubscriptionState: ...
+
+    def send(self, spec: CallSpec, idempotency_key: str) -> tuple[str | None, dict]: ...
+
+
+class Provider(Protocol):
+    """A billing provider, as seatsync needs it. Attributes are facts of the provider (docs/)."""
+
+    name: str
+    display_name: str
+    # Policy: what mappings/ may ask of this provider.
+    granularities: tuple[str, ...]
+    zero_seat_rules: tuple[str, ...]
+    zero_seats_required: bool  # the provider refuses quantity 0, so a plan must say what to do instead
+    minimum_quantity: int
+    billing: BillingStyle
+    # Seat sync.
+    quantity_updates_per_hour: int | None
+    plan_changes_dated: bool  # a plan change carries its own date (else it applies at the provider's now)
+    # Reconciliation.
+    unpaid_statuses: tuple[str, ...]
+    credits_issued_at_change: bool  # a proration credit is its own document when the change is made
+    line_end_slack_seconds: int  # a line's shown end may be this much before the period's end
+    reshapes_open_charges: bool  # a later change voids and reissues open charges (same money, other lines)
+    # Callbacks: which object types of the provider's events are mirrored.
+    sweep_overlap_seconds: int
+
+    def configured(self, settings: Any) -> bool: ...
+
+    def amount_owed(self, invoice: dict) -> int:
+        """What a mirrored invoice row still owes."""
+
+    def seat_client(self, settings: Any) -> SeatClient: ...
+
+    def grid(self, plan: Plan, state: SubscriptionState, timezone: str, *, period_start_us: int,
+             provider_now_us: int, backdating: bool, last_change_us: int) -> Grid: ...
+
+    def quantity_call(self, plan: Plan, state: SubscriptionState, *, old: int, new: int, effective_us: int,
+                      backdate_us: int | None) -> CallSpec: ...
+
+    def plan_change_call(self, old_plan: Plan, new_plan: Plan, state: SubscriptionState, *, quantity: int,
+                         effective_us: int, timezone: str | None) -> CallSpec: ...
+
+    def after_plan_change(self, state: SubscriptionState, new_plan: Plan,
+                          timezone: str | None) -> SubscriptionState: ...
+
+    def addons_call(self, plan: Plan, addons: dict[str, Addon], state: SubscriptionState, *,
+                    enabled: tuple[str, ...], seats: int, effective_us: int,
+                    timezone: str | None) -> CallSpec | None: ...
+
+    def threshold_call(self, plan: Plan, state: SubscriptionState) -> CallSpec | None: ...
