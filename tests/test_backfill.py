@@ -39,6 +39,14 @@ class ListSource:
     def fetch_customer(self, customer_id):
         return self.customers.get(customer_id)
 
+    def kind(self, resource):
+        from adapter.providers.stripe.client import StripeSource
+
+        return StripeSource.KINDS.get(resource, "customer")
+
+    def save_options(self, version):
+        return {"version": version, "refetched": True}
+
     def version_marker(self):
         return 1770000000
 

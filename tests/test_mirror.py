@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from adapter.providers.normalize import decimal_text
 from adapter import store
 from adapter.callbacks import mirror
 from tests.fixtures import load
@@ -124,8 +125,8 @@ def test_payments_credit_notes_and_unbilled_charges(memory_db):
 
 def test_floats_are_refused_as_unit_amounts():
     with pytest.raises(TypeError):
-        mirror._decimal_text(666.67)
-    assert mirror._decimal_text("1000.00") == "1000"
+        decimal_text(666.67)
+    assert decimal_text("1000.00") == "1000"
 
 
 def test_unknown_provider_is_refused(memory_db):

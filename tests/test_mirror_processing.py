@@ -28,9 +28,9 @@ def clock():
 def record_all(db, events):
     for event in events:
         if "event_type" in event:
-            provider_events.record_chargebee_event(db, event, json.dumps(event))
+            provider_events.record_event(db, "chargebee", event, json.dumps(event))
         else:
-            provider_events.record_stripe_event(db, event, json.dumps(event))
+            provider_events.record_event(db, "stripe", event, json.dumps(event))
 
 
 def process(db, settings, fake=None, **kwargs):

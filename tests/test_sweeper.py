@@ -5,6 +5,7 @@ from __future__ import annotations
 from adapter import store
 from adapter.callbacks import events as provider_events
 from adapter.callbacks import sweeper
+from adapter.providers import registry
 from tests.fixtures import load, stripe_event
 
 
@@ -25,7 +26,7 @@ class Lister:
 
 def test_first_sweep_lists_everything_and_records_only_unseen_events(memory_db):
     known = events(100)[0]
-    provider_events.record_stripe_event(memory_db, known, "{}")
+    provider_events.record_event(memory_db, "stripe", known, "{}")
     lister = Lister(events(100, 200, 300))
     report = sweeper.sweep(memory_db, "stripe", lister, now_us=1)
     assert (report.listed, report.recovered, report.watermark) == (3, 2, 300)
@@ -41,7 +42,7 @@ def test_next_sweep_starts_at_the_watermark_minus_the_overlap(memory_db):
     sweeper.sweep(memory_db, "stripe", lister, now_us=1)
     lister.available += events(10_050)
     report = sweeper.sweep(memory_db, "stripe", lister, now_us=2)
-    assert lister.calls[1] == 10_000 - sweeper.OVERLAP_SECONDS["stripe"]
+    assert lister.calls[1] == 10_000 - registry.get("stripe").sweep_overlap_seconds
     assert report.recovered == 1 and report.watermark == 10_050
 
 

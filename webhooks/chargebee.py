@@ -16,7 +16,7 @@ import json
 from flask import Blueprint, current_app, request
 
 from adapter.callbacks import events as provider_events
-from adapter.callbacks.events import CHARGEBEE_PRIMARY
+from adapter.providers.chargebee.events import PRIMARY as CHARGEBEE_PRIMARY
 
 from .db import get_db
 from .problems import Problem, problem_response
@@ -90,5 +90,5 @@ def receive_chargebee():
     errors = _event_errors(event)
     if errors:
         raise Problem(400, "Invalid event", "Nothing was stored.", errors=errors)
-    stored = provider_events.record_chargebee_event(get_db(), event, body)
+    stored = provider_events.record_event(get_db(), "chargebee", event, body)
     return {"received": True, "duplicate": not stored}

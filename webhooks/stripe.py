@@ -53,5 +53,5 @@ def receive_stripe():
     errors = _event_errors(event)
     if errors:
         raise Problem(400, "Invalid event", "Nothing was stored.", errors=errors)
-    stored = provider_events.record_stripe_event(get_db(), event, body)
+    stored = provider_events.record_event(get_db(), "stripe", event, body)
     return {"received": True, "duplicate": not stored}

@@ -26,6 +26,7 @@ import sqlite_utils
 from adapter import store
 from adapter.callbacks import events as provider_events
 from adapter.callbacks import mirror
+from adapter.providers import registry
 
 log = logging.getLogger(__name__)
 
@@ -44,81 +45,15 @@ class Source(Protocol):
 
     def unavailable(self, exc: Exception) -> bool: ...
 
+    def kind(self, resource: str) -> str:
+        """The mirrored kind of a listed resource."""
 
-SAVERS: dict[str, dict[str, Callable[..., mirror.Saved]]] = {
-    "stripe": {
-        "subscriptions": mirror.save_subscription,
-        "invoices": mirror.save_invoice,
-        "invoice_items": mirror.save_pending_charge,
-        "credit_notes": mirror.save_credit_note,
-        "charges": mirror.save_payment,
-    },
-    "chargebee": {
-        "customers": mirror.save_customer,
-        "subscriptions": mirror.save_subscription,
-        "invoices": mirror.save_invoice,
-        "credit_notes": mirror.save_credit_note,
-        "transactions": mirror.save_payment,
-        "unbilled_charges": mirror.save_pending_charge,
-        "voided_unbilled_charges": mirror.save_pending_charge,
-    },
-}
-
-
-class StripeSource:
-    provider = "stripe"
-
-    def __init__(self, settings):
-        from adapter.providers.stripe import client as stripe_provider
-
-        self._api = stripe_provider
-        self._client = stripe_provider.stripe_client(settings)
-        self.lists = stripe_provider.LISTS
-
-    def list(self, resource, since, cursor):
-        for obj in self._api.fetch_list(self._client, resource, created_gte=since, starting_after=cursor):
-            yield obj["id"], obj
-
-    def fetch_customer(self, customer_id):
-        return self._api.fetch_object(self._client, "customer", customer_id)
-
-    def version_marker(self):
-        return self._api.newest_event_created(self._client)
-
-    def unavailable(self, exc):
-        return self._api.list_unavailable(exc)
-
-
-class ChargebeeSource:
-    provider = "chargebee"
-
-    def __init__(self, settings):
-        from adapter.providers.chargebee import client as chargebee_provider
-
-        self._api = chargebee_provider
-        self._client = chargebee_provider.chargebee_client(settings)
-        self.lists = chargebee_provider.LISTS
-
-    def list(self, resource, since, cursor):
-        for offset, obj in self._api.fetch_list(self._client, resource, since=since, offset=cursor):
-            yield offset or "", obj
-
-    def fetch_customer(self, customer_id):
-        return self._api.fetch_object(self._client, "customer", customer_id)
-
-    def version_marker(self):
-        return None  # Chargebee objects carry resource_version
-
-    def unavailable(self, exc):
-        return self._api.list_unavailable(exc)
+    def save_options(self, version: int | None) -> dict:
+        """How a listed object is saved: the provider's current state, under its ordering guard."""
 
 
 def source_for(settings, provider: str) -> Source:
-    if provider == "stripe":
-        return StripeSource(settings)
-    if provider == "chargebee":
-        return ChargebeeSource(settings)
-    raise ValueError(f"unknown provider {provider!r}")
+    return registry.get(provider).backfill_source(settings)
 
 
 @dataclass(frozen=True)
@@ -144,7 +79,6 @@ def backfill(db: sqlite_utils.Database, settings, source: Source, *, since: int 
     """Save every listed object, yielding one ``Step`` per committed object (for a progress bar)."""
     report = report if report is not None else BackfillReport()
     provider = source.provider
-    savers = SAVERS[provider]
     key = run_key(provider, since)
     linker = provider_events.AutoLinker(settings)
     marker_key = key + "version"
@@ -165,7 +99,7 @@ def backfill(db: sqlite_utils.Database, settings, source: Source, *, since: int 
         try:
             for next_cursor, obj in source.list(resource, since, cursor or None):
                 with store.write_transaction(db):
-                    _save(db, savers[resource], obj, provider, version, linker, resource)
+                    _save(db, source, source.kind(resource), obj, version, linker)
                     store.set_watermark(db, key + resource, next_cursor, clock())
                 report.saved[resource] = report.saved.get(resource, 0) + 1
                 yield Step(resource, obj["id"])
@@ -185,7 +119,7 @@ def backfill(db: sqlite_utils.Database, settings, source: Source, *, since: int 
             obj = source.fetch_customer(customer_id)
             with store.write_transaction(db):
                 if obj is not None:
-                    _save(db, mirror.save_customer, obj, provider, version, linker, "customers")
+                    _save(db, source, "customer", obj, version, linker)
                 store.set_watermark(db, key + "customers", customer_id, clock())
             report.saved["customers"] = report.saved.get("customers", 0) + 1
             yield Step("customers", customer_id)
@@ -194,13 +128,10 @@ def backfill(db: sqlite_utils.Database, settings, source: Source, *, since: int 
     report.complete = True
 
 
-def _save(db, saver, obj: dict, provider: str, version: int | None, linker, resource: str) -> None:
-    if provider == "stripe":
-        saver(db, obj, provider=provider, version=version, refetched=True)
-    else:
-        saver(db, obj, provider=provider)
-    if resource == "subscriptions":
-        linker(db, provider, obj)
+def _save(db, source: Source, kind: str, obj: dict, version: int | None, linker) -> None:
+    mirror.save(db, kind, obj, provider=source.provider, **source.save_options(version))
+    if kind == "subscription":
+        linker(db, source.provider, obj)
 
 
 def run(db: sqlite_utils.Database, settings, provider: str, *, since: int | None = None,

@@ -27,7 +27,6 @@ timeout (the Chargebee maintainer's warning, reference chargebee.md §5).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -42,6 +41,8 @@ from adapter.billing import policy
 from adapter.callbacks import mirror, notify
 from adapter.clock import now_us
 from adapter.intake.parse import IntakeError
+from adapter.providers import registry
+from adapter.providers.base import Save
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +51,6 @@ MAX_ATTEMPTS = 10
 RETRY_BASE_US = 5 * 1_000_000
 RETRY_CAP_US = 60 * 60 * 1_000_000
 
-# Stripe ``*.deleted`` events that remove the object (``customer.subscription.deleted``
-# is a cancellation: the subscription still exists, with status ``canceled``).
-STRIPE_DELETIONS = {"customer.deleted", "invoice.deleted", "invoiceitem.deleted"}
-CHARGEBEE_PRIMARY = ("subscription", "invoice", "credit_note", "transaction", "customer")
 
 
 class ObjectFetcher(Protocol):
@@ -78,53 +75,17 @@ def _canonical(obj: Any) -> str:
 # --------------------------------------------------------------------------- intake
 
 
-def stripe_intake_row(event: dict, body: bytes | str, *, source: str, received_us: int | None = None) -> dict:
-    data = event.get("data") or {}
-    obj = data.get("object") or {}
-    object_id = obj.get("id")
-    # The snapshot alone is not enough: a subscription that goes active → past_due
-    # → active has the same snapshot twice; what changed (previous_attributes)
-    # and when (created) tell those two real changes apart.
-    fingerprint = [obj, data.get("previous_attributes"), event.get("created")]
-    digest = hashlib.sha256(_canonical(fingerprint).encode()).hexdigest()[:32]
-    return {
-        "provider": "stripe", "event_id": event["id"], "type": event["type"],
-        "object_type": obj.get("object"), "object_id": object_id,
-        "dedupe_key": f"{event['type']}:{object_id}:{digest}" if object_id else None,
-        "created": event.get("created"),
-        "body": body.decode() if isinstance(body, bytes) else body,
-        "source": source, "received_us": now_us() if received_us is None else received_us,
-    }
+def intake_row(provider: str, event: dict, body: bytes | str, *, source: str, received_us: int | None = None) -> dict:
+    """The raw-event row for one verified provider event (its columns come from the provider)."""
+    return {"provider": provider, **registry.get(provider).events.intake_row(event),
+            "body": body.decode() if isinstance(body, bytes) else body,
+            "source": source, "received_us": now_us() if received_us is None else received_us}
 
 
-def chargebee_primary(event: dict) -> tuple[str | None, str | None]:
-    content = event.get("content") or {}
-    for key in CHARGEBEE_PRIMARY:
-        if isinstance(content.get(key), dict) and content[key].get("id"):
-            return key, content[key]["id"]
-    return None, None
-
-
-def chargebee_intake_row(event: dict, body: bytes | str, *, source: str, received_us: int | None = None) -> dict:
-    object_type, object_id = chargebee_primary(event)
-    return {
-        "provider": "chargebee", "event_id": event["id"], "type": event["event_type"],
-        "object_type": object_type, "object_id": object_id, "dedupe_key": None,
-        "created": event.get("occurred_at"),
-        "body": body.decode() if isinstance(body, bytes) else body,
-        "source": source, "received_us": now_us() if received_us is None else received_us,
-    }
-
-
-def record_stripe_event(db: sqlite_utils.Database, event: dict, body: bytes | str, *, source: str = "webhook") -> bool:
-    """Commit a verified Stripe event; ``False`` when it is a duplicate."""
-    return store.insert_provider_event(db, stripe_intake_row(event, body, source=source))
-
-
-def record_chargebee_event(db: sqlite_utils.Database, event: dict, body: bytes | str, *,
-                           source: str = "webhook") -> bool:
-    """Commit an authenticated Chargebee event; ``False`` when it is a duplicate."""
-    return store.insert_provider_event(db, chargebee_intake_row(event, body, source=source))
+def record_event(db: sqlite_utils.Database, provider: str, event: dict, body: bytes | str, *,
+                 source: str = "webhook") -> bool:
+    """Commit a verified provider event; ``False`` when it is a duplicate."""
+    return store.insert_provider_event(db, intake_row(provider, event, body, source=source))
 
 
 # ----------------------------------------------------------------------- processing
@@ -141,15 +102,7 @@ class ProcessReport:
 
 def default_fetchers(settings) -> dict[str, Callable[[], ObjectFetcher]]:
     """Lazy per-provider fetchers built from settings (the SDKs are imported only when needed)."""
-    def stripe_fetcher():
-        from adapter.providers.stripe import client as stripe_provider
-        return stripe_provider.StripeFetcher(stripe_provider.stripe_client(settings))
-
-    def chargebee_fetcher():
-        from adapter.providers.chargebee import client as chargebee_provider
-        return chargebee_provider.ChargebeeFetcher(chargebee_provider.chargebee_client(settings))
-
-    return {"stripe": stripe_fetcher, "chargebee": chargebee_fetcher}
+    return {provider.name: (lambda provider=provider: provider.fetcher(settings)) for provider in registry.providers()}
 
 
 class _Fetchers:
@@ -177,7 +130,7 @@ def process_pending_provider_events(db: sqlite_utils.Database, settings, *,
     owner = owner or worker_id()
     report = ProcessReport()
     lazy = _Fetchers(fetchers if fetchers is not None else default_fetchers(settings))
-    refetch_chargebee = bool(getattr(settings, "chargebee_refetch_events", False))
+    verified = {p.name for p in registry.providers() if p.refetches_events(settings)}
     linker = AutoLinker(settings)
     while True:
         rows = store.claim_provider_events(db, owner, clock(), lease_us=LEASE_US, limit=limit)
@@ -187,22 +140,19 @@ def process_pending_provider_events(db: sqlite_utils.Database, settings, *,
                     notify.resolve_accounts(db)
             return report
         for row in rows:
-            _process_row(db, row, lazy, owner, clock, report, refetch_chargebee, linker)
+            _process_row(db, row, lazy, owner, clock, report, row["provider"] in verified, linker)
 
 
 def _process_row(db, row: dict, fetchers: _Fetchers, owner: str, clock, report: ProcessReport,
-                 refetch_chargebee: bool, linker: AutoLinker) -> None:
+                 refetch_event: bool, linker: AutoLinker) -> None:
     try:
         event = json.loads(row["body"])
-        if row["provider"] == "stripe":
-            outcome = _process_stripe(db, row, event, fetchers, owner, clock, report, linker)
-        else:
-            if refetch_chargebee:
-                confirmed = fetchers["chargebee"].fetch_event(row["event_id"])
-                if confirmed is None:
-                    raise EventRejected(f"Chargebee does not know event {row['event_id']}")
-                event = confirmed
-            outcome = _in_transaction(db, row, owner, clock, lambda: _apply_chargebee(db, event, linker))
+        if refetch_event:  # trust only the provider's own copy of the event
+            confirmed = fetchers[row["provider"]].fetch_event(row["event_id"])
+            if confirmed is None:
+                raise EventRejected(f"{row['provider']} does not know event {row['event_id']}")
+            event = confirmed
+        outcome = _apply(db, row, event, fetchers, owner, clock, report, linker)
     except Exception as exc:  # a provider outage or a malformed event: retry with backoff, then park it
         attempts = row["attempts"] + 1
         give_up = attempts >= MAX_ATTEMPTS or isinstance(exc, EventRejected)
@@ -281,7 +231,7 @@ class AutoLinker:
             log.warning("auto-link: no %s plan in mappings has a seat price among %s; %s not linked",
                         provider, sorted(p for p in prices if p), account)
             return None
-        created = subscription.get("created") if provider == "stripe" else subscription.get("created_at")
+        created = registry.get(provider).normalize.subscription_created(subscription)
         try:
             accounts.link(db, account, provider=provider, subscription=row["id"], plan=plan.id,
                           timezone=plan.timezone, plans=catalog.plans, addons=catalog.addons,
@@ -292,58 +242,70 @@ class AutoLinker:
         return account
 
 
-# ----------------------------------------------------------------------------- Stripe
+# ------------------------------------------------------------------------- applying
 
 
-def _process_stripe(db, row: dict, event: dict, fetchers: _Fetchers, owner: str, clock,
-                    report: ProcessReport, linker: AutoLinker) -> str | None:
-    obj = event["data"]["object"]
-    object_type = obj.get("object")
-    saver = mirror.STRIPE_SAVERS.get(object_type)
-    version = event.get("created")
-    if saver is None or not obj.get("id"):
-        return _in_transaction(db, row, owner, clock, lambda: _stripe_notifications(db, event) or "ignored")
-    if event["type"] in STRIPE_DELETIONS:
-        def delete():
-            saver(db, dict(obj, deleted=True), provider="stripe", version=version)
-            store.mark_mirror_flag(db, mirror.STRIPE_SAVERS_TABLES[object_type], "stripe", [obj["id"]], "deleted")
-            return "deleted"
-        return _in_transaction(db, row, owner, clock, delete)
+def _apply(db, row: dict, event: dict, fetchers: _Fetchers, owner: str, clock, report: ProcessReport,
+           linker: AutoLinker) -> str | None:
+    """Do what the provider says an event means (``effects``): mirror its objects, queue notifications."""
+    provider = row["provider"]
+    effects = registry.get(provider).events.effects(event)
+    lines = {save.obj["id"]: fetchers[provider].fetch_invoice_lines(save.obj["id"])
+             for save in effects.saves if save.lines_needed}
 
-    lines = None
-    if object_type == "invoice" and not mirror.stripe_lines_complete(obj):
-        lines = fetchers["stripe"].fetch_invoice_lines(obj["id"])
-
-    def apply_snapshot():
-        kwargs = {"lines": lines} if object_type == "invoice" else {}
-        saved = saver(db, obj, provider="stripe", version=version, **kwargs)
-        if not saved.applied:
-            return None
-        if object_type == "subscription":
-            linker(db, "stripe", obj)
-        _stripe_notifications(db, event)
-        return "applied"
-
-    outcome = _in_transaction_or_stale(db, row, owner, clock, apply_snapshot)
-    if outcome != "stale":
+    def apply() -> str | None:
+        applied = [_save(db, provider, save, linker, lines.get(save.obj.get("id"))) for save in effects.saves]
+        if effects.deletion:
+            outcome = "deleted"
+        elif not effects.saves:
+            outcome = "ignored"
+        elif any(applied):
+            outcome = "applied"
+        elif effects.refetch is not None:
+            return None  # not newer than the stored state: the provider's current object decides
+        else:
+            outcome = "stale"
+        _notify(db, provider, effects.notices)
         return outcome
-    # Not strictly newer than what we hold: the snapshot may be older than the
-    # stored state, so the provider's current object decides (reference stripe.md §5).
-    report.refetched += 1
-    fetched = fetchers["stripe"].fetch_object(object_type, obj["id"])
 
-    def apply_fetched():
+    outcome = _in_transaction_or_stale(db, row, owner, clock, apply)
+    if outcome != "stale" or effects.refetch is None:
+        return outcome
+    # The snapshot may be older than the stored state (events are not ordered): save the provider's
+    # current object as the truth (docs/stripe.md#webhooks).
+    report.refetched += 1
+    object_type, object_id = effects.refetch
+    fetched = fetchers[provider].fetch_object(object_type, object_id)
+    first = effects.saves[0]
+
+    def apply_fetched() -> str:
         if fetched is None:
-            store.mark_mirror_flag(db, mirror.STRIPE_SAVERS_TABLES[object_type], "stripe", [obj["id"]], "deleted")
+            store.mark_mirror_flag(db, mirror.KINDS[first.kind][1], provider, [object_id], "deleted")
         else:
             # A fetched invoice embeds all its lines (the fetcher pages them in).
-            saver(db, fetched, provider="stripe", version=version, refetched=True)
-            if object_type == "subscription":
-                linker(db, "stripe", fetched)
-        _stripe_notifications(db, event)
+            mirror.save(db, first.kind, fetched, provider=provider, version=first.version, refetched=True)
+            if first.link:
+                linker(db, provider, fetched)
+        _notify(db, provider, effects.notices)
         return "refetched"
 
     return _in_transaction(db, row, owner, clock, apply_fetched)
+
+
+def _save(db, provider: str, save: Save, linker: AutoLinker, lines: list[dict] | None) -> bool:
+    options: dict = {"version": save.version}
+    if lines is not None:
+        options["lines"] = lines
+    if save.invoiced_by:
+        options["invoice"] = save.invoiced_by
+    saved = mirror.save(db, save.kind, save.obj, provider=provider, **options)
+    if save.invoiced_by:
+        store.mark_pending_charges_invoiced(db, provider, [save.obj["id"]], save.invoiced_by)
+    for flag in save.flags:
+        store.mark_mirror_flag(db, mirror.KINDS[save.kind][1], provider, [save.obj["id"]], flag)
+    if saved.applied and save.link:
+        linker(db, provider, save.obj)
+    return saved.applied
 
 
 def _in_transaction_or_stale(db, row: dict, owner: str, clock, apply: Callable[[], str | None]) -> str | None:
@@ -363,115 +325,21 @@ def _in_transaction_or_stale(db, row: dict, owner: str, clock, apply: Callable[[
         return "stale"
 
 
-def _stripe_account(db, subscription: str | None, obj: dict) -> str | None:
-    if subscription:
-        account = store.linked_account_for_subscription(db, "stripe", subscription)
-        if account:
-            return account
-    metadata = ((obj.get("parent") or {}).get("subscription_details") or {}).get("metadata") \
-        if obj.get("object") == "invoice" else obj.get("metadata")
-    value = metadata.get(mirror.ACCOUNT_METADATA_KEY) if isinstance(metadata, dict) else None
-    return str(value) if value else None
+DATA = {"invoice": (mirror.invoice_row, notify.invoice_data),
+        "subscription": (mirror.subscription_row, notify.subscription_data),
+        "credit": (mirror.credit_note_row, notify.credit_data)}
 
 
-def _stripe_notifications(db, event: dict) -> None:
-    """Queue the product notifications a Stripe event implies (each at most once per object and type)."""
-    obj = event["data"]["object"]
-    kind = event["type"]
-    if kind in ("invoice.paid", "invoice.payment_failed"):
-        row = mirror.invoice_row(obj, "stripe")
-        data = notify.invoice_data(row)
-        if kind == "invoice.payment_failed":
-            data |= {"attempt_count": obj.get("attempt_count"), "next_payment_attempt": obj.get("next_payment_attempt")}
-        notify.enqueue_notification(db, kind, _stripe_account(db, row["subscription"], obj), data,
-                                    dedupe_key=f"stripe:{kind}:{obj['id']}")
-    elif kind in ("customer.subscription.created", "customer.subscription.updated") and obj.get("status") == "past_due":
-        row = mirror.subscription_row(obj, "stripe")
-        notify.enqueue_notification(db, "subscription.past_due", _stripe_account(db, obj["id"], obj),
-                                    notify.subscription_data(row),
-                                    dedupe_key=f"stripe:subscription.past_due:{obj['id']}:{row['past_due_since']}")
-    elif kind == "credit_note.created":
-        row = mirror.credit_note_row(obj, "stripe")
-        invoice = store.mirror_row(db, "mirror_invoices", "stripe", row["invoice"]) if row["invoice"] else None
-        subscription = invoice["subscription"] if invoice else None
-        notify.enqueue_notification(db, "credit.issued", _stripe_account(db, subscription, obj),
-                                    notify.credit_data(row | {"subscription": subscription}),
-                                    dedupe_key=f"stripe:credit.issued:{obj['id']}")
-
-
-# -------------------------------------------------------------------------- Chargebee
-
-
-def _as_list(value: Any) -> list[dict]:
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, dict)]
-    return [value] if isinstance(value, dict) else []
-
-
-def _apply_chargebee(db, event: dict, linker: AutoLinker) -> str:
-    content = event.get("content") or {}
-    kind = event.get("event_type", "")
-    invoice_id = (content.get("invoice") or {}).get("id") if isinstance(content.get("invoice"), dict) else None
-    applied = 0
-    for key, saver in mirror.CHARGEBEE_SAVERS.items():
-        for obj in _as_list(content.get(key)):
-            if saver is mirror.save_pending_charge:
-                invoiced = invoice_id if kind == "unbilled_charges_invoiced" else None
-                applied += saver(db, obj, provider="chargebee", invoice=invoiced).applied
-                if invoiced:
-                    store.mark_pending_charges_invoiced(db, "chargebee", [obj["id"]], invoiced)
-                # Deleted and voided never revert, so they hold whatever the version says
-                # (unbilled charges may lack resource_version, and updated_at has 1 s resolution).
-                if kind == "unbilled_charges_deleted" or obj.get("deleted"):
-                    store.mark_mirror_flag(db, "mirror_pending_charges", "chargebee", [obj["id"]], "deleted")
-                if kind == "unbilled_charges_voided" or obj.get("is_voided"):
-                    store.mark_mirror_flag(db, "mirror_pending_charges", "chargebee", [obj["id"]], "voided")
-            else:
-                saved = saver(db, obj, provider="chargebee")
-                applied += saved.applied
-                if saved.applied and key == "subscription":
-                    linker(db, "chargebee", obj)
-    _chargebee_notifications(db, event)
-    return "applied" if applied else "stale"
-
-
-def _chargebee_account(db, subscription: dict | None, subscription_id: str | None) -> str | None:
-    if subscription_id:
-        account = store.linked_account_for_subscription(db, "chargebee", subscription_id)
-        if account:
-            return account
-    return mirror.subscription_account(subscription, "chargebee") if subscription else None
-
-
-def _chargebee_notifications(db, event: dict) -> None:
-    content = event.get("content") or {}
-    kind = event.get("event_type", "")
-    invoice = content.get("invoice") if isinstance(content.get("invoice"), dict) else None
-    subscription = content.get("subscription") if isinstance(content.get("subscription"), dict) else None
-    if invoice is not None:
-        row = mirror.invoice_row(invoice, "chargebee")
-        account = _chargebee_account(db, subscription, row["subscription"])
-        if invoice.get("status") == "paid" and kind in ("payment_succeeded", "invoice_generated", "invoice_updated",
-                                                        "invoice_generated_with_backdating"):
-            notify.enqueue_notification(db, "invoice.paid", account, notify.invoice_data(row),
-                                        dedupe_key=f"chargebee:invoice.paid:{invoice['id']}")
-        if kind == "payment_failed":
-            data = notify.invoice_data(row) | {"attempt_count": None,
-                                               "next_payment_attempt": invoice.get("next_retry_at")}
-            notify.enqueue_notification(db, "invoice.payment_failed", account, data,
-                                        dedupe_key=f"chargebee:invoice.payment_failed:{invoice['id']}")
-    if subscription is not None:
-        row = mirror.subscription_row(subscription, "chargebee")
-        # A snapshot next to a paid invoice is not news of a failure, whatever its due count.
-        if (subscription.get("due_invoices_count") or 0) > 0 and (invoice or {}).get("status") != "paid":
-            # One notification per episode: dated by due_since, else by the invoice that fell due.
-            episode = subscription.get("due_since") or (invoice or {}).get("id") or "unknown"
-            notify.enqueue_notification(
-                db, "subscription.past_due", _chargebee_account(db, subscription, subscription["id"]),
-                notify.subscription_data(row),
-                dedupe_key=f"chargebee:subscription.past_due:{subscription['id']}:{episode}")
-    if kind in ("credit_note_created", "credit_note_created_with_backdating"):
-        for note in _as_list(content.get("credit_note")) + _as_list(content.get("credit_notes")):
-            row = mirror.credit_note_row(note, "chargebee")
-            notify.enqueue_notification(db, "credit.issued", _chargebee_account(db, subscription, row["subscription"]),
-                                        notify.credit_data(row), dedupe_key=f"chargebee:credit.issued:{note['id']}")
+def _notify(db, provider: str, notices) -> None:
+    """Queue the product notifications an event implies (each at most once per object and type)."""
+    for notice in notices:
+        to_row, to_data = DATA[notice.data]
+        row = to_row(notice.obj, provider)
+        subscription = notice.subscription
+        if notice.subscription_from_invoice:
+            invoice = store.mirror_row(db, "mirror_invoices", provider, notice.subscription_from_invoice)
+            subscription = invoice["subscription"] if invoice else None
+            row = row | {"subscription": subscription}
+        account = store.linked_account_for_subscription(db, provider, subscription) if subscription else None
+        notify.enqueue_notification(db, notice.type, account or notice.metadata_account,
+                                    to_data(row) | notice.extra, dedupe_key=notice.dedupe_key)

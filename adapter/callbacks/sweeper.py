@@ -28,11 +28,11 @@ import sqlite_utils
 
 from adapter import store
 from adapter.callbacks import events as provider_events
+from adapter.providers import registry
 
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_US = 5 * 60 * 1_000_000
-OVERLAP_SECONDS = {"stripe": 3 * 24 * 3600, "chargebee": 10 * 60}
 
 EventLister = Callable[[int | None], Iterable[dict]]
 
@@ -58,20 +58,20 @@ def sweep(db: sqlite_utils.Database, provider: str, list_events: EventLister, *,
     report = SweepReport(provider)
     stored = store.get_watermark(db, watermark_key(provider))
     watermark = int(stored) if stored is not None else None
-    since = watermark - OVERLAP_SECONDS[provider] if watermark is not None else None
-    record = provider_events.record_stripe_event if provider == "stripe" else provider_events.record_chargebee_event
-    created_field = "created" if provider == "stripe" else "occurred_at"
+    facts = registry.get(provider)
+    since = watermark - facts.sweep_overlap_seconds if watermark is not None else None
     newest = watermark
     events = list(list_events(since))
     report.listed = len(events)
     known = store.known_provider_event_ids(db, provider, [e["id"] for e in events])
     for event in events:
-        created = event.get(created_field)
+        created = facts.events.created(event)
         if isinstance(created, int):
             newest = created if newest is None else max(newest, created)
         if event["id"] in known:
             continue
-        if record(db, event, json.dumps(event, separators=(",", ":")), source="sweeper"):
+        if provider_events.record_event(db, provider, event, json.dumps(event, separators=(",", ":")),
+                                        source="sweeper"):
             report.recovered += 1
             log.info("sweeper recovered %s event %s (%s)", provider, event["id"], event.get("type")
                      or event.get("event_type"))
@@ -85,20 +85,8 @@ def sweep(db: sqlite_utils.Database, provider: str, list_events: EventLister, *,
 
 def provider_listers(settings) -> dict[str, EventLister]:
     """Event listers for every provider with an API key (the SDKs load only when used)."""
-    listers: dict[str, EventLister] = {}
-    if settings.stripe_api_key:
-        def stripe_events(since):
-            from adapter.providers.stripe import client as stripe_provider
-            client = stripe_provider.stripe_client(settings)
-            return stripe_provider.fetch_events(client, created_gte=since, undelivered_only=True)
-        listers["stripe"] = stripe_events
-    if settings.chargebee_api_key:
-        def chargebee_events(since):
-            from adapter.providers.chargebee import client as chargebee_provider
-            client = chargebee_provider.chargebee_client(settings)
-            return chargebee_provider.fetch_events(client, occurred_after=since)
-        listers["chargebee"] = chargebee_events
-    return listers
+    return {p.name: (lambda since, p=p: p.list_events(settings, since))
+            for p in registry.providers() if p.configured(settings)}
 
 
 def sweep_if_due(db: sqlite_utils.Database, settings, *, now_us: int | None = None,

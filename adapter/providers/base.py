@@ -181,8 +181,9 @@ class Provider(Protocol):
     credits_issued_at_change: bool  # a proration credit is its own document when the change is made
     line_end_slack_seconds: int  # a line's shown end may be this much before the period's end
     reshapes_open_charges: bool  # a later change voids and reissues open charges (same money, other lines)
-    # Callbacks: which object types of the provider's events are mirrored.
+    # Callbacks.
     sweep_overlap_seconds: int
+    normalize: Any  # the module that turns the provider's objects into mirror rows (``<name>/normalize.py``)
 
     def configured(self, settings: Any) -> bool: ...
 
@@ -208,3 +209,53 @@ class Provider(Protocol):
                     timezone: str | None) -> CallSpec | None: ...
 
     def threshold_call(self, plan: Plan, state: SubscriptionState) -> CallSpec | None: ...
+
+
+# ------------------------------------------------------------------------ provider events
+
+
+@dataclass(frozen=True)
+class Save:
+    """Mirror one object an event carries (``kind``: customer, subscription, invoice, credit_note, payment,
+    pending_charge). ``flags``: deleted/voided marks that never revert; ``invoiced_by``: the invoice that
+    billed a pending charge; ``link``: auto-link the account its metadata names; ``lines_needed``: the
+    invoice does not embed all its lines, fetch them first."""
+
+    kind: str
+    obj: dict
+    version: int | None = None
+    flags: tuple[str, ...] = ()
+    invoiced_by: str | None = None
+    link: bool = False
+    lines_needed: bool = False
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A product notification an event implies (callbacks/notify.py builds its data from the object).
+
+    The account is the one linked to ``subscription``, else the one ``metadata_account`` names; with
+    ``subscription_from_invoice`` the subscription is the mirrored invoice's."""
+
+    type: str
+    data: str  # invoice | subscription | credit
+    obj: dict
+    dedupe_key: str
+    subscription: str | None = None
+    metadata_account: str | None = None
+    subscription_from_invoice: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EventEffects:
+    """What one provider event means for seatsync, decided by the provider (pure), done by callbacks.
+
+    ``refetch``: (object type, id) to fetch and save as the truth when the first save is not newer than
+    the stored state (a provider without versions: Stripe). ``deletion``: the event removes the object.
+    """
+
+    saves: tuple[Save, ...] = ()
+    notices: tuple[Notice, ...] = ()
+    refetch: tuple[str, str] | None = None
+    deletion: bool = False

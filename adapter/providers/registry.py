@@ -16,7 +16,7 @@ NAMES = ("stripe", "chargebee")
 _loaded: dict[str, Provider] = {}
 
 
-class UnknownProvider(LookupError):
+class UnknownProvider(ValueError, LookupError):
     pass
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapter.providers.base import Grid, SubscriptionState
-from adapter.providers.chargebee import calls
+from adapter.providers.chargebee import calls, events, normalize
 from adapter.providers.chargebee.billing import ChargebeeBilling
 
 
@@ -34,6 +34,8 @@ class Chargebee:
         """What a mirrored invoice still owes: ``amount_due`` is what is left after payments."""
         return invoice["amount_due"] or 0
 
+    normalize = normalize  # objects → mirror rows
+    events = events  # webhook events → raw rows and what they mean for the mirror
     quantity_call = staticmethod(calls.quantity_call)
     plan_change_call = staticmethod(calls.plan_change_call)
     addons_call = staticmethod(calls.addons_call)
@@ -53,6 +55,27 @@ class Chargebee:
         from adapter.providers.chargebee.client import chargebee_client, create_demo_subscription
 
         return create_demo_subscription(chargebee_client(settings), account, plan, quantity, key)
+
+    def fetcher(self, settings: Any):
+        """Reads objects and events by id (ordering, verification, invoice lines)."""
+        from adapter.providers.chargebee.client import ChargebeeFetcher, chargebee_client
+
+        return ChargebeeFetcher(chargebee_client(settings))
+
+    def backfill_source(self, settings: Any):
+        """The list APIs a backfill walks, resumably."""
+        from adapter.providers.chargebee.client import ChargebeeSource
+
+        return ChargebeeSource(settings)
+
+    def list_events(self, settings: Any, since: int | None):
+        """The provider's events since ``since`` (its own timestamps), for the sweeper."""
+        from adapter.providers.chargebee import client
+
+        return client.list_events_since(client.chargebee_client(settings), since)
+
+    def refetches_events(self, settings: Any) -> bool:
+        return bool(settings.chargebee_refetch_events)  # unsigned: CHARGEBEE_WEBHOOK_REFETCH
 
     def grid(self, plan, state: SubscriptionState, timezone: str, *, period_start_us: int, provider_now_us: int,
              backdating: bool, last_change_us: int) -> Grid:

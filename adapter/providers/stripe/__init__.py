@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapter.providers.base import Grid, SubscriptionState
-from adapter.providers.stripe import calls
+from adapter.providers.stripe import calls, events, normalize
 from adapter.providers.stripe.billing import StripeBilling
 
 
@@ -32,6 +32,8 @@ class Stripe:
         """What a mirrored invoice still owes: ``amount_due`` counts what was paid (docs/stripe.md#invoices)."""
         return (invoice["amount_due"] or 0) - (invoice["amount_paid"] or 0)
 
+    normalize = normalize  # objects → mirror rows
+    events = events  # webhook events → raw rows and what they mean for the mirror
     quantity_call = staticmethod(calls.quantity_call)
     plan_change_call = staticmethod(calls.plan_change_call)
     addons_call = staticmethod(calls.addons_call)
@@ -51,6 +53,27 @@ class Stripe:
         from adapter.providers.stripe.client import create_demo_subscription, stripe_client
 
         return create_demo_subscription(stripe_client(settings), account, plan, quantity, key)
+
+    def fetcher(self, settings: Any):
+        """Reads objects and events by id (ordering, verification, invoice lines)."""
+        from adapter.providers.stripe.client import StripeFetcher, stripe_client
+
+        return StripeFetcher(stripe_client(settings))
+
+    def backfill_source(self, settings: Any):
+        """The list APIs a backfill walks, resumably."""
+        from adapter.providers.stripe.client import StripeSource
+
+        return StripeSource(settings)
+
+    def list_events(self, settings: Any, since: int | None):
+        """The provider's events since ``since`` (its own timestamps), for the sweeper."""
+        from adapter.providers.stripe import client
+
+        return client.list_events_since(client.stripe_client(settings), since)
+
+    def refetches_events(self, settings: Any) -> bool:
+        return False  # signed events: the signature is the proof
 
     def grid(self, plan, state: SubscriptionState, timezone: str, *, period_start_us: int, provider_now_us: int,
              backdating: bool, last_change_us: int) -> Grid:
