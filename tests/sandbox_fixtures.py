@@ -61,7 +61,7 @@ TEST_CONFIG = {"stripe_limits": {"requests_per_second": None}}
 
 
 def pool_chargebee_http() -> None:
-    """chargebee-python opens a new ``httpx.Client`` for every request (reference chargebee.md §7), which
+    """chargebee-python opens a new ``httpx.Client`` for every request (docs/chargebee.md#sdk-quirks), which
     loads a CA bundle each time: about 25 ms of CPU per request. Against the plain-http sandbox the
     same request through one pooled client is the same bytes on the wire, twenty times cheaper; HTTPS
     requests (none in tests) keep the SDK's own path."""
@@ -110,8 +110,8 @@ def chargebee_client(sandbox):
     from chargebee import Chargebee
 
     # chargebee-python builds "{protocol}://{site}.{domain}/api/v2", and sends
-    # HTTPS unless the class-level verify_ca_certs is off (see reference
-    # chargebee.md §7); this is test-only and process-wide.
+    # HTTPS unless the class-level verify_ca_certs is off (see
+    # docs/chargebee.md#sdk-quirks); this is test-only and process-wide.
     Chargebee.verify_ca_certs = False
     return Chargebee(api_key="test_sandbox", site="127", chargebee_domain=f"0.0.1:{sandbox.port}", protocol="http")
 

@@ -137,7 +137,7 @@ def test_chargebee_client_splits_a_local_base_and_turns_off_https_only_for_http(
     assert Chargebee.verify_ca_certs is True
     local = chargebee_client(replace(settings, chargebee_api_key="k", chargebee_api_base="http://127.0.0.1:18080"))
     assert local.env.api_endpoint == "http://127.0.0.1:18080/api/v2"
-    assert Chargebee.verify_ca_certs is False  # the SDK's class-level scheme switch (reference chargebee.md §7)
+    assert Chargebee.verify_ca_certs is False  # the SDK's class-level scheme switch (docs/chargebee.md#sdk-quirks)
     with pytest.raises(ValueError):
         chargebee_client(replace(settings, chargebee_api_key="k", chargebee_api_base="http://localhost:18080"))
 

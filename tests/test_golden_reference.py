@@ -1,4 +1,4 @@
-"""Golden tests: the worked examples in shared/reference/{stripe,chargebee}.md, through the engine."""
+"""Golden tests: the worked examples in docs/{stripe,chargebee}.md, through the engine."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def plan(id: str, amount: int, *, provider="stripe", proration="second", currenc
 
 
 def test_stripe_pro_preview_example_rounds_each_line_on_its_own():
-    """stripe.md §1: period 2,678,400 s (31 days), 445,540 s from the proration date to the period end
+    """docs/stripe.md#proration-amounts: period 2,678,400 s (31 days), 445,540 s from the proration date to the period end
     (fraction 0.166346). Silver 1000¢ → −166 (166.35), Gold 3252¢ → +541 (540.96)."""
     period = Period(utc(2020, 8, 1), utc(2020, 9, 1))
     assert (period.end - period.start).total_seconds() == 2_678_400
@@ -41,7 +41,7 @@ def test_stripe_pro_preview_example_rounds_each_line_on_its_own():
 
 
 def test_stripe_ten_to_twenty_dollars_halfway_is_minus_5_plus_10():
-    """stripe.md §1: 10 USD → 20 USD halfway: −5 USD unused + 10 USD remaining = +5 USD."""
+    """docs/stripe.md#proration-amounts: 10 USD → 20 USD halfway: −5 USD unused + 10 USD remaining = +5 USD."""
     period = Period(utc(2026, 4, 1), utc(2026, 5, 1))
     bill = bill_period(plan=plan("ten", 1000), period=period, seats=1,
                        plan_changes=[(utc(2026, 4, 16), plan("twenty", 2000))], renewal=False)
@@ -55,7 +55,7 @@ CB_APRIL = Period(utc(2026, 4, 1), utc(2026, 5, 1))
 
 
 def test_chargebee_day_based_seat_example():
-    """chargebee.md §3, seat price 1000, Apr 1 → May 1 (30 days), day-based:
+    """docs/chargebee.md#proration-arithmetic, seat price 1000, Apr 1 → May 1 (30 days), day-based:
     Apr 11, 5 → 8: charge 3 × 1000 × 20/30 = 2000 (one line for the difference, date_from Apr 11).
     Apr 21, 8 → 6: credit 2 × 1000 × 10/30 = 666.67 → −667 (nearest; not a tie, so any half rule agrees).
     May 1 renewal: 6 × 1000 = 6000, plus the open unbilled charge, minus the credit: 6000 + 2000 − 667 = 7333."""
@@ -82,7 +82,7 @@ def test_chargebee_millisecond_mode_uses_remaining_ms_over_term_ms():
 
 
 def test_chargebee_support_example_plan_change_30_to_15_dollars():
-    """chargebee.md §3 (support discussion 40893): $30 → $15 on Apr 5, 26 of 30 days left:
+    """docs/chargebee.md#proration-arithmetic (support discussion 40893): $30 → $15 on Apr 5, 26 of 30 days left:
     a $26 credit (3000 × 26/30 = 2600) and a $13 charge (1500 × 26/30 = 1300)."""
     old = plan("thirty", 3000, provider="chargebee", proration="day")
     new = plan("fifteen", 1500, provider="chargebee", proration="day")

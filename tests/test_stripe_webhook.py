@@ -119,7 +119,7 @@ def test_same_event_three_times_is_stored_once(client, db):
 
 
 def test_two_event_objects_for_one_change_are_one_event(client, db):
-    # "In some cases, two separate Event objects are generated" (reference stripe.md §5).
+    # "In some cases, two separate Event objects are generated" (docs/stripe.md#webhook-delivery).
     assert post(client, sub_event("evt_a")).json["duplicate"] is False
     assert post(client, sub_event("evt_b")).json["duplicate"] is True
     # A different change to the same object under the same type is a new event.

@@ -20,7 +20,7 @@ def utc(*parts) -> int:
 
 
 def test_stripe_sandbox_periods_step_from_the_anchor_day_not_the_clamped_end(stripe_client):
-    """reference/stripe.md "billing_cycle_anchor": a Jan 31 anchor bills Feb 28/29, Mar 31, Apr 30.
+    """docs/stripe.md#billing-cycle-anchor: a Jan 31 anchor bills Feb 28/29, Mar 31, Apr 30.
     The sandbox stepped from the previous (clamped) period end: Feb 28 → Mar 28."""
     clock, customer = stripe_customer_on_clock(stripe_client, utc(2026, 1, 31))
     price = stripe_price(stripe_client, "Seat", 500)

@@ -1,6 +1,6 @@
 """Seat sync end to end on the Stripe sandbox, through the official stripe SDK.
 
-The expected amounts come from the articles and the reference (Stripe's
+The expected amounts come from the articles and docs/stripe.md#proration-amounts (Stripe's
 credit/debit pair, each line rounded), worked out by hand in each test.
 """
 

@@ -1,7 +1,7 @@
 """``POST /webhooks/chargebee``: check basic auth, store the raw event durably, answer 2xx.
 
-Chargebee signs nothing; its webhooks carry HTTP basic auth (reference
-chargebee.md §5). Both halves are compared in constant time. Whether the event
+Chargebee signs nothing; its webhooks carry HTTP basic auth (see
+docs/chargebee.md#webhooks). Both halves are compared in constant time. Whether the event
 is re-fetched from Chargebee before it is trusted is the worker's business
 (``CHARGEBEE_WEBHOOK_REFETCH``, see adapter/provider_events.py).
 """

@@ -4,14 +4,14 @@ Pure: plain values in (a plan, a period, seat counts over time, plan and
 addon changes), ``ExpectedLine`` values out. No I/O, no SQL, no provider
 calls; the ledger's ``changes``/``seat_count`` feed it plain lists.
 
-Provider semantics followed (reference/stripe.md §1-4, reference/chargebee.md §1-4):
+Provider semantics followed (docs/stripe.md#proration-amounts, #plan-changes, #invoicing-pending-prorations, docs/chargebee.md#proration-arithmetic, #change-outcomes, #update-for-items):
 - Stripe: any change to an item (price or quantity) writes a PAIR of proration
   lines, a credit for the old price × old quantity over the unused time and a
   debit for the new price × new quantity over the remaining time, each rounded
-  on its own (the PRO preview example: −166 and +541). A plan change is one
+  on its own (the PRO preview example, docs/stripe.md#proration-amounts: −166 and +541). A plan change is one
   update: one pair per item (base fee, seats, addons).
 - Chargebee: a quantity change on the same item price is ONE line for the
-  difference (Δq × price × remaining share, reference/chargebee.md §3 worked
+  difference (Δq × price × remaining share, docs/chargebee.md#proration-arithmetic worked
   example: Apr 11, 5→8 = 2000); a price or plan change is a credit for the old
   item and a charge for the new one (support example: $30→$15 on Apr 5, 26/30
   days left = −$26 and +$13).

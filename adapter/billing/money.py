@@ -31,7 +31,7 @@ MINOR_UNIT_EXPONENTS = {
 }
 
 # The per-line rounding rule. Neither provider documents its tie-break
-# (reference/stripe.md §1 "Tie-break rule is not documented"; reference/chargebee.md §3
+# (docs/stripe.md#rounding "Tie-break rule is not documented"; docs/chargebee.md#rounding
 # "No documented per-line rounding rule was found"). ROUND_HALF_UP (ties away from zero,
 # so a credit of -0.5 becomes -1) is our choice and is UNVERIFIED against either provider;
 # tests pin it so a change is deliberate.

@@ -3,10 +3,10 @@
 Periods are half-open ``[start, end)`` in aware UTC datetimes. Month and
 year periods step from an anchor in the account's timezone; a day that the
 month lacks is clamped to its last day (a Jan 31 anchor bills Feb 28/29,
-Mar 31, Apr 30: reference/stripe.md §1 "billing_cycle_anchor"), always from
+Mar 31, Apr 30: docs/stripe.md#billing-cycle-anchor), always from
 the anchor's own day, never from the previous clamped date.
 
-Proration granularity (reference/stripe.md §1, reference/chargebee.md §3):
+Proration granularity (docs/stripe.md#proration-amounts, docs/chargebee.md#billing-modes):
 - ``second``: Stripe, whole seconds between the change and the period end.
 - ``millisecond``: Chargebee's default billing mode, whole milliseconds.
 - ``day``: Chargebee's day-based mode: terms run from 00:00:00.000 of the first

@@ -11,7 +11,7 @@ processed, so a crash anywhere replays the event and nothing happens twice.
 Deduplication:
 - by ``(provider, event id)``, for both providers;
 - for Stripe also by object id and type, because "in some cases, two separate
-  Event objects are generated" for one change (reference stripe.md §5). The key
+  Event objects are generated" for one change (docs/stripe.md#webhook-delivery). The key
   also includes a digest of ``data.object``, ``data.previous_attributes`` and
   ``created``: two ``customer.subscription.updated`` events for one subscription
   are normally two different changes (even with identical snapshots, A → B → A),
@@ -22,7 +22,7 @@ strictly newer than the stored state makes the worker re-fetch the object.
 Chargebee events are optionally re-fetched by id before they are trusted
 (``CHARGEBEE_WEBHOOK_REFETCH``): done here in the worker rather than in the
 receiver, because a provider call inside the request risks the webhook's
-timeout (the Chargebee maintainer's warning, reference chargebee.md §5).
+timeout (the Chargebee maintainer's warning, docs/chargebee.md#webhooks).
 """
 
 from __future__ import annotations
@@ -272,7 +272,7 @@ def _apply(db, row: dict, event: dict, fetchers: _Fetchers, owner: str, clock, r
     if outcome != "stale" or effects.refetch is None:
         return outcome
     # The snapshot may be older than the stored state (events are not ordered): save the provider's
-    # current object as the truth (docs/stripe.md#webhooks).
+    # current object as the truth (docs/stripe.md#webhook-delivery).
     report.refetched += 1
     object_type, object_id = effects.refetch
     fetched = fetchers[provider].fetch_object(object_type, object_id)

@@ -6,7 +6,7 @@ github-to-sqlite style: ``save_*(db, obj, provider=...)`` take one provider obje
 Every save goes through the ordering guard: a save applies only when its version is strictly newer
 than the stored one (Chargebee's ``resource_version``; for Stripe, which has no versions, the event's
 ``created``, and a save that is not newer makes the caller re-fetch the object and save that with
-``refetched=True``: docs/stripe.md#webhooks).
+``refetched=True``: docs/stripe.md#webhook-delivery).
 """
 
 from __future__ import annotations

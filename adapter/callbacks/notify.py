@@ -11,7 +11,7 @@ transaction that made the decision, so queueing and deciding commit together.
 ``webhook-id`` is derived from the dedupe key, so it is stable across retries
 and the product can deduplicate on it (Standard Webhooks spec). Every attempt
 goes to the delivery log. Failures are retried on the spec's example schedule
-(reference peers.md §3); a ``Retry-After`` longer than the next step is
+(docs/standard-webhooks.md#delivery-and-retries); a ``Retry-After`` longer than the next step is
 honoured; ``410 Gone`` stops at once; after the last step the delivery is
 ``failed`` until ``seatsync deliveries retry ID``.
 

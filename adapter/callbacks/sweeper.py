@@ -9,8 +9,8 @@ watermark to the newest ``created``/``occurred_at`` seen. Processing then
 happens in ``process_pending_provider_events`` like any other event.
 
 - Stripe: ``GET /v1/events?delivery_success=false`` (events still pending or
-  failed at an endpoint: Stripe's documented recovery listing, reference
-  stripe.md §5) from the watermark minus three days, Stripe's live retry
+  failed at an endpoint: Stripe's documented recovery listing, see
+  docs/stripe.md#missed-events) from the watermark minus three days, Stripe's live retry
   horizon, because an undelivered event may be older than the newest one seen.
 - Chargebee: ``GET /api/v2/events`` sorted by ``occurred_at`` from the
   watermark minus ten minutes (listing lag); Chargebee has no delivery filter

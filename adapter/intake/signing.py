@@ -4,7 +4,7 @@ The library does the HMAC and the ±5 minute tolerance; this module adds what
 the HTTP layer needs around it: which header is wrong and why, and safety
 against malformed signature entries, which make the library raise
 ``ValueError``/``binascii.Error`` instead of ``WebhookVerificationError``
-(peers.md §3).
+(docs/standard-webhooks.md#python-library).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Both SDKs' own retries stay off: stripe-python does not retry limiter 429s,
 and chargebee-python retries 429 without bound and ignores Retry-After
-(reference/chargebee.md §7, stripe.md §6), so one policy lives here.
+(docs/chargebee.md#sdk-retries, docs/stripe.md#sdk-retries), so one policy lives here.
 What counts as transient is ``adapter.providers.errors.classify``.
 """
 

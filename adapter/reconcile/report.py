@@ -11,7 +11,7 @@ Two checks per linked account:
 2. Invoice lines: the engine's expected lines (``adapter.expected``) billed in
    the window against the mirror's lines of invoices created in it (and, for
    Chargebee, credit-note lines: Chargebee writes credits as credit notes,
-   reference chargebee.md §3), matched on (price, period from/to, quantity,
+   docs/chargebee.md#credit-notes), matched on (price, period from/to, quantity,
    credit or debit). Matched lines must agree on amount within ``tolerance``
    minor units (default 1: each provider rounds each line on its own, and
    their tie-breaks are unverified, see adapter/money.py).
@@ -457,7 +457,7 @@ def _reshaped(left_expected: list, left_actual: list, tolerance: int) -> None:
     prices = {line.price_id for line in left_expected if line.proration}
     for price in prices:
         expected = [line for line in left_expected if line.proration and line.price_id == price]
-        # Chargebee line items carry no proration flag (reference chargebee.md §3); a reshaped charge is
+        # Chargebee line items carry no proration flag (docs/chargebee.md#line-items); a reshaped charge is
         # recognised by its span: inside the expected prorations' span, and not a whole term.
         low = min(_expected_key(line)[1] for line in expected)
         high = max(_expected_key(line)[2] for line in expected)

@@ -30,7 +30,7 @@ def quantity_call(plan: Plan, state: SubscriptionState, *, old: int, new: int, e
                   backdate_us: int | None = None) -> CallSpec:
     if new < 1:
         raise TranslateError(
-            "Chargebee refuses subscription_items[quantity] < 1 (docs/chargebee.md#quantity); "
+            "Chargebee refuses subscription_items[quantity] < 1 (docs/chargebee.md#quantity-minimum); "
             f"plan {plan.id} has zero_seats={plan.zero_seats!r} and minimum_seats={plan.minimum_seats}")
     change = direction(old, new)
     prorate, invoice_now = FLAGS[(change, rule_for(plan, change))]

@@ -22,7 +22,7 @@ PAGE_SIZE = 100
 
 def _site_and_domain(host: str) -> tuple[str, str]:
     # The SDK builds "{protocol}://{site}.{chargebee_domain}/api/v2", so a base
-    # such as 127.0.0.1:8080 is split at its first dot (reference chargebee.md §7).
+    # such as 127.0.0.1:8080 is split at its first dot (docs/chargebee.md#sdk-quirks).
     site, dot, domain = host.partition(".")
     if not dot or not site or not domain:
         raise ValueError(f"CHARGEBEE_API_BASE host {host!r} must contain a dot (use an IP such as 127.0.0.1)")
@@ -43,7 +43,7 @@ def chargebee_client(settings) -> Chargebee:
     if parsed.scheme == "http":
         # chargebee-python picks the scheme from the *class* attribute
         # verify_ca_certs, so protocol="http" alone still sends HTTPS (verified
-        # bug, reference chargebee.md §7). Only a plain-http base (the local
+        # bug, docs/chargebee.md#sdk-quirks). Only a plain-http base (the local
         # sandbox) turns it off; an https base keeps certificate checks.
         Chargebee.verify_ca_certs = False
     return _paced(Chargebee(api_key=settings.chargebee_api_key, site=site, chargebee_domain=domain,

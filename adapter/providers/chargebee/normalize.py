@@ -1,4 +1,4 @@
-"""Chargebee objects → the mirror's normalized rows (docs/chargebee.md#objects). Pure.
+"""Chargebee objects → the mirror's normalized rows (docs/chargebee.md#event-payload). Pure.
 
 ``resource_version`` (milliseconds, "updated with a new timestamp for every change") is the ordering
 version; resources without one (unbilled charges) fall back to ``updated_at`` in milliseconds.

@@ -1,7 +1,7 @@
 """Seat sync on Chargebee: read a subscription into a ``SubscriptionState``, send one ``CallSpec``.
 
 Writes carry ``chargebee-idempotency-key`` (≤ 100 chars, 30-minute window;
-reference/chargebee.md §6). ``prorate`` and ``invoice_immediately`` always
+docs/chargebee.md#idempotency). ``prorate`` and ``invoice_immediately`` always
 come explicitly from the policy (``adapter/translate.py``), never from site
 defaults.
 """

@@ -23,13 +23,13 @@ class Stripe:
     plan_changes_dated = True  # proration_date
     unpaid_statuses = ("open", "uncollectible")
     credits_issued_at_change = False  # a credit is a pending item until the next invoice
-    sweep_overlap_seconds = 3 * 24 * 3600  # events list: a delivery may lag days (docs/stripe.md#webhooks)
+    sweep_overlap_seconds = 3 * 24 * 3600  # events list: a delivery may lag days (docs/stripe.md#webhook-delivery)
 
     line_end_slack_seconds = 0
     reshapes_open_charges = False
 
     def amount_owed(self, invoice: dict) -> int:
-        """What a mirrored invoice still owes: ``amount_due`` counts what was paid (docs/stripe.md#invoices)."""
+        """What a mirrored invoice still owes: Stripe's ``amount_due`` does not drop as payments arrive."""
         return (invoice["amount_due"] or 0) - (invoice["amount_paid"] or 0)
 
     normalize = normalize  # objects → mirror rows

@@ -30,7 +30,7 @@ def stripe_client(settings) -> stripe.StripeClient:
 
 def _paced_http_client(pacer: Pacer) -> stripe.HTTPClient:
     """The SDK's default HTTP client, taking a slot of the key's budget before every request. A 429 from
-    a limiter (``Stripe-Rate-Limited-Reason``; a 429 without it is a lock timeout, reference stripe.md §6)
+    a limiter (``Stripe-Rate-Limited-Reason``; a 429 without it is a lock timeout, docs/stripe.md#rate-limits)
     pauses every sender: for ``Retry-After`` if given, else for one window."""
     default = stripe.new_default_http_client()
 
@@ -201,7 +201,7 @@ def verify_webhook(payload: bytes, signature_header: str | None, secrets: tuple[
     """Verify with ``stripe.Webhook.construct_event`` under each secret in turn (rotation).
 
     The SDK checks the HMAC of ``"{t}.{raw body}"`` for every ``v1`` entry and
-    the 300-second tolerance (reference stripe.md §5).
+    the 300-second tolerance (docs/stripe.md#webhook-signatures).
     """
     if not secrets:
         raise WebhookSignatureError("no STRIPE_WEBHOOK_SECRETS are configured, so nothing can be verified")

@@ -1,4 +1,4 @@
-"""Stripe events → seatsync's raw event rows and what each means for the mirror (docs/stripe.md#webhooks).
+"""Stripe events → seatsync's raw event rows and what each means for the mirror (docs/stripe.md#webhook-delivery).
 Pure: ``callbacks/events.py`` does the saving.
 
 Deduplication: by event id, and also by type + object id + a digest of ``data.object``,

@@ -1,8 +1,8 @@
-"""Stripe objects → the mirror's normalized rows (docs/stripe.md#objects). Pure.
+"""Stripe objects → the mirror's normalized rows (docs/stripe.md#event-object). Pure.
 
 Stripe objects carry no version: the caller passes the event's ``created`` (whole seconds), and an
 event that is not strictly newer than the stored state makes the worker re-fetch the object
-(docs/stripe.md#webhooks: no ordering guarantee, same-second events are common).
+(docs/stripe.md#webhook-delivery: no ordering guarantee, same-second events are common).
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every write carries the caller's deterministic idempotency key; Stripe replays
 the first response for a key and refuses the same key with other parameters
-(reference/stripe.md §6). The SDK's own retries stay off (``adapter/retry.py``).
+(docs/stripe.md#idempotency). The SDK's own retries stay off (``adapter/retry.py``).
 """
 
 from __future__ import annotations
