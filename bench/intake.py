@@ -149,7 +149,7 @@ def run_intake(*, count: int = 3000, concurrency: int = 16, rounds: int = 5) -> 
     import multiprocessing
 
     from adapter.config import new_whsec
-    from adapter.store.core import open_db
+    from adapter.store.connection import open_db
 
     secret = new_whsec()
     rounds = max(1, min(rounds, count))

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import settings as hypothesis_settings
 
 from adapter.config import Settings
-from adapter.store.core import open_db
+from adapter.store.connection import open_db
 
 pytest_plugins = ["tests.sandbox_fixtures"]
 

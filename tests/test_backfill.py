@@ -78,7 +78,7 @@ def test_backfill_saves_every_list_and_the_customers_they_name(memory_db, settin
 
 
 def test_an_interrupted_backfill_resumes_where_it_stopped(memory_db, settings, tmp_path):
-    from adapter.store.core import open_db
+    from adapter.store.connection import open_db
 
     objects, customers = world()
     interrupted = ListSource(objects, customers, fail_after=2)

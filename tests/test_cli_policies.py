@@ -12,7 +12,7 @@ from adapter.billing.policy import load_catalog
 from adapter.cli.main import cli
 from adapter.clock import parse_instant
 from adapter.intake.parse import parse_document
-from adapter.store.core import open_db
+from adapter.store.connection import open_db
 from tests.conftest import PRODUCT_SECRET, REPO_ROOT
 
 CATALOG = load_catalog(REPO_ROOT / "mappings")

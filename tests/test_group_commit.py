@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from adapter.intake.group_commit import GroupCommitter
-from adapter.store.core import open_db
+from adapter.store.connection import open_db
 
 
 @pytest.fixture

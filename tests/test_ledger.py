@@ -11,7 +11,7 @@ from adapter import clock, ledger, store
 from adapter.clock import parse_instant
 from adapter.intake.parse import parse_document
 from adapter.ledger import EventConflict, PlanChange, SeatChange
-from adapter.store.core import open_db
+from adapter.store.connection import open_db
 
 PLANS = {"team", "business"}
 ADDONS = {"sso", "audit_log"}

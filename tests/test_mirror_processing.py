@@ -15,7 +15,7 @@ import pytest
 from adapter import store
 from adapter.callbacks import events as provider_events
 from adapter.callbacks import mirror
-from adapter.store.core import open_db
+from adapter.store.connection import open_db
 from tests.fixtures import FakeProvider, load, stripe_event
 
 CLOCK = [1_800_000_000_000_000]

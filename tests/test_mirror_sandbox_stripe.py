@@ -20,7 +20,7 @@ from werkzeug.serving import make_server
 from adapter import store
 from adapter.callbacks import backfill, mirror, notify, sweeper
 from adapter.callbacks import events as provider_events
-from adapter.store.core import open_db
+from adapter.store.connection import open_db
 from tests.conftest import ROTATED_SECRET
 from tests.mirror_checks import assert_stripe_mirror_matches_provider as assert_mirror_matches_provider
 from tests.sandbox_fixtures import stripe_customer_on_clock, stripe_price

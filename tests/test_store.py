@@ -1,4 +1,4 @@
-from adapter.store.core import MIGRATIONS, open_db, schema_version
+from adapter.store import MIGRATIONS, open_db, schema_version
 
 
 def test_file_database_is_wal_and_fully_synchronous(tmp_path):

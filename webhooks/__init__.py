@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Flask
 
 from adapter.config import Settings, load_settings, with_embedded_defaults
-from adapter.store.core import open_db
+from adapter.store.connection import open_db
 
 from . import problems
 

@@ -14,7 +14,7 @@ import threading
 
 from flask import Flask, current_app
 
-from adapter.store.core import open_db
+from adapter.store.connection import open_db
 
 _local = threading.local()
 

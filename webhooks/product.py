@@ -15,7 +15,7 @@ from adapter.config import ConfigError
 from adapter.intake import parse as intake
 from adapter.intake import signing
 from adapter.intake.group_commit import GroupCommitter
-from adapter.store.core import open_db
+from adapter.store.connection import open_db
 
 from .problems import Problem
 

@@ -221,7 +221,7 @@ def _instant(value: str | None, option: str = "--at") -> int:
 
 
 def _open(ctx: click.Context):
-    from adapter.store.core import open_db
+    from adapter.store.connection import open_db
 
     return open_db(get_settings(ctx).database)
 

@@ -32,7 +32,7 @@ from typing import Callable
 
 import sqlite_utils
 
-from adapter.store.core import write_transaction
+from adapter.store.connection import write_transaction
 
 MAX_GROUP = 256  # calls per transaction; bounds the work lost to one failing COMMIT
 LEADER_ROUNDS = 8

@@ -1,4 +1,14 @@
-"""The store: the only package that holds SQL (see core.py until it is split by feature)."""
+"""The store: the only package that holds SQL, one module per feature.
 
-from adapter.store.core import *  # noqa: F401,F403
-from adapter.store.core import MIGRATIONS, open_db, write_transaction  # noqa: F401
+``connection`` opens the database and runs write transactions; ``migrations`` builds the schema;
+``ledger``, ``sync``, ``callbacks``, ``notify`` and ``reconcile`` hold each feature's queries. Callers use
+the functions through this package (``store.claim_due_accounts(...)``).
+"""
+
+from adapter.store.callbacks import *  # noqa: F401,F403
+from adapter.store.connection import open_db, schema_version, write_transaction  # noqa: F401
+from adapter.store.ledger import *  # noqa: F401,F403
+from adapter.store.migrations import MIGRATIONS  # noqa: F401
+from adapter.store.notify import *  # noqa: F401,F403
+from adapter.store.reconcile import *  # noqa: F401,F403
+from adapter.store.sync import *  # noqa: F401,F403

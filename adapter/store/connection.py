@@ -1,0 +1,62 @@
+"""The store's connection: SQLite through sqlite-utils, in WAL mode with ``synchronous=FULL``, so that a
+committed transaction survives a crash or power loss (seatsync answers 2xx only after commit, and that
+promise is only as good as the fsync behind it)."""
+
+from __future__ import annotations
+
+import sqlite3
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlite_utils
+
+from adapter.store.migrations import MIGRATIONS
+
+
+def open_db(path: str | Path | None = None, *, migrate: bool = True) -> sqlite_utils.Database:
+    """Open (creating if needed) the database at ``path``; ``None`` means in memory."""
+    if path is None or str(path) == ":memory:":
+        conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+    else:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute("PRAGMA busy_timeout=30000")
+    db = sqlite_utils.Database(conn)
+    if migrate:
+        MIGRATIONS.apply(db)
+    return db
+
+
+def schema_version(db: sqlite_utils.Database) -> list[str]:
+    """Names of the applied migrations, oldest first."""
+    return [m.name for m in MIGRATIONS.applied(db)]
+
+
+
+
+@contextmanager
+def write_transaction(db: sqlite_utils.Database):
+    """A write transaction that takes the write lock up front (BEGIN IMMEDIATE).
+
+    With several processes on one WAL database (gunicorn workers, the sync
+    worker), a deferred transaction that reads then writes can fail with
+    SQLITE_BUSY instead of waiting; taking the lock first makes it wait for
+    busy_timeout like every other writer.
+    """
+    if db.conn.in_transaction:
+        with db.atomic():
+            yield db
+        return
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    else:
+        db.conn.execute("COMMIT")

@@ -1,0 +1,86 @@
+"""Reconciliation's read-only questions over the ledger, seat sync and the mirror, plus one write:
+``make_account_due`` for ``reconcile --fix``. Mirror instants are the provider's seconds."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from adapter.store.connection import write_transaction
+
+
+def recon_invoices(db: sqlite_utils.Database, provider: str, subscription: str, after_s: int,
+                   until_s: int) -> list[dict]:
+    """Live mirrored invoices of a subscription created in (after_s, until_s), oldest first."""
+    return list(db.query(
+        "SELECT * FROM mirror_invoices WHERE provider = ? AND subscription = ? AND deleted = 0 "
+        "AND created > ? AND created < ? ORDER BY created, id",
+        [provider, subscription, after_s, until_s]))
+
+
+def recon_invoice_lines(db: sqlite_utils.Database, provider: str, invoice: str) -> list[dict]:
+    return list(db.query("SELECT * FROM mirror_invoice_lines WHERE provider = ? AND invoice = ? ORDER BY id",
+                         [provider, invoice]))
+
+
+def recon_pending_charges(db: sqlite_utils.Database, provider: str, subscription: str) -> list[dict]:
+    """Pending items / unbilled charges not yet on an invoice (live, not voided)."""
+    return list(db.query(
+        "SELECT * FROM mirror_pending_charges WHERE provider = ? AND subscription = ? AND invoice IS NULL "
+        "AND voided = 0 AND deleted = 0 ORDER BY id", [provider, subscription]))
+
+
+def recon_credit_notes(db: sqlite_utils.Database, provider: str, subscription: str, after_s: int,
+                       until_s: int) -> list[dict]:
+    return list(db.query(
+        "SELECT * FROM mirror_credit_notes WHERE provider = ? AND subscription = ? AND deleted = 0 "
+        "AND created > ? AND created < ? ORDER BY created, id", [provider, subscription, after_s, until_s]))
+
+
+def recon_subscription_items(db: sqlite_utils.Database, provider: str, subscription: str) -> list[dict]:
+    return list(db.query("SELECT * FROM mirror_subscription_items WHERE provider = ? AND subscription = ? "
+                         "ORDER BY id", [provider, subscription]))
+
+
+def recon_dead_letters(db: sqlite_utils.Database, account: str) -> list[dict]:
+    """Unretried dead letters of one account, with the quantity and key of their call."""
+    return list(db.query(
+        "SELECT d.*, c.quantity, c.idempotency_key FROM dead_letters d LEFT JOIN provider_calls c "
+        "ON c.id = d.call_id WHERE d.account = ? AND d.retried_us IS NULL ORDER BY d.id", [account]))
+
+
+def recon_late_changes(db: sqlite_utils.Database, account: str, since_us: int, until_us: int) -> list[dict]:
+    """Late changes that took effect at the provider in [since_us, until_us) (``instant_us``, not our clock)."""
+    return list(db.query(
+        "SELECT * FROM late_changes WHERE account = ? AND instant_us >= ? AND instant_us < ? ORDER BY id",
+        [account, since_us, until_us]))
+
+
+def make_account_due(db: sqlite_utils.Database, account: str, now_us: int) -> bool:
+    """Make the sync worker recompute an account from the ledger (``reconcile --fix``); False if unknown."""
+    with write_transaction(db):
+        cursor = db.execute(
+            "UPDATE sync_state SET synced_version = 0, dirty_since_us = COALESCE(dirty_since_us, ?), "
+            "next_attempt_us = 0 WHERE account = ?", [now_us, account])
+        return cursor.rowcount == 1
+
+
+def timeline_product_events(db: sqlite_utils.Database, account: str) -> list[dict]:
+    return list(db.query("SELECT id, type, occurred_us, received_us, body FROM product_events WHERE account = ? "
+                         "ORDER BY occurred_us, id", [account]))
+
+
+def timeline_provider_calls(db: sqlite_utils.Database, account: str) -> list[dict]:
+    return list(db.query(
+        "SELECT id, subscription, kind, operation, quantity, effective_us, idempotency_key, request_id, status, "
+        "attempts, error, planned_us, completed_us FROM provider_calls WHERE account = ? ORDER BY id", [account]))
+
+
+def timeline_provider_events(db: sqlite_utils.Database, provider: str, object_ids: list[str]) -> list[dict]:
+    """Provider events about any of ``object_ids`` (the subscription, its invoices, credit notes)."""
+    if not object_ids:
+        return []
+    marks = ",".join("?" * len(object_ids))
+    return list(db.query(
+        f"SELECT id, event_id, type, object_type, object_id, created, received_us, status, outcome "
+        f"FROM provider_events WHERE provider = ? AND object_id IN ({marks}) ORDER BY created, id",
+        [provider, *object_ids]))
