@@ -8,7 +8,6 @@ import sqlite_utils
 
 from adapter.store.connection import write_transaction
 
-
 # Every mirror table: (provider, id) is the key, ``raw`` the provider's JSON as
 # last applied, ``version`` the ordering guard (see adapter/mirror.py).
 MIRROR_COLUMNS: dict[str, tuple[str, ...]] = {

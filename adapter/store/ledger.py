@@ -6,7 +6,6 @@ from __future__ import annotations
 import sqlite_utils
 
 
-
 def stored_event_bodies(db: sqlite_utils.Database, ids: list[str]) -> dict[str, str]:
     """``{id: canonical body}`` for those of ``ids`` already stored."""
     found: dict[str, str] = {}

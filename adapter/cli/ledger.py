@@ -1,0 +1,140 @@
+"""``seatsync accounts``, ``seats`` and ``send``: links, the seat ledger, signed events."""
+
+from __future__ import annotations
+
+import click
+
+from adapter.cli.base import _instant, _open, _read, cli, get_settings
+from adapter.providers import registry
+
+EVENT_TYPE_NAMES = ("seat.activated", "seat.deactivated", "account.plan_changed", "account.seats_snapshot",
+                    "account.addons_changed", "account.linked")
+
+
+@cli.group()
+def accounts():
+    """Link product accounts to provider subscriptions and look at them."""
+
+
+@accounts.command("link")
+@click.argument("account")
+@click.option("--provider", required=True, type=click.Choice(registry.NAMES))
+@click.option("--subscription", required=True, help="The provider's subscription id.")
+@click.option("--plan", required=True, help="A plan id from the mappings catalogue.")
+@click.option("--timezone", default=None, help="IANA name; default: the plan's timezone.")
+@click.pass_context
+def accounts_link(ctx, account, provider, subscription, plan, timezone):
+    """Record an account.linked event for ACCOUNT, as if the product had sent it."""
+    from adapter import accounts as accounts_
+    from adapter.billing.policy import CatalogError, load_catalog
+    from adapter.intake.parse import IntakeError
+
+    settings = get_settings(ctx)
+    try:
+        catalog = load_catalog(settings.mappings)
+    except CatalogError as exc:
+        click.echo(f"seatsync: SEATSYNC_MAPPINGS: {exc}", err=True)
+        ctx.exit(2)
+    db = _open(ctx)
+    try:
+        linked = accounts_.link(db, account, provider=provider, subscription=subscription, plan=plan,
+                                timezone=timezone, plans=catalog.plans, addons=catalog.addons)
+    except IntakeError as exc:
+        for error in exc.errors:
+            click.echo(f"seatsync: {error['field'].lstrip('/') or 'event'}: {error['reason']}", err=True)
+        ctx.exit(2)
+    finally:
+        db.close()
+    click.echo(f"linked {linked.account} to {linked.provider} subscription {linked.subscription} "
+               f"on plan {linked.plan}" + (f" ({linked.timezone})" if linked.timezone else ""))
+
+
+@accounts.command("show")
+@click.argument("account")
+@click.option("--at", "at", default=None, help="RFC 3339 instant with offset (default: now).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def accounts_show(ctx, account, at, fmt):
+    """The link, plan, addons and seats of ACCOUNT."""
+    import json
+
+    from adapter import accounts as accounts_
+
+    at_us = _instant(at)
+    info = _read(ctx, lambda db: accounts_.describe(db, account, at_us))
+    if info is None:
+        click.echo(f"seatsync: unknown account {account!r}", err=True)
+        ctx.exit(1)
+    if fmt == "json":
+        click.echo(json.dumps(info, indent=2))
+        return
+    link = info["link"] or {}
+    rows = [
+        ("account", info["account"]),
+        ("provider", link.get("provider") or "(not linked)"),
+        ("subscription", link.get("subscription") or "-"),
+        ("plan", info["plan"] or "-"),
+        ("timezone", link.get("timezone") or "(the plan's)"),
+        ("linked at", link.get("linked_at") or "-"),
+        ("addons", ", ".join(info["addons"]) or "-"),
+        ("seats", f"{info['seats']} at {info['at']}"),
+    ]
+    for name, value in rows:
+        click.echo(f"{name:<13} {value}")
+
+
+@cli.command()
+@click.argument("account")
+@click.option("--at", "at", default=None, help="RFC 3339 instant with offset (default: now).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def seats(ctx, account, at, fmt):
+    """How many seats ACCOUNT had at an instant, and whose."""
+    import json
+
+    from adapter import ledger
+    from adapter.clock import format_us
+
+    at_us = _instant(at)
+    users = _read(ctx, lambda db: ledger.active_users(db, account, at_us))
+    if fmt == "json":
+        click.echo(json.dumps({"account": account, "at": format_us(at_us), "seats": len(users), "users": users}))
+        return
+    click.echo(f"{account} at {format_us(at_us)}: {len(users)} seat{'s' if len(users) != 1 else ''}")
+    for user in users:
+        click.echo(f"  {user}")
+
+
+@cli.command()
+@click.argument("event_type", metavar="TYPE", type=click.Choice(EVENT_TYPE_NAMES))
+@click.option("--account", required=True)
+@click.option("--user", "users", multiple=True, help="Repeatable: one seat event per user, or the snapshot's list.")
+@click.option("--plan", default=None)
+@click.option("--addon", "addons", multiple=True, help="Repeatable: the addons now enabled.")
+@click.option("--provider", default=None, help="account.linked: stripe or chargebee.")
+@click.option("--subscription", default=None, help="account.linked: the provider's subscription id.")
+@click.option("--timezone", default=None, help="account.linked: IANA time zone.")
+@click.option("--at", "at", default=None, help="occurred_at, RFC 3339 with offset (default: now).")
+@click.option("--id", "event_id", default=None, help="Event id (default: a fresh one).")
+@click.option("--url", default="http://127.0.0.1:8000/webhooks/product", show_default=True)
+@click.pass_context
+def send(ctx, event_type, account, users, plan, addons, provider, subscription, timezone, at, event_id, url):
+    """Sign (first product secret) and POST an event, exactly as the product would."""
+    from adapter.intake import sender
+
+    settings = get_settings(ctx)
+    events = sender.build_events(event_type, account=account, users=users, plan=plan, addons=addons,
+                                 provider=provider, subscription=subscription, timezone=timezone,
+                                 at_us=_instant(at), event_id=event_id)
+    try:
+        reply = sender.post_signed(url, sender.encode(events), settings.product_secrets[0])
+    except OSError as exc:
+        click.echo(f"seatsync: cannot reach {url}: {getattr(exc, 'reason', exc)}", err=True)
+        ctx.exit(2)
+    click.echo(f"HTTP {reply.status}")
+    click.echo(reply.body.strip())
+    if not reply.ok:
+        ctx.exit(1)
+
+
+# --- billing policies and previews (issue 3) ------------------------------------------------------

@@ -1,0 +1,104 @@
+"""``seatsync reconcile``: every seat count and invoice line explained, or flagged."""
+
+from __future__ import annotations
+
+import click
+
+from adapter.cli.base import _instant, _open, cli, get_settings
+
+# --- reconciliation (issue 7) -----------------------------------------------------------------------
+
+
+def _window(period: str | None, since: str | None, until: str | None) -> tuple[int, int]:
+    """``--period YYYY-MM`` (a UTC calendar month) or ``--since``/``--until`` (RFC 3339; until defaults to now)."""
+    from adapter import reconcile as reconcile_
+    from adapter.clock import now_us
+
+    if period is not None:
+        if since is not None or until is not None:
+            raise click.UsageError("give --period or --since/--until, not both")
+        try:
+            return reconcile_.month_window(period)
+        except ValueError:
+            raise click.BadParameter("expected YYYY-MM", param_hint="--period") from None
+    since_us = _instant(since, "--since") if since is not None else 0
+    until_us = _instant(until, "--until") if until is not None else now_us()
+    if until_us <= since_us:
+        raise click.BadParameter("must be after --since", param_hint="--until")
+    return since_us, until_us
+
+
+def _live_quantity_reader(settings):
+    """``--live``: the seat quantity read from the provider now, instead of from the mirror."""
+    from adapter import reconcile as reconcile_
+    from adapter.sync.worker import providers_from_settings
+
+    providers = providers_from_settings(settings)
+
+    def reader(link, catalog):
+        if link.provider not in providers:
+            raise reconcile_.ReconcileError(f"--live: no {link.provider} API key is configured")
+        return providers[link.provider].read(link.subscription, catalog).quantity
+
+    return reader
+
+
+@cli.command()
+@click.option("--account", default=None, help="Only this account.")
+@click.option("--period", default=None, help="A UTC calendar month, YYYY-MM.")
+@click.option("--since", default=None, help="RFC 3339 instant (default: the beginning).")
+@click.option("--until", default=None, help="RFC 3339 instant, exclusive (default: now).")
+@click.option("--tolerance", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Minor units a matched line's amount may differ by.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
+@click.option("--live", is_flag=True, help="Read seat quantities from the provider's API, not the mirror.")
+@click.option("--fix", "fix_", is_flag=True, help="Re-push drifted quantities through the sync worker (never invoices).")
+@click.pass_context
+def reconcile(ctx, account, period, since, until, tolerance, fmt, live, fix_):
+    """Expected (ledger + policy) against actual (provider) seats and invoice lines.
+
+    Exit 0 when clean, 1 when there are differences, 2 on error.
+    """
+    import json
+
+    from adapter import reconcile as reconcile_
+    from adapter.billing.policy import CatalogError, load_catalog
+
+    since_us, until_us = _window(period, since, until)
+    settings = get_settings(ctx)
+    try:
+        catalog = load_catalog(settings.mappings)
+    except CatalogError as exc:
+        click.echo(f"seatsync: SEATSYNC_MAPPINGS: {exc}", err=True)
+        ctx.exit(2)
+    reader = _live_quantity_reader(settings) if live else None
+    db = _open(ctx)
+    try:
+        report = reconcile_.reconcile(db, catalog, since_us=since_us, until_us=until_us, account=account,
+                                      tolerance=tolerance, live=reader)
+        fixed = reconcile_.fix(db, report) if fix_ else []
+    except reconcile_.ReconcileError as exc:
+        click.echo(f"seatsync: {exc}", err=True)
+        ctx.exit(2)
+    except Exception as exc:  # a provider or database failure: cron needs 2, not a traceback
+        from adapter.providers.errors import classify
+
+        click.echo(f"seatsync: reconcile failed: {classify(exc).reason if live else exc}", err=True)
+        ctx.exit(2)
+    finally:
+        db.close()
+    if fixed:
+        from adapter.sync.worker import Worker, WorkerConfig
+
+        outcomes = Worker(settings, catalog=catalog, config=WorkerConfig(coalesce_delay=0)).run_once()
+        sent = {o.account: o.sent for o in outcomes}
+        for name in fixed:
+            click.echo(f"fix: {name}: due for sync, {sent.get(name, 0)} quantity updates sent", err=True)
+    if fmt == "json":
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    elif fmt == "csv":
+        click.echo(reconcile_.to_csv(report), nl=False)
+    else:
+        for text in reconcile_.render_table(report):
+            click.echo(text)
+    ctx.exit(2 if report.errors else (1 if report.differences else 0))

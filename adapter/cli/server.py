@@ -1,0 +1,120 @@
+"""``seatsync serve`` and ``seatsync worker``: the HTTP server (with the embedded world) and the sync worker."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from adapter.cli.base import GUNICORN_CONF, REPO_ROOT, cli, get_settings
+from adapter.config import load_settings, with_embedded_defaults
+
+
+def _bind(value: str) -> str:
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit():
+        raise click.BadParameter("expected HOST:PORT", param_hint="--bind")
+    return value
+
+
+@cli.command()
+@click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on.")
+@click.option("--worker/--no-worker", "run_worker", default=True, show_default=True,
+              help="Run the sync worker in this process (else run `seatsync worker` separately).")
+@click.option("--sandbox-port", default=12111, show_default=True, type=click.IntRange(1, 65535),
+              help="Port of the local provider sandbox, started when no provider keys are set.")
+@click.pass_context
+def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
+    """Serve the webhooks (gunicorn with deploy/gunicorn.conf.py) and run the sync worker.
+
+    With neither STRIPE_API_KEY nor CHARGEBEE_API_KEY set, it also starts the
+    local provider sandbox and seeds a demo account per article policy.
+    """
+    import signal
+    import subprocess
+    import threading
+
+    settings = get_settings(ctx, join_embedded=False)  # serve starts its own world
+    _bind(bind)
+    env = dict(os.environ)
+    sandbox = None
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        if not settings.has_provider_keys:
+            from adapter import embedded
+
+            try:
+                sandbox = embedded.start_sandbox(REPO_ROOT, sandbox_port, settings.database)
+            except embedded.EmbeddedError as exc:
+                click.echo(f"seatsync: {exc}", err=True)
+                ctx.exit(2)
+            env.update(sandbox.env)
+            settings = with_embedded_defaults(load_settings(env))
+            try:
+                settings = embedded.seed_demo(settings, sandbox, f"http://{bind}")
+            except Exception as exc:  # noqa: BLE001 - one clear line, not a traceback
+                click.echo(f"seatsync: could not seed the demo world in the sandbox: {type(exc).__name__}: {exc}",
+                           err=True)
+                ctx.exit(2)
+            env["SEATSYNC_MAPPINGS"] = str(settings.mappings)
+            env.setdefault("SEATSYNC_PRODUCT_SECRETS", settings.product_secrets[0])
+            embedded.write_session(settings.database, {**sandbox.env, "SEATSYNC_MAPPINGS": env["SEATSYNC_MAPPINGS"]})
+            click.echo(f"seatsync: local provider sandbox on {sandbox.url}; demo accounts: "
+                       + ", ".join(a for a, _, _ in embedded.DEMO_ACCOUNTS))
+        click.echo(f"seatsync: database {settings.database}, mappings {settings.mappings}, listening on http://{bind}")
+        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), "--bind", bind,
+                                   "webhooks:create_app()"], env=env)
+        thread = None
+        if run_worker:
+            from adapter.sync.worker import Worker
+
+            thread = threading.Thread(target=Worker(settings).run_forever, args=(stop,), name="seatsync-worker",
+                                      daemon=True)
+            thread.start()
+        while not stop.is_set() and server.poll() is None:
+            stop.wait(0.5)
+        stop.set()
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=15)
+        if thread is not None:
+            thread.join(timeout=15)
+        if server.returncode not in (0, -signal.SIGTERM):
+            ctx.exit(server.returncode or 1)
+    finally:
+        if sandbox is not None:
+            from adapter import embedded
+
+            embedded.remove_session(settings.database)
+            sandbox.stop()
+
+
+@cli.command()
+@click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64),
+              help="Accounts synced in parallel.")
+@click.option("--delay", default=2.0, show_default=True, type=click.FloatRange(0, 60),
+              help="Seconds a seat change waits to be merged with others (coalescing).")
+@click.option("--once", is_flag=True, help="One pass over what is due, then exit.")
+@click.pass_context
+def worker(ctx: click.Context, threads: int, delay: float, once: bool):
+    """Sync ledger changes to the providers: exactly once, in order, with the policy's flags."""
+    import signal
+    import threading
+
+    from adapter.sync.worker import Worker, WorkerConfig
+
+    settings = get_settings(ctx)
+    sync_worker = Worker(settings, config=WorkerConfig(threads=threads, coalesce_delay=delay))
+    if once:
+        outcomes = sync_worker.run_once()
+        for outcome in outcomes:
+            click.echo(f"{outcome.account}: {outcome.sent} sent, {outcome.dead} dead-lettered"
+                       + (", deferred" if outcome.deferred else "") + (", drift recorded" if outcome.drift else ""))
+        return
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    sync_worker.run_forever(stop)

@@ -1,0 +1,304 @@
+"""Invoice lines: the engine's expected lines against the mirror's, matched, classified and folded."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from adapter import accounts, store
+from adapter.billing.engine import ExpectedLine
+from adapter.billing.expected import expected_bill
+from adapter.billing.money import format_amount
+from adapter.billing.policy import Catalog, Plan
+from adapter.clock import format_us, to_us
+from adapter.providers import registry
+from adapter.reconcile.differences import Difference, LiveReader, Report
+from adapter.reconcile.differences import seat_unit as _seat_unit
+from adapter.reconcile.seats import seat_check
+
+# ---------------------------------------------------------------- invoice lines
+
+
+def _seconds(us: int) -> int:
+    return us // 1_000_000
+
+
+def _key(price, start, end, quantity, credit) -> tuple:
+    return (price, start, end, quantity, credit)
+
+
+@dataclass
+class _Actual:
+    row: dict
+    invoice: str
+    source: str  # invoice | credit_note | pending
+
+    @property
+    def credit(self) -> bool:
+        return self.row["amount"] < 0
+
+    def keys(self, provider: str) -> list[tuple]:
+        row = self.row
+        ends = [row["period_end"]]
+        slack = registry.get(provider).line_end_slack_seconds
+        if slack and row["period_end"] is not None:
+            ends.append(row["period_end"] + slack)  # a shown end before the period's end
+        return [_key(row["price"], row["period_start"], end, row["quantity"], self.credit) for end in ends]
+
+
+def _expected_key(line: ExpectedLine) -> tuple:
+    return _key(line.price_id, _seconds(to_us(line.period_start)),
+                _seconds(to_us(line.period_end)), line.quantity, line.amount < 0)
+
+
+def _credit_note_lines(note: dict) -> list[dict]:
+    """A Chargebee credit note's lines as negative actual lines (the mirror keeps them in ``raw``)."""
+    raw = json.loads(note["raw"])
+    rows = []
+    for index, line in enumerate(raw.get("line_items") or []):
+        rows.append({"id": line.get("id") or f"{note['id']}:{index}", "price": line.get("entity_id"),
+                     "period_start": line.get("date_from"), "period_end": line.get("date_to"),
+                     "quantity": line.get("quantity"), "amount": -abs(line.get("amount") or 0),
+                     "proration": 1, "description": line.get("description")})
+    return rows
+
+
+def _window_instant(line: ExpectedLine, provider: str) -> int:
+    # A provider that issues a credit note at the change itself (Chargebee), whatever the billing rule says
+    # about when the credit is used: its credits are windowed by the change, everything else by its billing.
+    at_change = registry.get(provider).credits_issued_at_change and line.amount < 0
+    instant = line.changed_at if at_change else line.billed_at
+    return to_us(instant)
+
+
+def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, tolerance: int, now_us: int,
+             live: LiveReader | None) -> None:
+    until_us, since_us = report.until_us, report.since_us
+    expectation = report.expectations[link.account] = expected_bill(db, catalog, link, until_us)
+    plan, provider = expectation.plan, link.provider
+    facts = registry.get(provider)
+    currency = plan.currency
+    out = report.differences
+
+    _, seat_differences = seat_check(db, catalog, link, plan, now_us=now_us, live=live)
+    out.extend(seat_differences)  # drift is a question about now, whatever the window
+    first_line_difference = len(out)
+
+    link_s = _seconds(link.linked_us)
+    after_s = max(link_s, -(-since_us // 1_000_000) - 1)
+    until_s = -(-until_us // 1_000_000)
+    expected = [line for line in expectation.bill.lines
+                if since_us <= _window_instant(line, provider) < until_us
+                and _seconds(to_us(line.billed_at)) > link_s]
+
+    actual: list[_Actual] = []
+    invoices = store.recon_invoices(db, provider, link.subscription, after_s, until_s)
+    for invoice in invoices:
+        report.invoices += 1
+        for row in store.recon_invoice_lines(db, provider, invoice["id"]):
+            actual.append(_Actual(row, invoice["id"], "invoice"))
+        due = facts.amount_owed(invoice)
+        if invoice["status"] in facts.unpaid_statuses and due > 0:
+            out.append(Difference(link.account, "invoice_unpaid",
+                                  f"invoice {invoice['id']} is {invoice['status']} with "
+                                  f"{format_amount(due, currency)} due",
+                                  due, currency, invoice=invoice["id"], expected_amount=0, actual_amount=due))
+    if facts.credits_issued_at_change:
+        for note in store.recon_credit_notes(db, provider, link.subscription, link_s, until_s):
+            for row in _credit_note_lines(note):
+                actual.append(_Actual(row, note["id"], "credit_note"))
+    report.lines += len(expected)
+    report.actual_lines += len(actual)
+
+    # Pass 1: exact key (price, period, quantity, sign); amounts within tolerance.
+    by_key: dict[tuple, list[ExpectedLine]] = {}
+    for line in expected:
+        by_key.setdefault(_expected_key(line), []).append(line)
+    matched_keys: set[tuple] = set()
+    left_actual: list[_Actual] = []
+    for item in actual:
+        for key in item.keys(provider):
+            if by_key.get(key):
+                line = by_key[key].pop(0)
+                matched_keys.add(key)
+                if abs(item.row["amount"] - line.amount) > tolerance:
+                    out.append(_diff(link, "wrong_amount", line, item, currency,
+                                     f"amount {item.row['amount']}, expected {line.amount} "
+                                     f"(tolerance {tolerance})"))
+                break
+        else:
+            left_actual.append(item)
+    left_expected = [line for lines in by_key.values() for line in lines]
+
+    # Pass 2: the same line with one field wrong (quantity at renewal, or price).
+    for item in list(left_actual):
+        row = item.row
+        for line in left_expected:
+            same_period = (_expected_key(line)[1:3] in [k[1:3] for k in item.keys(provider)])
+            if not same_period or (line.amount < 0) != item.credit:
+                continue
+            if line.price_id == row["price"] and not line.proration and line.quantity != row["quantity"]:
+                out.append(_diff(link, "wrong_quantity_at_renewal", line, item, currency,
+                                 f"billed {row['quantity']} at renewal, the ledger had {line.quantity}"))
+            elif line.price_id != row["price"] and line.quantity == row["quantity"]:
+                out.append(_diff(link, "wrong_amount", line, item, currency,
+                                 f"price {row['price']}, expected {line.price_id}: amount {row['amount']}, "
+                                 f"expected {line.amount}"))
+            else:
+                continue
+            left_expected.remove(line)
+            left_actual.remove(item)
+            break
+
+    if facts.reshapes_open_charges:
+        _reshaped(left_expected, left_actual, tolerance)
+
+    # Leftover actual lines: a proration the policy already explains once is a duplicate.
+    for item in left_actual:
+        proration = bool(item.row.get("proration")) or item.source == "credit_note"
+        if proration and any(key in matched_keys for key in item.keys(provider)):
+            out.append(_diff(link, "duplicated_proration", None, item, currency,
+                             f"a second {'credit' if item.credit else 'charge'} for the same change"))
+        else:
+            out.append(_diff(link, "unexpected_line", None, item, currency,
+                             f"{item.row.get('description') or 'line'}: no seat, plan or addon change explains it"))
+
+    # Leftover expected lines. When nothing due at one instant is on any mirrored invoice, that is one
+    # difference about the invoice (a threshold never invoiced, or an invoice the mirror never got),
+    # whatever the mirror still shows as pending: the invoice that would have swept it is what is missing.
+    pending = [_Actual(row, "", "pending") for row in store.recon_pending_charges(db, provider, link.subscription)]
+    groups: dict = {}
+    for line in left_expected:
+        groups.setdefault(line.billed_at, []).append(line)
+    for instant, lines in sorted(groups.items()):
+        total = sum(line.amount for line in lines)
+        if len(lines) == sum(1 for line in expected if line.billed_at == instant):
+            for line in lines:  # what the mirror still shows pending is explained by this difference
+                item = next((p for p in pending if _expected_key(line) in p.keys(provider)), None)
+                if item is not None:
+                    pending.remove(item)
+            if lines[0].billed == "threshold":
+                out.append(Difference(link.account, "threshold_not_invoiced",
+                                      f"the gathered prorations passed the threshold at {instant.isoformat()} "
+                                      f"but {len(lines)} lines were not invoiced", abs(total), currency,
+                                      expected_amount=total))
+            else:
+                out.append(Difference(link.account, "invoice_missing",
+                                      f"no mirrored invoice bills the {len(lines)} lines due {instant.isoformat()} "
+                                      f"({lines[0].billed}); a dropped webhook? `seatsync backfill` or the sweeper "
+                                      f"recovers it", abs(total), currency, expected_amount=total))
+            continue
+        for line in lines:
+            item = next((p for p in pending if _expected_key(line) in p.keys(provider)), None)
+            if item is not None:
+                pending.remove(item)
+                kind = "credit_not_applied" if line.amount < 0 else "missing_proration"
+                out.append(_diff(link, kind, line, item, currency,
+                                 f"still pending; due {line.billed} at {line.billed_at.isoformat()}",
+                                 stake=abs(line.amount)))
+            else:
+                kind = "missing_proration" if line.proration else "wrong_quantity_at_renewal"
+                out.append(_diff(link, kind, line, None, currency, "no line on any mirrored invoice"))
+
+    if facts.credits_issued_at_change:
+        _credit_notes_applied(db, link, invoices, currency, since_us, out)
+    else:
+        for item in pending:
+            row = item.row
+            if row["amount"] < 0 and row["period_end"] is not None and row["period_end"] * 1_000_000 <= min(
+                    now_us, until_us) and any(i["created"] >= row["period_end"] for i in invoices):
+                out.append(_diff(link, "credit_not_applied", None, item, currency,
+                                 "a credit still pending after the invoice it was due on",
+                                 stake=abs(row["amount"])))
+    _fold_late_changes(db, link, plan, since_us, until_us, out, first_line_difference)
+
+
+LINE_KINDS = ("missing_proration", "unexpected_line", "wrong_amount", "wrong_quantity_at_renewal")
+
+
+def _fold_late_changes(db, link, plan: Plan, since_us: int, until_us: int, out: list, start: int) -> None:
+    """One ``late_change`` per late change, absorbing the line differences it causes.
+
+    A change dated before a renewal that reaches seatsync after it is pushed at the new period's start
+    (``across_period``): the old period misses its proration, the renewal bills the old quantity and
+    the new period carries a full-period pair. Those are one fault, not four; what is really at stake
+    is their net (the short stretch before the boundary), so the fold keeps that as money at stake.
+    """
+    for late in store.recon_late_changes(db, link.account, since_us, until_us):
+        boundary = _seconds(late["instant_us"])
+        folded = []
+        if late["kind"] == "across_period":
+            folded = [d for d in out[start:] if d.kind in LINE_KINDS and boundary in (d.period_start, d.period_end)]
+        for difference in folded:
+            out.remove(difference)
+        if folded:
+            stake = abs(sum(d.actual_amount or 0 for d in folded) - sum(d.expected_amount or 0 for d in folded))
+        else:
+            stake = abs(late["delta"]) * _seat_unit(plan, late["instant_us"])
+        out.append(Difference(
+            link.account, "late_change",
+            f"{late['kind']}: a change of {late['delta']:+d} seats reached the provider at "
+            f"{format_us(late['instant_us'])}, after the period it belongs to was billed"
+            + (f"; explains {len(folded)} line differences" if folded else ""),
+            stake, plan.currency, period_start=boundary))
+
+
+def _reshaped(left_expected: list, left_actual: list, tolerance: int) -> None:
+    """Drop prorations Chargebee re-shaped without changing the money.
+
+    On a later change in the same term Chargebee voids the open unbilled charge and reissues it for the
+    shorter span, netting the credit into it (adapter/billing.py "Not modelled"): per price, the leftover
+    expected prorations and the leftover actual ones then carry the same total in different shapes.
+    """
+    prices = {line.price_id for line in left_expected if line.proration}
+    for price in prices:
+        expected = [line for line in left_expected if line.proration and line.price_id == price]
+        # Chargebee line items carry no proration flag (docs/chargebee.md#line-items); a reshaped charge is
+        # recognised by its span: inside the expected prorations' span, and not a whole term.
+        low = min(_expected_key(line)[1] for line in expected)
+        high = max(_expected_key(line)[2] for line in expected)
+        actual = [item for item in left_actual if item.row.get("price") == price
+                  and item.row.get("period_start") is not None and item.row.get("period_end") is not None
+                  and low <= item.row["period_start"] and item.row["period_end"] <= high
+                  and (item.source == "credit_note" or item.row["period_start"] > low
+                       or item.row["period_end"] + 1 < high)]
+        if not expected or not actual:
+            continue
+        if abs(sum(line.amount for line in expected) - sum(item.row["amount"] for item in actual)) <= tolerance * max(
+                len(expected), len(actual)):
+            for line in expected:
+                left_expected.remove(line)
+            for item in actual:
+                left_actual.remove(item)
+
+
+def _credit_notes_applied(db, link, invoices, currency, since_us, out) -> None:
+    """A refundable credit note still available after a later invoice with money due was not applied."""
+    for note in store.recon_credit_notes(db, link.provider, link.subscription, _seconds(link.linked_us),
+                                         2**62):
+        raw = json.loads(note["raw"])
+        available = raw.get("amount_available") or 0
+        later = [i for i in invoices if i["created"] > note["created"] and (i["amount_due"] or 0) > 0]
+        if available > 0 and later:
+            out.append(Difference(link.account, "credit_not_applied",
+                                  f"credit note {note['id']} has {available} available, but invoice "
+                                  f"{later[0]['id']} asked for {later[0]['amount_due']}", available, currency,
+                                  invoice=note["id"], actual_amount=available))
+
+
+def _diff(link, kind: str, line: ExpectedLine | None, item: _Actual | None, currency: str, detail: str,
+          stake: int | None = None) -> Difference:
+    """One line's difference; money at stake defaults to |actual − expected| (a missing side counts 0)."""
+    row = item.row if item is not None else {}
+    expected_amount = line.amount if line is not None else None
+    actual_amount = row.get("amount") if item is not None else None
+    if stake is None:
+        stake = abs((actual_amount or 0) - (expected_amount or 0))
+    return Difference(
+        link.account, kind, detail, stake, currency, invoice=item.invoice or None if item else None,
+        line=row.get("id"), price=row.get("price") if item else line.price_id,
+        period_start=row.get("period_start") if item else _expected_key(line)[1],
+        period_end=row.get("period_end") if item else _expected_key(line)[2],
+        expected_quantity=line.quantity if line is not None else None,
+        actual_quantity=row.get("quantity") if item is not None else None,
+        expected_amount=expected_amount, actual_amount=actual_amount)
