@@ -11,7 +11,7 @@ and the simulated-product workload at bench size, each on Stripe and Chargebee, 
   limit divided by the requests one account's pass takes (counted in the same run), and the same run
   repeats without pacing as the baseline: accounts/s, share of the ceiling, share of 429s, accounts
   parked by a rate limit.
-- **Workload.** tests/workload.py at bench size: every seed policy on both providers, N accounts,
+- **Workload.** tests/support/workload.py at bench size: every seed policy on both providers, N accounts,
   D days: writes, passes, quantity-range violations (must be 0), writes from re-planning a settled
   account (must be 0), and the largest money error in minor units against the proration lines written.
 """
@@ -30,9 +30,9 @@ from chargebee import Chargebee
 
 from adapter.providers.chargebee.client import chargebee_client
 from adapter.providers.stripe.client import stripe_client
-from tests import sync_scenarios as S
-from tests.sandbox_fixtures import pool_chargebee_http, start_sandbox
-from tests.workload import Workload
+from tests.support import scenarios as S
+from tests.support.sandbox_fixtures import pool_chargebee_http, start_sandbox
+from tests.support.workload import Workload
 
 POLICIES = ("000", "001", "002")
 PROVIDERS = ("stripe", "chargebee")

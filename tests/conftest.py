@@ -11,7 +11,7 @@ from hypothesis import settings as hypothesis_settings
 from adapter.config import Settings
 from adapter.store.connection import open_db
 
-pytest_plugins = ["tests.sandbox_fixtures"]
+pytest_plugins = ["tests.support.sandbox_fixtures"]
 
 # In CI a property test explores the same examples every run (a fixed seed per test): a landing must not
 # hinge on a lucky draw. Locally the draws stay random, which is how new counterexamples are found.

@@ -2,7 +2,7 @@
 
 Each provider builds its own calls (``stripe/calls.py``, ``chargebee/calls.py``); this module hands a
 change to the right one and renders the policy-to-provider table in ARCHITECTURE.md from the
-providers' own dictionaries (``tests/test_translate.py`` checks the document agrees), so the table
+providers' own dictionaries (``tests/providers/test_translate.py`` checks the document agrees), so the table
 and the code cannot drift apart.
 """
 

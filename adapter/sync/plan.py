@@ -15,7 +15,7 @@ Vocabulary (all instants are integer microseconds, all quantities billable seats
   plans knowingly left, so that nothing is planned twice).
 
 The plan must set the provider to ``q = truth(horizon)`` and bill ``target = money(truth) − pushed
-money``. Invariants, each checked as a property in tests/test_seat_plan.py:
+money``. Invariants, each checked as a property in tests/sync/test_plan.py:
 
 1. **Range.** Every quantity the provider holds after a call lies within [min, max] of the truth over
    the window the plan stands for, [first footprint instant, horizon), widened only to what was already

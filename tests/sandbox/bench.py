@@ -17,7 +17,7 @@ import time
 import httpx
 
 from tests.sandbox.chargebee.testing import SEAT, Site, ts
-from tests.sandbox_fixtures import TEST_CONFIG, pool_chargebee_http, start_sandbox
+from tests.support.sandbox_fixtures import TEST_CONFIG, pool_chargebee_http, start_sandbox
 
 PER_SUB = 10  # invoices per subscription in the filled history
 

@@ -1,4 +1,4 @@
-"""Fixtures for the sandbox's Chargebee tests (the server fixtures come from tests/sandbox_fixtures.py,
+"""Fixtures for the sandbox's Chargebee tests (the server fixtures come from tests/support/sandbox_fixtures.py,
 registered in tests/conftest.py)."""
 
 from __future__ import annotations

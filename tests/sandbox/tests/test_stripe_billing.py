@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.sandbox.stripe import billing
-from tests.sandbox_fixtures import stripe_customer_on_clock, stripe_price
+from tests.support.sandbox_fixtures import stripe_customer_on_clock, stripe_price
 
 DAY = 86400
 AUG_1_2020 = 1596240000

@@ -11,7 +11,7 @@ import pytest
 import stripe
 
 from tests.sandbox.stripe.currency import exponent, format_amount
-from tests.sandbox_fixtures import stripe_customer_on_clock
+from tests.support.sandbox_fixtures import stripe_customer_on_clock
 
 SEP_1_2020 = 1598918400
 

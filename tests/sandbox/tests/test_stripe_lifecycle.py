@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import stripe
 
-from tests.sandbox_fixtures import stripe_customer_on_clock, stripe_price
+from tests.support.sandbox_fixtures import stripe_customer_on_clock, stripe_price
 
 DAY = 86400
 SEP_1_2020 = 1598918400

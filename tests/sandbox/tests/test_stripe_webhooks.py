@@ -6,7 +6,7 @@ import pytest
 import requests
 import stripe
 
-from tests.sandbox_fixtures import stripe_customer_on_clock, stripe_price
+from tests.support.sandbox_fixtures import stripe_customer_on_clock, stripe_price
 
 SECRET = "whsec_sandbox_test_secret"
 SEP_1_2020 = 1598918400

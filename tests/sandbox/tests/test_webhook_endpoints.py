@@ -12,7 +12,7 @@ from chargebee import InvalidRequestError
 from chargebee.models.webhook_endpoint.responses import WebhookEndpointResponse
 
 from tests.sandbox.chargebee.testing import SEAT, Site
-from tests.sandbox_fixtures import stripe_price
+from tests.support.sandbox_fixtures import stripe_price
 
 
 def test_stripe_webhook_endpoints_round_trip(stripe_client, sandbox):

@@ -1,0 +1,124 @@
+"""`seatsync serve` on its embedded defaults, as `make run` starts it: real processes, real HTTP.
+
+The sandbox is started by seatsync itself, seeded with a demo account per
+article policy; a signed seat event sent with `seatsync send` must come out as
+a quantity change and its proration lines at the sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+import stripe
+
+REPO = Path(__file__).resolve().parents[2]
+SEATSYNC = [sys.executable, "-m", "adapter.cli.main"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for(check, timeout=30.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+def test_make_run_world_turns_a_signed_seat_event_into_a_quantity_update(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "CHARGEBEE_", "SEATSYNC_"))}
+    env["SEATSYNC_DATABASE"] = str(tmp_path / "seatsync.db")
+    port, sandbox_port = free_port(), free_port()
+    server = subprocess.Popen(SEATSYNC + ["serve", "--bind", f"127.0.0.1:{port}", "--sandbox-port", str(sandbox_port)],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
+    try:
+        client = stripe.StripeClient("sk_test_x", base_addresses={"api": f"http://127.0.0.1:{sandbox_port}"})
+
+        def demo_subscription():
+            try:
+                with sqlite3.connect(tmp_path / "seatsync.db") as db:
+                    row = db.execute("SELECT subscription FROM accounts WHERE account = 'demo-standard'").fetchone()
+                return row and row[0]
+            except sqlite3.Error:
+                return None
+
+        subscription = wait_for(demo_subscription, what="the demo world")
+
+        def healthy():
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).status == 200
+            except OSError:
+                return False
+
+        wait_for(healthy, what="gunicorn")
+        sent = subprocess.run(SEATSYNC + ["send", "seat.activated", "--account", "demo-standard", "--user", "newcomer",
+                                          "--url", f"http://127.0.0.1:{port}/webhooks/product"],
+                              cwd=REPO, env=env, capture_output=True, text=True, timeout=30)
+        assert sent.returncode == 0, sent.stdout + sent.stderr
+        assert "202" in sent.stdout
+
+        def seats_at_provider():
+            items = client.v1.subscriptions.retrieve(subscription).to_dict()["items"]["data"]
+            return [i["quantity"] for i in items if i["quantity"] == 11]
+
+        wait_for(seats_at_provider, what="quantity 11 at the sandbox")
+        pending = client.v1.invoice_items.list({"pending": True, "limit": 100}).to_dict()["data"]
+        lines = sorted(i["quantity"] for i in pending if i["description"].find("Standard") >= 0)
+        assert lines == [10, 11]  # one credit/debit pair: 10 seats' unused time, 11 seats' remaining time
+
+        # A second terminal joins the running world: the sandbox's price ids, and a clean reconciliation
+        # once the provider's webhooks have been mirrored.
+        preview = subprocess.run(SEATSYNC + ["preview", "demo-standard", "--add", "1", "--format", "json"],
+                                 cwd=REPO, env=env, capture_output=True, text=True, timeout=30)
+        assert preview.returncode == 0, preview.stderr
+        sandbox_prices = {i["price"]["id"] for i in client.v1.subscriptions.retrieve(subscription).to_dict()
+                          ["items"]["data"]}
+        assert {line["price_id"] for line in json.loads(preview.stdout)["lines"]} <= sandbox_prices
+
+        def reconciled():
+            run = subprocess.run(SEATSYNC + ["reconcile", "--format", "json"], cwd=REPO, env=env,
+                                 capture_output=True, text=True, timeout=30)
+            return run if run.returncode == 0 else None
+
+        report = json.loads(wait_for(reconciled, what="a clean reconciliation of the demo world").stdout)
+        assert report["summary"]["accounts"] == 3
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    assert "Traceback" not in output, output
+    assert not (tmp_path / "embedded" / "session.json").exists()  # the world is gone with its server
+
+
+def test_only_a_live_servers_session_is_joined(tmp_path):
+    from adapter import embedded
+
+    database = tmp_path / "seatsync.db"
+    path = embedded.write_session(database, {"STRIPE_API_BASE": "http://127.0.0.1:1"})
+    assert embedded.session_env(database) == {"STRIPE_API_BASE": "http://127.0.0.1:1"}  # this process is alive
+    assert oct(path.stat().st_mode & 0o777) == "0o600"  # it holds the webhook secrets
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    path.write_text(json.dumps({"pid": dead.pid, "env": {"STRIPE_API_BASE": "http://127.0.0.1:1"}}))
+    assert embedded.session_env(database) is None  # a killed server's sandbox is gone
+    path.write_text("{not json")
+    assert embedded.session_env(database) is None
+    embedded.remove_session(database)
+    assert embedded.session_env(database) is None
