@@ -8,8 +8,8 @@ account and the ledger keeps its history.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from dataclasses import asdict, dataclass
-from typing import Collection
 
 import sqlite_utils
 

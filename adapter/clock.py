@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 SECOND_US = 1_000_000
@@ -16,7 +16,7 @@ MINUTE_US = 60 * SECOND_US
 HOUR_US = 60 * MINUTE_US
 DAY_US = 24 * HOUR_US
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 )
@@ -59,7 +59,7 @@ def parse_instant(value: Any) -> int:
     if fraction and len(fraction) > 7:  # '.' + 6 digits: truncate finer precision
         normalized = normalized.replace(fraction, fraction[:7], 1)
     try:
-        return to_us(datetime.fromisoformat(normalized).astimezone(timezone.utc))
+        return to_us(datetime.fromisoformat(normalized).astimezone(UTC))
     except ValueError:
         raise ValueError("is not a real date and time") from None
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00 is before datetime's year 1 in UTC

@@ -11,9 +11,9 @@ import base64
 import binascii
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 from urllib.parse import urlparse
 
 STRIPE_DEFAULT_API_BASE = "https://api.stripe.com"

@@ -24,8 +24,8 @@ covered by it.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 import sqlite_utils
 

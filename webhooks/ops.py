@@ -19,7 +19,7 @@ billing is served without a token, and nothing hints that it could be).
 from __future__ import annotations
 
 import hmac
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, render_template, request
 
@@ -149,7 +149,7 @@ def reconciliation():
 def _when(seconds: int | None) -> str:
     if seconds is None:
         return ""
-    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 @bp.get("/accounts/<account>")

@@ -46,9 +46,9 @@ for the period, which is what was billed).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
-from typing import Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from adapter.billing.money import round_minor

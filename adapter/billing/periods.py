@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 MONTHS = {"month": 1, "year": 12}
 
 

@@ -18,8 +18,9 @@ backfill then makes the worker re-fetch instead of overwriting newer state
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Protocol
 
 import sqlite_utils
 

@@ -25,8 +25,8 @@ import hashlib
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import sqlite_utils
 

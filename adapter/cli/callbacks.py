@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC
 
 import click
 
@@ -19,12 +20,11 @@ from adapter.providers import registry
 def backfill(ctx, provider, since, fmt):
     """Build the mirror from the provider's list APIs; run it again to resume after an interruption."""
     import json
-    from datetime import timezone
 
     from adapter.callbacks import backfill as backfill_
 
     settings = get_settings(ctx)
-    since_s = int(since.replace(tzinfo=timezone.utc).timestamp()) if since is not None else None
+    since_s = int(since.replace(tzinfo=UTC).timestamp()) if since is not None else None
     report = backfill_.BackfillReport()
     db = _open(ctx)
     try:

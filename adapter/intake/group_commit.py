@@ -26,9 +26,9 @@ import fcntl
 import os
 import queue
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import Callable
 
 import sqlite_utils
 

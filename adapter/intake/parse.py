@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Collection
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapter.clock import from_us, parse_instant

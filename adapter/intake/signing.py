@@ -12,9 +12,9 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from datetime import datetime, timezone
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Iterable, Mapping
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
@@ -78,7 +78,7 @@ def verify(secrets: Iterable[str], body: bytes, headers: Mapping[str, str], *, n
 def sign(secret: str, body: str, msg_id: str, at: datetime | None = None) -> dict[str, str]:
     """The three headers a product sends with ``body``."""
     # The library stamps the datetime as UTC without converting it: convert first.
-    at = (at or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    at = (at or datetime.now(UTC)).astimezone(UTC)
     return {
         "webhook-id": msg_id,
         "webhook-timestamp": str(int(at.timestamp())),

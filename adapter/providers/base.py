@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # policy types only: the interface imports no feature package
 
 SECOND_US = 1_000_000
 MS_US = 1_000
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def local_midnight_us(instant_us: int, timezone: str) -> int:

@@ -22,7 +22,7 @@ def rule_for(plan: Plan, change: str) -> str:
 def period_price_day(state: SubscriptionState, plan: Plan, timezone: str | None) -> dt.date:
     """The local date that picks the price in force for the current period (its first day)."""
     zone = ZoneInfo(timezone or plan.timezone)
-    start = dt.datetime.fromtimestamp(state.period_start_us / 1_000_000, tz=dt.timezone.utc)
+    start = dt.datetime.fromtimestamp(state.period_start_us / 1_000_000, tz=dt.UTC)
     return start.astimezone(zone).date()
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from adapter.billing.money import format_amount
 from adapter.reconcile.differences import Difference, Report

@@ -24,7 +24,7 @@ the sync worker: invoices are never touched.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import sqlite_utils
 
@@ -43,7 +43,7 @@ __all__ = ["COLUMNS", "DEFAULT_TOLERANCE", "KINDS", "Difference", "ReconcileErro
 
 def month_window(period: str) -> tuple[int, int]:
     """``YYYY-MM`` → the UTC calendar month as ``[start_us, end_us)``; ``ValueError`` when it is not one."""
-    start = datetime.strptime(period, "%Y-%m").replace(tzinfo=timezone.utc)
+    start = datetime.strptime(period, "%Y-%m").replace(tzinfo=UTC)
     if start.year > 9998:  # the month after December 9999 is not a datetime
         raise ValueError("year out of range")
     end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)

@@ -13,10 +13,10 @@ import os
 import socket
 import threading
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable
 
 from adapter import clock, store
 from adapter.billing.policy import Catalog, load_catalog

@@ -16,7 +16,7 @@ from adapter.billing.engine import bill_period, invoices
 from adapter.billing.periods import Period
 from adapter.billing.policy import load_catalog
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 OSLO = ZoneInfo("Europe/Oslo")
 CATALOG = load_catalog(Path(__file__).resolve().parents[2] / "mappings")
 PLANS = CATALOG.plans

@@ -15,7 +15,7 @@ from adapter.billing.money import exponent, format_amount, round_minor
 from adapter.billing.periods import Period, local_midnight, period_at, period_from, remaining_fraction
 from adapter.billing.policy import Plan, Price, load_catalog
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 OSLO = ZoneInfo("Europe/Oslo")
 PLANS = load_catalog(Path(__file__).resolve().parents[2] / "mappings").plans
 

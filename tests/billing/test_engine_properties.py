@@ -13,7 +13,7 @@ from adapter.billing.periods import Period, remaining_fraction
 from adapter.billing.policy import Plan, Price
 from adapter.providers import registry
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 START = dt.datetime(2026, 1, 1, tzinfo=UTC)
 
 

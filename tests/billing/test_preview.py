@@ -15,7 +15,7 @@ from adapter.intake.parse import parse_document
 from tests.conftest import REPO_ROOT
 
 CATALOG = load_catalog(REPO_ROOT / "mappings")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def event(id, kind, user, when, account="acme"):

@@ -10,7 +10,7 @@ from adapter.billing.engine import bill_period, invoices
 from adapter.billing.periods import Period
 from adapter.billing.policy import Plan, Price
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def utc(*args) -> dt.datetime:

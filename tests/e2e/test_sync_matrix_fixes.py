@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import httpx
@@ -16,7 +16,7 @@ from tests.support.sandbox_fixtures import stripe_customer_on_clock, stripe_pric
 
 
 def utc(*parts) -> int:
-    return int(datetime(*parts, tzinfo=timezone.utc).timestamp())
+    return int(datetime(*parts, tzinfo=UTC).timestamp())
 
 
 def test_stripe_sandbox_periods_step_from_the_anchor_day_not_the_clamped_end(stripe_client):

@@ -2,7 +2,7 @@
 
 import base64
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -14,7 +14,7 @@ BODY = '{"test": 2432232314}'
 
 def test_spec_test_vector():
     headers = sign(PRODUCT_SECRET, BODY, "msg_p5jXN8AQM9LWM0D4loKWxJek",
-                   datetime.fromtimestamp(1614265330, tz=timezone.utc))
+                   datetime.fromtimestamp(1614265330, tz=UTC))
     assert headers["webhook-signature"] == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
     assert headers["webhook-timestamp"] == "1614265330"
 
@@ -53,7 +53,7 @@ def test_each_missing_header_is_named(header):
 
 @pytest.mark.parametrize("offset,reason", [(-400, "too old"), (400, "too new")])
 def test_timestamps_beyond_five_minutes_are_rejected(offset, reason):
-    moment = datetime.fromtimestamp(time.time() + offset, tz=timezone.utc)
+    moment = datetime.fromtimestamp(time.time() + offset, tz=UTC)
     headers = sign(PRODUCT_SECRET, BODY, "m", moment)
     with pytest.raises(SignatureError) as caught:
         verify([PRODUCT_SECRET], BODY.encode(), headers)
@@ -63,7 +63,7 @@ def test_timestamps_beyond_five_minutes_are_rejected(offset, reason):
 
 def test_timestamps_within_five_minutes_pass():
     for offset in (-240, 240):
-        moment = datetime.fromtimestamp(time.time() + offset, tz=timezone.utc)
+        moment = datetime.fromtimestamp(time.time() + offset, tz=UTC)
         verify([PRODUCT_SECRET], BODY.encode(), sign(PRODUCT_SECRET, BODY, "m", moment))
 
 

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from click.testing import CliRunner
@@ -22,7 +22,7 @@ US = 1_000_000
 
 
 def ts(*parts) -> int:
-    return int(datetime(*parts, tzinfo=timezone.utc).timestamp())
+    return int(datetime(*parts, tzinfo=UTC).timestamp())
 
 
 APRIL_1, APRIL_16, MAY_1 = ts(2026, 4, 1), ts(2026, 4, 16), ts(2026, 5, 1)
@@ -35,7 +35,7 @@ def catalog():
 
 
 def iso(t: int) -> str:
-    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(t, tz=UTC).isoformat()
 
 
 def account(db, catalog, plan="standard-monthly", changes=(("d", APRIL_16, True),), name="acme"):

@@ -11,7 +11,7 @@ import dataclasses
 import json
 import threading
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 import requests
@@ -34,7 +34,7 @@ from tests.support.sandbox_fixtures import stripe_customer_on_clock, stripe_pric
 
 
 def ts(*parts) -> int:
-    return int(datetime(*parts, tzinfo=timezone.utc).timestamp())
+    return int(datetime(*parts, tzinfo=UTC).timestamp())
 
 
 APRIL_1, APRIL_10, APRIL_16, APRIL_20 = ts(2026, 4, 1), ts(2026, 4, 10), ts(2026, 4, 16), ts(2026, 4, 20)
@@ -44,7 +44,7 @@ US = 1_000_000
 
 
 def iso(t: int) -> str:
-    return datetime.fromtimestamp(t, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(t, tz=UTC).isoformat()
 
 
 @pytest.fixture

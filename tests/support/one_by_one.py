@@ -4,14 +4,14 @@ the policy's prices and the provider's own periods (tests/support/workload.py)."
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from adapter import ledger
 from tests.support import scenarios as S
 
-UTC = timezone.utc
+UTC = UTC
 
 
 class OneByOne:

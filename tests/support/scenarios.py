@@ -21,9 +21,9 @@ functions check the sandbox's invoices, pending items/unbilled charges and credi
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -43,7 +43,7 @@ from adapter.sync.worker import Worker, WorkerConfig
 from tests.support.provisioning import REPO_MAPPINGS, provision_stripe
 from tests.support.sandbox_fixtures import stripe_customer_on_clock
 
-UTC = timezone.utc
+UTC = UTC
 ACCOUNT = "acct"
 LEASE_SECONDS = 120
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
@@ -41,7 +41,7 @@ from adapter.sync.worker import Worker, WorkerConfig, providers_from_settings
 from tests.support import scenarios as S
 from tests.support.one_by_one import OneByOne
 
-UTC = timezone.utc
+UTC = UTC
 HOUR_US = 3600 * 1_000_000
 TICKS = (10, 14, 18)
 

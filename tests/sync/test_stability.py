@@ -10,7 +10,7 @@ while the ledger never left 11-12, and re-planning the settled account sent 6 mo
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from adapter import store
 from adapter.intake.parse import parse_document
@@ -26,7 +26,7 @@ def test_an_eleven_seat_account_is_never_pushed_beyond_its_ledger_and_replanning
     harness = S.stripe_harness(tmp_path, sandbox, stripe_client)
     db = store.open_db(harness.settings.database)
     plan = harness.catalog.plans["standard-monthly"]
-    start = datetime(2026, 4, 1, tzinfo=timezone.utc)
+    start = datetime(2026, 4, 1, tzinfo=UTC)
     clock, customer = stripe_customer_on_clock(stripe_client, int(start.timestamp()))
     sub = stripe_client.v1.subscriptions.create({"customer": customer.id, "items": [
         {"price": plan.seat.price_id, "quantity": 11}, {"price": plan.base_fee.price_id, "quantity": 1}]})

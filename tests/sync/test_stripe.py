@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -23,12 +23,12 @@ from adapter.sync.worker import Worker, WorkerConfig
 from tests.support.provisioning import provision_stripe
 from tests.support.sandbox_fixtures import stripe_customer_on_clock
 
-APRIL_1 = int(datetime(2026, 4, 1, tzinfo=timezone.utc).timestamp())
-APRIL_16 = int(datetime(2026, 4, 16, tzinfo=timezone.utc).timestamp())
+APRIL_1 = int(datetime(2026, 4, 1, tzinfo=UTC).timestamp())
+APRIL_16 = int(datetime(2026, 4, 16, tzinfo=UTC).timestamp())
 
 
 def iso(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat()
+    return datetime.fromtimestamp(ts, tz=UTC).isoformat()
 
 
 @pytest.fixture
@@ -240,10 +240,10 @@ def test_a_change_ahead_of_the_providers_clock_waits_and_is_not_forgotten(world)
     assert pending_items(world, customer) == [(-500, 2), (750, 3)]
 
 
-APRIL_10 = int(datetime(2026, 4, 10, tzinfo=timezone.utc).timestamp())
-APRIL_20 = int(datetime(2026, 4, 20, tzinfo=timezone.utc).timestamp())
-MAY_1 = int(datetime(2026, 5, 1, tzinfo=timezone.utc).timestamp())
-MAY_5 = int(datetime(2026, 5, 5, tzinfo=timezone.utc).timestamp())
+APRIL_10 = int(datetime(2026, 4, 10, tzinfo=UTC).timestamp())
+APRIL_20 = int(datetime(2026, 4, 20, tzinfo=UTC).timestamp())
+MAY_1 = int(datetime(2026, 5, 1, tzinfo=UTC).timestamp())
+MAY_5 = int(datetime(2026, 5, 5, tzinfo=UTC).timestamp())
 
 
 def test_a_late_event_in_the_current_period_is_applied_with_its_own_instant(world):

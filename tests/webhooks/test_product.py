@@ -2,7 +2,7 @@
 
 import json
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -113,7 +113,7 @@ def test_rotated_secret_verifies(settings, db):
 ])
 def test_signature_failures_are_401_naming_the_header(client, db, empty, case, kwargs, field):
     if "at" in kwargs:  # an offset from now, taken when the test runs (not when it is collected)
-        kwargs = {"at": datetime.fromtimestamp(time.time() + kwargs["at"], tz=timezone.utc)}
+        kwargs = {"at": datetime.fromtimestamp(time.time() + kwargs["at"], tz=UTC)}
     problem = assert_problem(post(client, seat(), **kwargs), 401, field)
     assert field in problem["detail"]
     assert rows(db) == empty

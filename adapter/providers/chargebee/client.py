@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlparse
 
 from chargebee import Chargebee

@@ -7,7 +7,8 @@ tests.
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import stripe
 
