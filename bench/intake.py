@@ -54,10 +54,10 @@ class Server:
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2):
                     return
-            except OSError:
+            except OSError as exc:
                 if time.monotonic() > deadline:
                     self.stop()
-                    raise RuntimeError(f"{app} did not start within 60 s")
+                    raise RuntimeError(f"{app} did not start within 60 s") from exc
                 time.sleep(0.1)
 
     def stop(self) -> None:
@@ -100,7 +100,7 @@ def _drive(port: int, requests: list[tuple[bytes, dict]], concurrency: int) -> t
         while (index := next(next_index)) < len(requests):
             body, headers = requests[index]
             status: int | str = "error"
-            for attempt in (1, 2):
+            for _attempt in (1, 2):
                 started = time.perf_counter()
                 try:
                     connection.request("POST", PATH, body=body, headers=headers)

@@ -167,7 +167,8 @@ def ceiling(provider: str, sandbox, counting: Counting, *, accounts: int, pacing
         # (the 429s a pass retries are not needed requests).
         ceiling_rate = limit / max(per_account - statuses.get(429, 0) / accounts, 1e-9)
         rate = accounts / elapsed
-        return {"pacing": pacing, "accounts": accounts, "seconds": round(elapsed, 2), "accounts_per_second": round(rate, 2),
+        return {"pacing": pacing, "accounts": accounts, "seconds": round(elapsed, 2),
+                "accounts_per_second": round(rate, 2),
                 "requests_per_account": round(per_account, 2), "ceiling_accounts_per_second": round(ceiling_rate, 2),
                 "share_of_ceiling": round(rate / ceiling_rate, 3), "429s": statuses.get(429, 0),
                 "share_429": round(statuses.get(429, 0) / max(requests, 1), 4), "accounts_parked": parked,

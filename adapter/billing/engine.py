@@ -4,7 +4,8 @@ Pure: plain values in (a plan, a period, seat counts over time, plan and
 addon changes), ``ExpectedLine`` values out. No I/O, no SQL, no provider
 calls; the ledger's ``changes``/``seat_count`` feed it plain lists.
 
-Provider semantics followed (docs/stripe.md#proration-amounts, #plan-changes, #invoicing-pending-prorations, docs/chargebee.md#proration-arithmetic, #change-outcomes, #update-for-items):
+Provider semantics followed (docs/stripe.md#proration-amounts, #plan-changes, #invoicing-pending-prorations,
+docs/chargebee.md#proration-arithmetic, #change-outcomes, #update-for-items):
 - Stripe: any change to an item (price or quantity) writes a PAIR of proration
   lines, a credit for the old price × old quantity over the unused time and a
   debit for the new price × new quantity over the remaining time, each rounded

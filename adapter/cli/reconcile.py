@@ -52,7 +52,8 @@ def _live_quantity_reader(settings):
               help="Minor units a matched line's amount may differ by.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
 @click.option("--live", is_flag=True, help="Read seat quantities from the provider's API, not the mirror.")
-@click.option("--fix", "fix_", is_flag=True, help="Re-push drifted quantities through the sync worker (never invoices).")
+@click.option("--fix", "fix_", is_flag=True,
+              help="Re-push drifted quantities through the sync worker (never invoices).")
 @click.pass_context
 def reconcile(ctx, account, period, since, until, tolerance, fmt, live, fix_):
     """Expected (ledger + policy) against actual (provider) seats and invoice lines.

@@ -39,8 +39,8 @@ def classify(exc: BaseException) -> Failure:
         return _classify_stripe(exc)
     if isinstance(exc, chargebee.APIError):
         status = exc.http_status_code
-        return Failure(status in TRANSIENT_STATUSES, status, exc.api_error_code, str(exc) or exc.api_error_code or "chargebee error",
-                       _retry_after(exc.http_headers))
+        return Failure(status in TRANSIENT_STATUSES, status, exc.api_error_code,
+                       str(exc) or exc.api_error_code or "chargebee error", _retry_after(exc.http_headers))
     if isinstance(exc, (httpx.TimeoutException, httpx.TransportError, TimeoutError, ConnectionError)):
         return Failure(True, None, "connection_error", f"{type(exc).__name__}: {exc}")
     # chargebee-python raises a plain Exception for non-JSON error bodies,

@@ -1,8 +1,9 @@
 """Pacing: one request budget per provider account key, shared by every thread and process on one machine.
 
 A provider limits requests per account key (Stripe: 25 operations per second in test mode, 100 live;
-Chargebee: 150 per minute on test sites, 150-3,500 live by plan; docs/providers.md#rate-limits#rate-limits). A worker that
-sends as fast as it can spends a third of that budget on 429s and backs accounts off for a minute.
+Chargebee: 150 per minute on test sites, 150-3,500 live by plan; docs/providers.md#rate-limits).
+A worker that sends as fast as it can spends a third of that budget on 429s and backs accounts off for
+a minute.
 So every SDK request first takes a slot from a sliding-window log (pyrate-limiter's SQLite bucket,
 file-locked so ``serve`` and ``seatsync worker`` processes share it) sized a little under the
 provider's limit, and a 429 that says how long to wait (``Retry-After``) pauses every sender of that

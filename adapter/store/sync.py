@@ -39,7 +39,8 @@ def claim_due_accounts(db: sqlite_utils.Database, owner: str, now_us: int, *, de
             """
             SELECT account, ledger_version FROM sync_state
             WHERE (ledger_version > synced_version
-                   OR EXISTS (SELECT 1 FROM provider_calls c WHERE c.account = sync_state.account AND c.status = 'planned'))
+                   OR EXISTS (SELECT 1 FROM provider_calls c
+                              WHERE c.account = sync_state.account AND c.status = 'planned'))
               AND (COALESCE(last_dirty_us, dirty_since_us, 0) <= ? OR COALESCE(dirty_since_us, 0) <= ?)
               AND next_attempt_us <= ?
               AND (lease_owner IS NULL OR lease_expires_us <= ? OR lease_owner = ?)
@@ -112,7 +113,8 @@ def set_baseline(db: sqlite_utils.Database, account: str, quantity: int, at_us: 
 
 
 def drifts_for(db: sqlite_utils.Database, account: str, subscription: str) -> list[dict]:
-    return list(db.query("SELECT * FROM drifts WHERE account = ? AND subscription = ? ORDER BY id", [account, subscription]))
+    return list(db.query("SELECT * FROM drifts WHERE account = ? AND subscription = ? ORDER BY id",
+                         [account, subscription]))
 
 
 def calls_planned_count(db: sqlite_utils.Database, subscription: str) -> int:
@@ -129,7 +131,8 @@ def plan_calls(db: sqlite_utils.Database, calls: list[dict]) -> list[int]:
 
 
 def planned_calls(db: sqlite_utils.Database, account: str) -> list[dict]:
-    return list(db.query("SELECT * FROM provider_calls WHERE account = ? AND status = 'planned' ORDER BY id", [account]))
+    return list(db.query("SELECT * FROM provider_calls WHERE account = ? AND status = 'planned' ORDER BY id",
+                         [account]))
 
 
 def record_call_attempt(db: sqlite_utils.Database, call_id: int) -> None:
@@ -192,8 +195,8 @@ def retry_dead_letter(db: sqlite_utils.Database, dead_letter_id: int, now_us: in
             return None
         db.execute("UPDATE dead_letters SET retried_us = ? WHERE id = ?", [now_us, dead_letter_id])
         db.execute(
-            "UPDATE sync_state SET synced_version = 0, dirty_since_us = COALESCE(dirty_since_us, ?), next_attempt_us = 0 "
-            "WHERE account = ?",
+            "UPDATE sync_state SET synced_version = 0, dirty_since_us = COALESCE(dirty_since_us, ?), "
+            "next_attempt_us = 0 WHERE account = ?",
             [now_us, rows[0]["account"]],
         )
         return rows[0]

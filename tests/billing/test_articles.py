@@ -195,7 +195,8 @@ def test_000_addons_prorate_per_their_pricing():
     """Pro with 4 users adds SMS (flat NOK 99.00) and journal export (NOK 29.00 per user) on April 16:
     +9900 × 15/30 = +4950 and +4 × 2900 × 15/30 = +5800. The May renewal bills 4 × 60000 + 9900 + 4 × 2900."""
     bill = bill_period(plan=PLANS["konfidens-pro-monthly"], period=APRIL_OSLO, seats=4, addons=CATALOG.addons,
-                       addon_changes=[(oslo(2026, 4, 16), ["konfidens-sms-monthly", "konfidens-journal-export-monthly"])])
+                       addon_changes=[(oslo(2026, 4, 16),
+                                       ["konfidens-sms-monthly", "konfidens-journal-export-monthly"])])
     assert summary(bill.by_change(oslo(2026, 4, 16))) == [
         ("proration_debit", "addon:konfidens-journal-export-monthly", 4, 2900, 5800, "next_invoice"),
         ("proration_debit", "addon:konfidens-sms-monthly", 1, 9900, 4950, "next_invoice")]

@@ -71,7 +71,8 @@ def test_remaining_fraction_per_granularity():
     april = Period(utc(2026, 4, 1), utc(2026, 5, 1))
     assert remaining_fraction(april, utc(2026, 4, 16), "second") == Fraction(1, 2)
     assert remaining_fraction(april, utc(2026, 4, 16, 0, 0, 0, 999_999), "second") == Fraction(1, 2)  # whole seconds
-    assert remaining_fraction(april, utc(2026, 4, 16, 0, 0, 0, 1500), "millisecond") == Fraction(1_295_999_999, 2_592_000_000)
+    assert remaining_fraction(april, utc(2026, 4, 16, 0, 0, 0, 1500), "millisecond") \
+        == Fraction(1_295_999_999, 2_592_000_000)
     assert remaining_fraction(april, utc(2026, 4, 16, 23, 59), "day") == Fraction(15, 30)
     assert remaining_fraction(april, utc(2026, 3, 1), "day") == 1  # clamped into the period
     assert remaining_fraction(april, april.end, "day") == 0
@@ -148,7 +149,8 @@ def test_changes_past_the_period_end_renew_first_and_same_instant_changes_are_on
                        seat_changes=[(utc(2026, 5, 16), 11), (utc(2026, 4, 10), 12), (utc(2026, 4, 10), 12)])
     renewals = [line for line in bill.lines if line.billed == "renewal"]
     assert [line.billed_at for line in renewals] == [utc(2026, 5, 1)] * 2 + [utc(2026, 6, 1)] * 2
-    # May has 31 days; May 16 leaves 16/31: 12 → 11 credit −12 × 500 × 16/31 = −3096.77 → −3097, debit 11 × … = 2838.71 → 2839
+    # May has 31 days; May 16 leaves 16/31: 12 → 11 credit −12 × 500 × 16/31 = −3096.77 → −3097,
+    # debit 11 × … = 2838.71 → 2839
     assert [line.amount for line in bill.by_change(utc(2026, 5, 16))] == [-3097, 2839]
     assert len(bill.by_change(utc(2026, 4, 10))) == 2
 

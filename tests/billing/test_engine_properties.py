@@ -47,8 +47,9 @@ def test_adding_and_removing_the_same_user_at_one_instant_nets_to_at_most_one_mi
     plan = make_plan(provider, granularity, amount, None)
     before = items(State(plan, seats), period, {}, "UTC")
     after = items(State(plan, seats + 1), period, {}, "UTC")
-    add = change_lines(registry.get(provider).billing, before, after, period=period, at=at, granularity=granularity, timezone="UTC")
-    remove = change_lines(registry.get(provider).billing, after, before, period=period, at=at, granularity=granularity, timezone="UTC")
+    style = registry.get(provider).billing
+    add = change_lines(style, before, after, period=period, at=at, granularity=granularity, timezone="UTC")
+    remove = change_lines(style, after, before, period=period, at=at, granularity=granularity, timezone="UTC")
     assert add and remove
     assert abs(sum(d.amount for d in add + remove)) <= 1
 

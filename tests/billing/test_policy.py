@@ -70,18 +70,26 @@ price_changes = [{ effective_from = 2027-03-01, unit_amount = 600, price_id = "p
 
 
 @pytest.mark.parametrize("change, expected", [
-    (("provider = \"stripe\"", "provider = \"paypal\""), ("p", "provider", "must be one of stripe, chargebee, got 'paypal'")),
-    (("currency = \"USD\"", "currency = \"usd\""), ("p", "currency", "must be an upper-case ISO 4217 code like USD or NOK, got 'usd'")),
-    (("currency = \"USD\"", "currency = \"XYZ\""), ("p", "currency", "must be an upper-case ISO 4217 code like USD or NOK, got 'XYZ'")),
+    (("provider = \"stripe\"", "provider = \"paypal\""),
+     ("p", "provider", "must be one of stripe, chargebee, got 'paypal'")),
+    (("currency = \"USD\"", "currency = \"usd\""),
+     ("p", "currency", "must be an upper-case ISO 4217 code like USD or NOK, got 'usd'")),
+    (("currency = \"USD\"", "currency = \"XYZ\""),
+     ("p", "currency", "must be an upper-case ISO 4217 code like USD or NOK, got 'XYZ'")),
     (("interval = \"month\"", "interval = \"week\""), ("p", "interval", "must be one of month, year, got 'week'")),
-    (("proration = \"second\"", "proration = \"millisecond\""), ("p", "proration", "must be one of second, day for stripe, got 'millisecond'")),
+    (("proration = \"second\"", "proration = \"millisecond\""),
+     ("p", "proration", "must be one of second, day for stripe, got 'millisecond'")),
     (("increase = \"next_invoice\"", "increase = \"threshold\""), ("p", "increase_threshold", "is required")),
-    (("decrease = \"credit_next_invoice\"", "decrease = \"refund\""), ("p", "decrease", "must be one of credit_next_invoice, at_renewal, got 'refund'")),
-    (("unit_amount = 500", "unit_amount = 5.0"), ("p", "seat.unit_amount", "must be an integer (minor units / count), got 5.0")),
+    (("decrease = \"credit_next_invoice\"", "decrease = \"refund\""),
+     ("p", "decrease", "must be one of credit_next_invoice, at_renewal, got 'refund'")),
+    (("unit_amount = 500", "unit_amount = 5.0"),
+     ("p", "seat.unit_amount", "must be an integer (minor units / count), got 5.0")),
     (("unit_amount = 500", "unit_amount = -5"), ("p", "seat.unit_amount", "must be >= 0, got -5")),
-    (("interval = \"month\"", "interval = \"month\"\ntimezone = \"Mars/Base\""), ("p", "timezone", "is not an IANA time zone: 'Mars/Base'")),
+    (("interval = \"month\"", "interval = \"month\"\ntimezone = \"Mars/Base\""),
+     ("p", "timezone", "is not an IANA time zone: 'Mars/Base'")),
     (("interval = \"month\"", "interval = \"month\"\nseats = 3"), ("p", "seats", None)),
-    (("interval = \"month\"", "interval = \"month\"\nincrease_threshold = 100"), ("p", "increase_threshold", "only applies when increase = \"threshold\" (increase is 'next_invoice')")),
+    (("interval = \"month\"", "interval = \"month\"\nincrease_threshold = 100"),
+     ("p", "increase_threshold", "only applies when increase = \"threshold\" (increase is 'next_invoice')")),
 ])
 def test_each_mistake_is_named_by_file_plan_key_and_reason(tmp_path, change, expected):
     path = write(tmp_path, GOOD_PLAN.replace(*change))
@@ -111,7 +119,8 @@ def test_billable_seats_apply_minimum_included_and_zero_rules(tmp_path):
     text = GOOD_PLAN.replace("proration", "minimum_seats = 3\nincluded_seats = 2\nproration")
     plan = load_catalog(write(tmp_path, text)).plans["p"]
     assert [plan.billable_seats(n) for n in (0, 1, 3, 4, 10)] == [1, 1, 1, 2, 8]
-    removed = load_catalog(write(tmp_path, text.replace("proration", "zero_seats = \"remove_item\"\nproration"))).plans["p"]
+    text = text.replace("proration", "zero_seats = \"remove_item\"\nproration")
+    removed = load_catalog(write(tmp_path, text)).plans["p"]
     assert [removed.billable_seats(n) for n in (0, 1, 4)] == [0, 1, 2]
 
 
@@ -140,7 +149,11 @@ def test_price_changes_must_be_dates_in_order(tmp_path):
 [plans.p.seat]
 price_id = "s"
 unit_amount = 500
-price_changes = [{ effective_from = 2027-03-01, unit_amount = 600 }, { effective_from = 2027-01-01, unit_amount = 700 }, { effective_from = "soon", unit_amount = 1 }]
+price_changes = [
+    { effective_from = 2027-03-01, unit_amount = 600 },
+    { effective_from = 2027-01-01, unit_amount = 700 },
+    { effective_from = "soon", unit_amount = 1 },
+]
 """)
     assert reasons(write(tmp_path, text)) == [
         ("p", "seat.price_changes[1].effective_from", "must be after the previous change (2027-03-01)"),

@@ -26,8 +26,8 @@ def plan(id: str, amount: int, *, provider="stripe", proration="second", currenc
 
 
 def test_stripe_pro_preview_example_rounds_each_line_on_its_own():
-    """docs/stripe.md#proration-amounts: period 2,678,400 s (31 days), 445,540 s from the proration date to the period end
-    (fraction 0.166346). Silver 1000¢ → −166 (166.35), Gold 3252¢ → +541 (540.96)."""
+    """docs/stripe.md#proration-amounts: period 2,678,400 s (31 days), 445,540 s from the proration date to
+    the period end (fraction 0.166346). Silver 1000¢ → −166 (166.35), Gold 3252¢ → +541 (540.96)."""
     period = Period(utc(2020, 8, 1), utc(2020, 9, 1))
     assert (period.end - period.start).total_seconds() == 2_678_400
     proration_date = period.end - dt.timedelta(seconds=445_540)
@@ -64,7 +64,8 @@ def test_chargebee_day_based_seat_example():
                                                                           (utc(2026, 4, 21, 8), 6)])
     charge, = bill.by_change(utc(2026, 4, 11, 13))
     credit, = bill.by_change(utc(2026, 4, 21, 8))
-    assert (charge.kind, charge.quantity, charge.amount, charge.period_start) == ("proration_debit", 3, 2000, utc(2026, 4, 11))
+    assert (charge.kind, charge.quantity, charge.amount, charge.period_start) \
+        == ("proration_debit", 3, 2000, utc(2026, 4, 11))
     assert (credit.kind, credit.quantity, credit.amount) == ("proration_credit", 2, -667)
     (invoice,) = invoices(bill.lines)
     assert invoice.billed_at == utc(2026, 5, 1) and invoice.total == 7333

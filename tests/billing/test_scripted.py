@@ -43,7 +43,8 @@ def test_stripe_scripted_september_with_a_plan_swap():
         -4167, 6667, -5200, 3900, -1633, 3300, -2000, 3000, -1500, 1750]
     (renewal,) = invoices(bill.lines, opening_balance=500)
     assert (renewal.total, renewal.balance_applied, renewal.amount_due, renewal.balance_after) == (24517, 500, 24017, 0)
-    assert [(line.amount, line.quantity) for line in renewal.lines if line.billed == "renewal"] == [(9900, 1), (10500, 7)]
+    assert [(line.amount, line.quantity) for line in renewal.lines if line.billed == "renewal"] \
+        == [(9900, 1), (10500, 7)]
 
 
 def test_chargebee_scripted_june_in_day_mode_agrees_on_money():

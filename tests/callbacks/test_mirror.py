@@ -100,7 +100,8 @@ def test_chargebee_invoice_lines_have_no_proration_flag(memory_db):
 def test_chargebee_due_invoices_mark_a_past_due_episode(memory_db):
     sub = load("chargebee/payment_failed.json")["content"]["subscription"]
     mirror.save_subscription(memory_db, sub, provider="chargebee")
-    assert store.mirror_row(memory_db, "mirror_subscriptions", "chargebee", "AzZsub01")["past_due_since"] == "1769904000"
+    row = store.mirror_row(memory_db, "mirror_subscriptions", "chargebee", "AzZsub01")
+    assert row["past_due_since"] == "1769904000"
 
 
 def test_payments_credit_notes_and_unbilled_charges(memory_db):

@@ -78,7 +78,8 @@ def run_scenario(client, sandbox, db, settings):
     client.v1.subscription_items.update(item, {"quantity": 7})
     flush(sandbox)
     work(db, settings)
-    client.v1.customers.update(customer.id, {"invoice_settings": {"default_payment_method": "pm_card_chargeCustomerFail"}})
+    client.v1.customers.update(customer.id,
+                               {"invoice_settings": {"default_payment_method": "pm_card_chargeCustomerFail"}})
     client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": JAN_1_2026 + 59 * DAY + 7200})
     failed = client.v1.invoices.list({"customer": customer.id, "status": "open"}).data[0]
     with pytest.raises(Exception):
@@ -145,7 +146,8 @@ def test_dropped_webhooks_are_recovered_by_the_sweeper(sandbox, stripe_client, s
     [report] = sweeper.sweep_if_due(db, settings, now_us=provider_events.now_us())
     assert report.recovered == len({e["event_id"] for e in dropped})
     work(db, settings)
-    assert {e["event_id"] for e in dropped} <= {r["event_id"] for r in store.provider_event_rows(db, status="processed")}
+    processed = {r["event_id"] for r in store.provider_event_rows(db, status="processed")}
+    assert {e["event_id"] for e in dropped} <= processed
     assert_mirror_matches_provider(db, stripe_client, customer.id)
     assert mirror.comparable(db, "stripe") == mirror.comparable(built_by_backfill(settings, tmp_path), "stripe")
     # A second sweep within the interval does nothing; after it, finds nothing new.

@@ -87,8 +87,10 @@ def test_send_then_seats_over_real_http(run, server_url, db):
 
 
 @pytest.mark.parametrize("args,check", [
-    (["account.plan_changed", "--plan", "standard-monthly"], lambda db, t: ledger.plan_at(db, "acme", t) == "standard-monthly"),
-    (["account.seats_snapshot", "--user", "x", "--user", "y"], lambda db, t: ledger.active_users(db, "acme", t) == ["x", "y"]),
+    (["account.plan_changed", "--plan", "standard-monthly"],
+     lambda db, t: ledger.plan_at(db, "acme", t) == "standard-monthly"),
+    (["account.seats_snapshot", "--user", "x", "--user", "y"],
+     lambda db, t: ledger.active_users(db, "acme", t) == ["x", "y"]),
     (["account.addons_changed", "--addon", "konfidens-sms-monthly"],
      lambda db, t: ledger.addons_at(db, "acme", t) == ("konfidens-sms-monthly",)),
     (["account.linked", "--provider", "stripe", "--subscription", "sub_1", "--plan", "team-monthly"],

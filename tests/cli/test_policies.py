@@ -84,7 +84,8 @@ def test_preview_001_standard_to_premium_at_half(run, ledger_db):
     data = json.loads(result.output)
     assert [line["amount"] for line in data["lines"]] == [-500, 1500, -2500, 5000]
     assert data["net"] == 3500
-    assert {(line["billed"], line["billed_at"]) for line in data["lines"]} == {("next_invoice", "2026-05-01T00:00:00+00:00")}
+    assert {(line["billed"], line["billed_at"]) for line in data["lines"]} \
+        == {("next_invoice", "2026-05-01T00:00:00+00:00")}
     assert data["invoice"]["total"] == 3500 + 13000
     table = run("preview", "acme", "--plan", "premium-monthly", "--at", "2026-04-16T00:00:00Z").output
     assert "net     35.00 USD" in table

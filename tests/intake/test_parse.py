@@ -3,6 +3,9 @@
 import json
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hyp_settings
+from hypothesis import strategies as st
 
 from adapter import clock
 from adapter.clock import parse_instant
@@ -212,10 +215,6 @@ def test_instants_outside_datetime_range_are_a_field_error(text):
 
 
 # --- fuzz: whatever arrives, the answer is a Batch or an IntakeError (a 4xx), never a crash ------------
-
-from hypothesis import given  # noqa: E402
-from hypothesis import settings as hyp_settings
-from hypothesis import strategies as st
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),

@@ -204,8 +204,10 @@ def oracle_state(events, account, t):
 
 USERS = ["ann", "bob", "cid"]
 event_strategy = st.one_of(
-    st.tuples(st.just("seat"), st.sampled_from(USERS), st.booleans(), st.integers(0, 3), st.sampled_from(["acme", "globex"])),
-    st.tuples(st.just("snap"), st.lists(st.sampled_from(USERS), unique=True), st.none(), st.integers(0, 3), st.just("acme")),
+    st.tuples(st.just("seat"), st.sampled_from(USERS), st.booleans(), st.integers(0, 3),
+              st.sampled_from(["acme", "globex"])),
+    st.tuples(st.just("snap"), st.lists(st.sampled_from(USERS), unique=True), st.none(), st.integers(0, 3),
+              st.just("acme")),
     st.tuples(st.just("plan"), st.sampled_from(sorted(PLANS)), st.none(), st.integers(0, 3), st.just("acme")),
 )
 

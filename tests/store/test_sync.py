@@ -63,6 +63,7 @@ def test_planned_calls_keep_an_account_due_and_dead_letters_stop_the_rest(memory
 def test_pushed_timeline_and_hourly_count(memory_db):
     [call_id] = store.plan_calls(memory_db, [_call(n=0)])
     store.complete_call(memory_db, call_id, request_id="req_1", response="{}", completed_us=5 * SECOND)
-    assert store.succeeded_quantity_calls(memory_db, "acme", "sub_1") == [{"effective_us": 0, "quantity": 3, "completed_us": 5 * SECOND}]
+    assert store.succeeded_quantity_calls(memory_db, "acme", "sub_1") \
+        == [{"effective_us": 0, "quantity": 3, "completed_us": 5 * SECOND}]
     assert store.quantity_calls_since(memory_db, "sub_1", 0) == 1
     assert store.quantity_calls_since(memory_db, "sub_1", 6 * SECOND) == 0

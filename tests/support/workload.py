@@ -122,7 +122,8 @@ class Workload(OneByOne):
                 account.clock, account.customer, account.subscription = test_clock.id, customer.id, sub.id
             else:
                 customer = f"cust-{account.id}"
-                h.client.Customer.create({"id": customer, "first_name": account.id, "email": f"{account.id}@example.com",
+                h.client.Customer.create({"id": customer, "first_name": account.id,
+                                          "email": f"{account.id}@example.com",
                                           "card": {"number": "4111111111111111", "expiry_month": 12,
                                                    "expiry_year": 2030}})
                 items = [{"item_price_id": plan.seat.price_id, "quantity": quantity}]

@@ -128,7 +128,8 @@ def test_enabling_an_addon_mid_term_adds_its_price_prorated_to_the_day(world):
                  "occurred_at": oslo(2026, 4, 16, 12).isoformat(), "addons": ["konfidens-sms-monthly"]})
     [outcome] = world.worker.run_once()
     assert outcome.sent == 1
-    items = {i.item_price_id: i.quantity for i in world.site.cb.Subscription.retrieve(sub).subscription.subscription_items}
+    subscription = world.site.cb.Subscription.retrieve(sub).subscription
+    items = {i.item_price_id: i.quantity for i in subscription.subscription_items}
     assert set(items) == {"konfidens-solo-NOK-monthly", sms.price.price_id} and items["konfidens-solo-NOK-monthly"] == 2
     # A flat 9900 øre addon from April 16 to 30: 15 of 30 days, charged at the next invoice.
     charges = [(c.entity_id, c.amount) for c in world.site.unbilled(sub) if not c.is_voided]

@@ -66,7 +66,8 @@ def send(world, *events):
 
 def add_a_seat_at_23_59_58_synced_after_midnight(world):
     # The product adds a user at 23:59:58 on April 15; the clock (and the call) is past midnight.
-    world.site.cb.TimeMachine.travel_forward("delorean", {"destination_time": int(oslo(2026, 4, 16, 0, 0, 3).timestamp())})
+    world.site.cb.TimeMachine.travel_forward(
+        "delorean", {"destination_time": int(oslo(2026, 4, 16, 0, 0, 3).timestamp())})
     send(world, {"id": "late-night", "type": "seat.activated", "account": "clinic",
                  "occurred_at": oslo(2026, 4, 15, 23, 59, 58).isoformat(), "user": "d"})
     [outcome] = world.worker.run_once()

@@ -1,10 +1,11 @@
 """The seat planner's invariants (adapter/seat_plan.py), as properties over random streams of facts.
 
 A simulated provider takes each plan's calls: it holds a quantity and bills ``Δq × measure(date)`` per
-call, the linear rule both providers document (docs/stripe.md#proration-amounts, docs/chargebee.md#proration-arithmetic). Facts
-(activations, deactivations, bulk imports and removals) arrive in waves, late and out of order; after
-each wave the planner runs against the ledger's truth, and sometimes crashes half-way (the rest of its
-calls are resent unchanged, as seat sync does) or is asked again with nothing new.
+call, the linear rule both providers document (docs/stripe.md#proration-amounts,
+docs/chargebee.md#proration-arithmetic). Facts (activations, deactivations, bulk imports and removals)
+arrive in waves, late and out of order; after each wave the planner runs against the ledger's truth, and
+sometimes crashes half-way (the rest of its calls are resent unchanged, as seat sync does) or is asked
+again with nothing new.
 """
 
 from __future__ import annotations

@@ -40,7 +40,8 @@ def integral_seconds(timeline: Timeline, start, end) -> int:
     return sum(timeline.at(a) * (b - a) // S for a, b in zip(edges, edges[1:]))
 
 
-points = st.lists(st.tuples(st.integers(min_value=-5 * 86400, max_value=35 * 86400), st.integers(min_value=0, max_value=20)), max_size=15)
+points = st.lists(st.tuples(st.integers(min_value=-5 * 86400, max_value=35 * 86400),
+                            st.integers(min_value=0, max_value=20)), max_size=15)
 
 
 @settings(max_examples=300, deadline=None)

@@ -33,7 +33,8 @@ def hostile(settings):
 def stored(settings) -> int:
     db = store.open_db(settings.database)
     try:
-        return db.execute("SELECT (SELECT count(*) FROM provider_events) + (SELECT count(*) FROM product_events)").fetchone()[0]
+        return db.execute(
+            "SELECT (SELECT count(*) FROM provider_events) + (SELECT count(*) FROM product_events)").fetchone()[0]
     finally:
         db.close()
 

@@ -102,7 +102,8 @@ def test_reconciliation_html_json_and_csv_say_the_same(faulty):
     assert data["summary"]["by_kind"] == {"invoice_unpaid": 1, "unexpected_line": 1}
     # Sorted by money at stake, largest first (the unpaid renewal is $32.50, the manual line $12.34).
     assert [d["account"] for d in data["differences"]] == ["unpaid", "manual"]
-    ascending = client.get(f"/ops/reconciliation?{UNTIL}&format=json&sort=money_at_stake&order=asc", headers=AUTH).get_json()
+    ascending = client.get(f"/ops/reconciliation?{UNTIL}&format=json&sort=money_at_stake&order=asc",
+                           headers=AUTH).get_json()
     assert [d["account"] for d in ascending["differences"]] == ["manual", "unpaid"]
 
     rows = list(csv.DictReader(io.StringIO(client.get(f"/ops/reconciliation?{UNTIL}&format=csv", headers=AUTH)

@@ -1,7 +1,7 @@
 """Chargebee through the official SDK (chargebee-python 3.x): the client and fetch functions.
 
-Only modules of ``adapter/providers/`` import a provider SDK. Fetch functions return plain dicts (the SDK keeps the API's JSON in
-``raw_data``); saving is ``adapter/mirror.py``'s job.
+Only modules of ``adapter/providers/`` import a provider SDK. Fetch functions return plain dicts (the SDK
+keeps the API's JSON in ``raw_data``); saving is ``adapter/callbacks/mirror.py``'s job.
 """
 
 from __future__ import annotations

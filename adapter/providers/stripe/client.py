@@ -1,7 +1,7 @@
 """Stripe through the official SDK: the client, and fetch functions that return plain dicts.
 
-Only modules of ``adapter/providers/`` import a provider SDK. Fetch functions only read; saving is ``adapter/mirror.py``'s job
-(github-to-sqlite's split), so every fetch can be replaced by captured JSON in
+Only modules of ``adapter/providers/`` import a provider SDK. Fetch functions only read; saving is
+``adapter/callbacks/mirror.py``'s job (github-to-sqlite's split), so every fetch can be replaced by captured JSON in
 tests.
 """
 
