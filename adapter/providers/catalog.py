@@ -8,6 +8,8 @@ catalogue names, so they are created as written.
 
 from __future__ import annotations
 
+from functools import partial
+
 from chargebee import Chargebee
 from chargebee.api_error import APIError
 
@@ -42,9 +44,11 @@ def create_stripe_prices(client, catalog: Catalog) -> dict[str, str]:
             continue
         # A catalogue has more prices than Stripe's 25 requests/s allow at once: limiter 429s are
         # retried (honouring Retry-After) under the same idempotency keys, so nothing is made twice.
-        product = call_with_retries(lambda: client.v1.products.create(
-            {"name": name}, {"idempotency_key": f"seatsync:product:{price_id}"}))
-        price = call_with_retries(lambda: client.v1.prices.create(
+        # partial binds this iteration's values now (a lambda would read the loop variables when called).
+        product = call_with_retries(partial(
+            client.v1.products.create, {"name": name}, {"idempotency_key": f"seatsync:product:{price_id}"}))
+        price = call_with_retries(partial(
+            client.v1.prices.create,
             {"product": product.id, "unit_amount": amount, "currency": currency.lower(),
              "recurring": {"interval": interval}},
             {"idempotency_key": f"seatsync:price:{price_id}"}))
@@ -61,13 +65,16 @@ def create_chargebee_prices(client: Chargebee, catalog: Catalog) -> list[str]:
     created = []
     for price_id, amount, currency, interval, name, kind in _prices(catalog, "chargebee"):
         item_id = f"item-{price_id}"
-        _create_unless_exists(lambda headers: client.Item.create(
-            {"id": item_id, "name": f"{name} ({price_id})", "type": kind, "item_family_id": "seatsync"}, headers),
+        # partial binds this iteration's parameters; _create_unless_exists adds the headers.
+        _create_unless_exists(partial(
+            client.Item.create,
+            {"id": item_id, "name": f"{name} ({price_id})", "type": kind, "item_family_id": "seatsync"}),
             key=f"seatsync:item:{price_id}")
         # name is required (chargebee-python ItemPrice.CreateParams: name: Required[str]).
-        if _create_unless_exists(lambda headers: client.ItemPrice.create(
+        if _create_unless_exists(partial(
+                client.ItemPrice.create,
                 {"id": price_id, "name": f"{name} ({price_id})", "item_id": item_id, "pricing_model": "per_unit",
-                 "price": amount, "currency_code": currency, "period": 1, "period_unit": interval}, headers),
+                 "price": amount, "currency_code": currency, "period": 1, "period_unit": interval}),
                 key=f"seatsync:item_price:{price_id}"):
             created.append(price_id)
     return created

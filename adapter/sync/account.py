@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Protocol
 
 import sqlite_utils
@@ -86,7 +88,8 @@ class SyncOptions:
 def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[str, Provider], *, account: str,
                  claimed_version: int, owner: str, now_us: Callable[[], int] = clock.now_us,
                  options: SyncOptions | None = None, on_drift: Callable[[dict], None] | None = None) -> Outcome:
-    """One pass for one leased account. Never raises for provider failures: they end in dead letters or a retry later."""
+    """One pass for one leased account. Never raises for provider failures: they end in dead letters
+    or a retry later."""
     options = options or SyncOptions()
     outcome = Outcome(account)
     linked = get_account(db, account)
@@ -115,9 +118,9 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
 
     # 2. Read the provider, guard against drift, plan the difference.
     try:
-        state = call_with_retries(lambda: provider.read(linked.subscription, catalog), attempts=options.retry_attempts,
-                                  initial=options.retry_initial, maximum=options.retry_maximum,
-                                  **({"sleep": options.sleep} if options.sleep else {}))
+        state = call_with_retries(lambda: provider.read(linked.subscription, catalog),
+                                  attempts=options.retry_attempts, initial=options.retry_initial,
+                                  maximum=options.retry_maximum, sleep=options.sleep or time.sleep)
     except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes
         failure = classify(exc)
         if failure.transient:
@@ -220,9 +223,8 @@ def _send_planned(db, provider: Provider, account: str, owner: str, now_us, opti
         store.record_call_attempt(db, call["id"])
         try:
             request_id, response = call_with_retries(
-                lambda: provider.send(spec, call["idempotency_key"]), attempts=options.retry_attempts,
-                initial=options.retry_initial, maximum=options.retry_maximum,
-                **({"sleep": options.sleep} if options.sleep else {}))
+                partial(provider.send, spec, call["idempotency_key"]), attempts=options.retry_attempts,
+                initial=options.retry_initial, maximum=options.retry_maximum, sleep=options.sleep or time.sleep)
         except Exception as exc:  # noqa: BLE001
             failure = classify(exc)
             if failure.transient:
@@ -268,24 +270,8 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
     timezone = linked.timezone or plan.timezone
     specs: list[CallSpec] = []
 
-    sync = store.sync_state(db, account) or {}
-    if sync.get("baseline_quantity") is None and state.quantity is not None:
-        # First look at this subscription: what it bills up to now is taken as given;
-        # from now on it must follow the ledger.
-        store.set_baseline(db, account, state.quantity, max(start, provider_now))
-        sync = store.sync_state(db, account)
-    elif state.quantity is not None and sync.get("last_set_quantity") is not None \
-            and state.quantity != sync["last_set_quantity"]:
-        drift = {"account": account, "subscription": linked.subscription,
-                 "expected": sync["last_set_quantity"], "actual": state.quantity, "at_us": provider_now}
-        # One transaction: a crash in between must not record the drift (and notify the product) twice.
-        with store.write_transaction(db):
-            store.record_drift(db, account, linked.subscription, expected=sync["last_set_quantity"],
-                               actual=state.quantity, now_us=drift["at_us"], recorded_us=now_us)
-            store.set_last_set_quantity(db, account, state.quantity)
-            if on_drift:
-                on_drift(drift)
-        outcome.drift = True
+    sync = _baseline_or_drift(db, linked, state, start=start, provider_now=provider_now, now_us=now_us,
+                              outcome=outcome, on_drift=on_drift)
 
     # Plan changes: one update that swaps the prices and keeps the quantity.
     current_quantity = state.quantity or 0
@@ -363,6 +349,31 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
     waiting = bool(ledger.changes(db, account, horizon, beyond) or ledger.plan_changes(db, account, horizon, beyond)
                    or ledger.addon_changes(db, account, horizon, beyond))
     return Planned(specs, late, waiting, batch, quantity_plan)
+
+
+def _baseline_or_drift(db, linked, state: SubscriptionState, *, start: int, provider_now: int, now_us: int,
+                       outcome: Outcome, on_drift=None) -> dict:
+    """The account's sync state after the first look at its subscription (a baseline) or a drift check."""
+    account = linked.account
+    sync = store.sync_state(db, account) or {}
+    if sync.get("baseline_quantity") is None and state.quantity is not None:
+        # First look at this subscription: what it bills up to now is taken as given;
+        # from now on it must follow the ledger.
+        store.set_baseline(db, account, state.quantity, max(start, provider_now))
+        return store.sync_state(db, account) or {}
+    if state.quantity is not None and sync.get("last_set_quantity") is not None \
+            and state.quantity != sync["last_set_quantity"]:
+        drift = {"account": account, "subscription": linked.subscription,
+                 "expected": sync["last_set_quantity"], "actual": state.quantity, "at_us": provider_now}
+        # One transaction: a crash in between must not record the drift (and notify the product) twice.
+        with store.write_transaction(db):
+            store.record_drift(db, account, linked.subscription, expected=sync["last_set_quantity"],
+                               actual=state.quantity, now_us=drift["at_us"], recorded_us=now_us)
+            store.set_last_set_quantity(db, account, state.quantity)
+            if on_drift:
+                on_drift(drift)
+        outcome.drift = True
+    return sync
 
 
 @dataclass(frozen=True)
