@@ -337,7 +337,8 @@ def _read(path: Path) -> tuple[Catalog, list[PolicyError]]:
             errors.append(PolicyError(name, None, key, "unknown top-level key (allowed: plans, addons)"))
         for addon_id, table in data.get("addons", {}).items():
             if addon_id in addon_files:
-                errors.append(PolicyError(name, f"addon {addon_id}", None, f"duplicate addon id (also in {addon_files[addon_id]})"))
+                errors.append(PolicyError(name, f"addon {addon_id}", None,
+                                          f"duplicate addon id (also in {addon_files[addon_id]})"))
                 continue
             addon_files[addon_id] = name
             addon = _read_addon(name, addon_id, table, errors)
@@ -351,6 +352,17 @@ def _read(path: Path) -> tuple[Catalog, list[PolicyError]]:
             plan = _read_plan(name, plan_id, table, errors)
             if plan is not None:
                 plans[plan_id] = plan
+    errors.extend(_addon_mismatches(plans, addons, addon_files))
+    return Catalog(plans, addons), errors
+
+
+def _addon_mismatches(plans: dict[str, Plan], addons: dict[str, Addon],
+                      addon_files: dict[str, str]) -> list[PolicyError]:
+    """Plans naming an unknown addon, or one of another provider, currency or interval.
+
+    An addon that was declared but failed to read (in ``addon_files``, not in ``addons``) has its own errors.
+    """
+    errors: list[PolicyError] = []
     for plan in plans.values():
         for addon_id in plan.addons:
             addon = addons.get(addon_id)
@@ -363,7 +375,7 @@ def _read(path: Path) -> tuple[Catalog, list[PolicyError]]:
                     errors.append(PolicyError(plan.source, plan.id, "addons",
                                               f"addon {addon_id!r} has {attribute} {getattr(addon, attribute)!r}, "
                                               f"plan has {getattr(plan, attribute)!r}"))
-    return Catalog(plans, addons), errors
+    return errors
 
 
 def validate(path) -> list[PolicyError]:

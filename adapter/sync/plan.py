@@ -353,12 +353,7 @@ def _coalesced(quantity: int, target_quantity: int, target: int, bounds: tuple[i
     found: list[_Candidate] = []
 
     def add(shape: list[tuple[int, int]]) -> None:  # [(quantity, index)]
-        calls = tuple(Call(dates.date(k), q) for q, k in shape)
-        achieved, previous = 0, quantity
-        for q, k in shape:
-            achieved += (q - previous) * dates.x(k)
-            previous = q
-        found.append(_Candidate(calls, achieved, "coalesced"))
+        found.append(_shaped(shape, quantity, dates))
 
     delta = target_quantity - quantity
     if delta:
@@ -378,6 +373,26 @@ def _coalesced(quantity: int, target_quantity: int, target: int, bounds: tuple[i
                 add([(middle, k1), (target_quantity, k2)])
     if any(c.achieved == target for c in found):
         return found
+    three = _three_calls(quantity, target_quantity, target, bounds, dates, ordered, truth_range)
+    if three is not None:
+        found.append(three)
+    return found
+
+
+def _shaped(shape: list[tuple[int, int]], quantity: int, dates: _Dates) -> _Candidate:
+    """The plan that sets each quantity at its date index (``shape``: [(quantity, index)]) and its money."""
+    calls = tuple(Call(dates.date(k), q) for q, k in shape)
+    achieved, previous = 0, quantity
+    for q, k in shape:
+        achieved += (q - previous) * dates.x(k)
+        previous = q
+    return _Candidate(calls, achieved, "coalesced")
+
+
+def _three_calls(quantity: int, target_quantity: int, target: int, bounds: tuple[int, int], dates: _Dates,
+                 ordered: bool, truth_range: tuple[int, int]) -> _Candidate | None:
+    """The first exact plan of three calls found, if any (tried when no one- or two-call plan is exact)."""
+    last = dates.count - 1
     middles = _intermediates(quantity, target_quantity, bounds, truth_range)
     # Searching a listed (non-arithmetic) domain costs a scan per solve: try fewer last dates there.
     last_dates = _sample(dates.count, 192 if dates.step else 24)
@@ -391,9 +406,9 @@ def _coalesced(quantity: int, target_quantity: int, target: int, bounds: tuple[i
                 solution = dates.solve2(a1, a2, rest, max1=k3 if ordered else last, max2=k3 if ordered else last,
                                         ordered=ordered)
                 if solution is not None:
-                    add([(first, solution[0]), (second, solution[1]), (target_quantity, k3)])
-                    return found
-    return found
+                    return _shaped([(first, solution[0]), (second, solution[1]), (target_quantity, k3)], quantity,
+                                   dates)
+    return None
 
 
 def _at_known_dates(quantity: int, target_quantity: int, target: int, bounds: tuple[int, int],
