@@ -162,7 +162,8 @@ def parse_body(body: bytes | str, *, plans: Collection[str], addons: Collection[
 
 def parse_document(document: Any, *, plans: Collection[str], addons: Collection[str]) -> Batch:
     if not isinstance(document, dict):
-        raise IntakeError(422, "Invalid event", [{"field": "", "reason": "must be an event object or {\"events\": [...]}"}])
+        raise IntakeError(422, "Invalid event",
+                          [{"field": "", "reason": "must be an event object or {\"events\": [...]}"}])
     if "events" in document:
         extra = sorted(set(document) - {"events"})
         if extra:
@@ -195,7 +196,8 @@ def parse_document(document: Any, *, plans: Collection[str], addons: Collection[
         seen = first_by_id.setdefault(event.id, (pointer, event))
         if seen[1].body != event.body:
             conflicts.append({"field": f"{pointer}/id",
-                              "reason": f"id {event.id!r} already used in this batch at {seen[0] or '/'} for a different event"})
+                              "reason": f"id {event.id!r} already used in this batch at {seen[0] or '/'}"
+                                        " for a different event"})
     if errors:
         raise IntakeError(422, "Invalid event", errors)
     if conflicts:
@@ -276,6 +278,17 @@ def parse_event(raw: Any, pointer: str, *, plans: Collection[str], addons: Colle
     for name in sorted(set(raw) - allowed):
         errors.append({"field": f"{pointer}/{name}", "reason": f"unknown field for {event_type}"})
 
+    values.update(_typed_fields(raw, pointer, required, optional, plans=plans, addons=addons, errors=errors))
+
+    if len(errors) > before:
+        return None
+    return EVENT_TYPES[event_type](body=canonical(raw), **values)
+
+
+def _typed_fields(raw: dict, pointer: str, required: Collection[str], optional: Collection[str], *,
+                  plans: Collection[str], addons: Collection[str], errors: list[dict]) -> dict[str, Any]:
+    """The values of an event type's own fields present in ``raw``, each checked; problems go to ``errors``."""
+    values: dict[str, Any] = {}
     if "user" in required and "user" in raw:
         values["user"] = _string(raw, "user", pointer, errors)
     if "users" in required and "users" in raw:
@@ -302,10 +315,7 @@ def parse_event(raw: Any, pointer: str, *, plans: Collection[str], addons: Colle
         values["subscription"] = _string(raw, "subscription", pointer, errors)
     if "timezone" in optional and "timezone" in raw:
         values["timezone"] = _timezone(raw["timezone"], f"{pointer}/timezone", errors)
-
-    if len(errors) > before:
-        return None
-    return EVENT_TYPES[event_type](body=canonical(raw), **values)
+    return values
 
 
 def _timezone(value: Any, pointer: str, errors: list[dict]) -> str | None:
