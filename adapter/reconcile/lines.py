@@ -91,6 +91,32 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
                 if since_us <= _window_instant(line, provider) < until_us
                 and _seconds(to_us(line.billed_at)) > link_s]
 
+    invoices, actual = _actual_lines(db, link, report, after_s, until_s, currency, out)
+    report.lines += len(expected)
+    report.actual_lines += len(actual)
+
+    left_expected, left_actual, matched_keys = _match_exact(link, expected, actual, currency, tolerance, out)
+    _match_one_field_wrong(link, left_expected, left_actual, currency, out)
+    if facts.reshapes_open_charges:
+        _reshaped(left_expected, left_actual, tolerance)
+    _leftover_actual(link, left_actual, matched_keys, currency, out)
+
+    pending = [_Actual(row, "", "pending") for row in store.recon_pending_charges(db, provider, link.subscription)]
+    _leftover_expected(link, left_expected, expected, pending, currency, out)
+
+    if facts.credits_issued_at_change:
+        _credit_notes_applied(db, link, invoices, currency, since_us, out)
+    else:
+        _pending_credits_unapplied(link, pending, invoices, min(now_us, until_us), currency, out)
+    _fold_late_changes(db, link, plan, since_us, until_us, out, first_line_difference)
+
+
+def _actual_lines(db, link: accounts.Account, report: Report, after_s: int, until_s: int, currency: str,
+                  out: list[Difference]) -> tuple[list[dict], list[_Actual]]:
+    """The window's mirrored invoices and their lines (with credit notes' where the provider issues them at
+    the change); an unpaid invoice is a difference of its own."""
+    provider = link.provider
+    facts = registry.get(provider)
     actual: list[_Actual] = []
     invoices = store.recon_invoices(db, provider, link.subscription, after_s, until_s)
     for invoice in invoices:
@@ -104,20 +130,24 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
                                   f"{format_amount(due, currency)} due",
                                   due, currency, invoice=invoice["id"], expected_amount=0, actual_amount=due))
     if facts.credits_issued_at_change:
-        for note in store.recon_credit_notes(db, provider, link.subscription, link_s, until_s):
+        for note in store.recon_credit_notes(db, provider, link.subscription, _seconds(link.linked_us), until_s):
             for row in _credit_note_lines(note):
                 actual.append(_Actual(row, note["id"], "credit_note"))
-    report.lines += len(expected)
-    report.actual_lines += len(actual)
+    return invoices, actual
 
-    # Pass 1: exact key (price, period, quantity, sign); amounts within tolerance.
+
+def _match_exact(link: accounts.Account, expected: list[ExpectedLine], actual: list[_Actual], currency: str,
+                 tolerance: int, out: list[Difference]) -> tuple[list[ExpectedLine], list[_Actual], set[tuple]]:
+    """Pass 1: exact key (price, period, quantity, sign); amounts within tolerance.
+
+    Returns the expected and actual lines left unmatched, and the keys that matched."""
     by_key: dict[tuple, list[ExpectedLine]] = {}
     for line in expected:
         by_key.setdefault(_expected_key(line), []).append(line)
     matched_keys: set[tuple] = set()
     left_actual: list[_Actual] = []
     for item in actual:
-        for key in item.keys(provider):
+        for key in item.keys(link.provider):
             if by_key.get(key):
                 line = by_key[key].pop(0)
                 matched_keys.add(key)
@@ -129,12 +159,16 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
         else:
             left_actual.append(item)
     left_expected = [line for lines in by_key.values() for line in lines]
+    return left_expected, left_actual, matched_keys
 
-    # Pass 2: the same line with one field wrong (quantity at renewal, or price).
+
+def _match_one_field_wrong(link: accounts.Account, left_expected: list[ExpectedLine], left_actual: list[_Actual],
+                           currency: str, out: list[Difference]) -> None:
+    """Pass 2: the same line with one field wrong (quantity at renewal, or price); both sides leave the lists."""
     for item in list(left_actual):
         row = item.row
         for line in left_expected:
-            same_period = (_expected_key(line)[1:3] in [k[1:3] for k in item.keys(provider)])
+            same_period = (_expected_key(line)[1:3] in [k[1:3] for k in item.keys(link.provider)])
             if not same_period or (line.amount < 0) != item.credit:
                 continue
             if line.price_id == row["price"] and not line.proration and line.quantity != row["quantity"]:
@@ -150,48 +184,38 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
             left_actual.remove(item)
             break
 
-    if facts.reshapes_open_charges:
-        _reshaped(left_expected, left_actual, tolerance)
 
-    # Leftover actual lines: a proration the policy already explains once is a duplicate.
+def _leftover_actual(link: accounts.Account, left_actual: list[_Actual], matched_keys: set[tuple], currency: str,
+                     out: list[Difference]) -> None:
+    """Leftover actual lines: a proration the policy already explains once is a duplicate."""
     for item in left_actual:
         proration = bool(item.row.get("proration")) or item.source == "credit_note"
-        if proration and any(key in matched_keys for key in item.keys(provider)):
+        if proration and any(key in matched_keys for key in item.keys(link.provider)):
             out.append(_diff(link, "duplicated_proration", None, item, currency,
                              f"a second {'credit' if item.credit else 'charge'} for the same change"))
         else:
             out.append(_diff(link, "unexpected_line", None, item, currency,
                              f"{item.row.get('description') or 'line'}: no seat, plan or addon change explains it"))
 
-    # Leftover expected lines. When nothing due at one instant is on any mirrored invoice, that is one
-    # difference about the invoice (a threshold never invoiced, or an invoice the mirror never got),
-    # whatever the mirror still shows as pending: the invoice that would have swept it is what is missing.
-    pending = [_Actual(row, "", "pending") for row in store.recon_pending_charges(db, provider, link.subscription)]
+
+def _leftover_expected(link: accounts.Account, left_expected: list[ExpectedLine], expected: list[ExpectedLine],
+                       pending: list[_Actual], currency: str, out: list[Difference]) -> None:
+    """Leftover expected lines, against what the mirror still shows pending (explained ones leave ``pending``).
+
+    When nothing due at one instant is on any mirrored invoice, that is one difference about the invoice
+    (a threshold never invoiced, or an invoice the mirror never got), whatever the mirror still shows as
+    pending: the invoice that would have swept it is what is missing.
+    """
     groups: dict = {}
     for line in left_expected:
         groups.setdefault(line.billed_at, []).append(line)
     for instant, lines in sorted(groups.items()):
-        total = sum(line.amount for line in lines)
         if len(lines) == sum(1 for line in expected if line.billed_at == instant):
-            for line in lines:  # what the mirror still shows pending is explained by this difference
-                item = next((p for p in pending if _expected_key(line) in p.keys(provider)), None)
-                if item is not None:
-                    pending.remove(item)
-            if lines[0].billed == "threshold":
-                out.append(Difference(link.account, "threshold_not_invoiced",
-                                      f"the gathered prorations passed the threshold at {instant.isoformat()} "
-                                      f"but {len(lines)} lines were not invoiced", abs(total), currency,
-                                      expected_amount=total))
-            else:
-                out.append(Difference(link.account, "invoice_missing",
-                                      f"no mirrored invoice bills the {len(lines)} lines due {instant.isoformat()} "
-                                      f"({lines[0].billed}); a dropped webhook? `seatsync backfill` or the sweeper "
-                                      f"recovers it", abs(total), currency, expected_amount=total))
+            out.append(_invoice_not_seen(link, lines, pending, currency))
             continue
         for line in lines:
-            item = next((p for p in pending if _expected_key(line) in p.keys(provider)), None)
+            item = _take_pending(link, line, pending)
             if item is not None:
-                pending.remove(item)
                 kind = "credit_not_applied" if line.amount < 0 else "missing_proration"
                 out.append(_diff(link, kind, line, item, currency,
                                  f"still pending; due {line.billed} at {line.billed_at.isoformat()}",
@@ -200,17 +224,43 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
                 kind = "missing_proration" if line.proration else "wrong_quantity_at_renewal"
                 out.append(_diff(link, kind, line, None, currency, "no line on any mirrored invoice"))
 
-    if facts.credits_issued_at_change:
-        _credit_notes_applied(db, link, invoices, currency, since_us, out)
-    else:
-        for item in pending:
-            row = item.row
-            if row["amount"] < 0 and row["period_end"] is not None and row["period_end"] * 1_000_000 <= min(
-                    now_us, until_us) and any(i["created"] >= row["period_end"] for i in invoices):
-                out.append(_diff(link, "credit_not_applied", None, item, currency,
-                                 "a credit still pending after the invoice it was due on",
-                                 stake=abs(row["amount"])))
-    _fold_late_changes(db, link, plan, since_us, until_us, out, first_line_difference)
+
+def _take_pending(link: accounts.Account, line: ExpectedLine, pending: list[_Actual]) -> _Actual | None:
+    """The pending charge standing for ``line``, removed from ``pending``; None if there is none."""
+    item = next((p for p in pending if _expected_key(line) in p.keys(link.provider)), None)
+    if item is not None:
+        pending.remove(item)
+    return item
+
+
+def _invoice_not_seen(link: accounts.Account, lines: list[ExpectedLine], pending: list[_Actual],
+                      currency: str) -> Difference:
+    """One difference for every line due at one instant when none of them is on a mirrored invoice."""
+    instant = lines[0].billed_at
+    total = sum(line.amount for line in lines)
+    for line in lines:  # what the mirror still shows pending is explained by this difference
+        _take_pending(link, line, pending)
+    if lines[0].billed == "threshold":
+        return Difference(link.account, "threshold_not_invoiced",
+                          f"the gathered prorations passed the threshold at {instant.isoformat()} "
+                          f"but {len(lines)} lines were not invoiced", abs(total), currency,
+                          expected_amount=total)
+    return Difference(link.account, "invoice_missing",
+                      f"no mirrored invoice bills the {len(lines)} lines due {instant.isoformat()} "
+                      f"({lines[0].billed}); a dropped webhook? `seatsync backfill` or the sweeper "
+                      f"recovers it", abs(total), currency, expected_amount=total)
+
+
+def _pending_credits_unapplied(link: accounts.Account, pending: list[_Actual], invoices: list[dict], horizon_us: int,
+                               currency: str, out: list[Difference]) -> None:
+    """A credit still pending after an invoice that should have used it (providers with pending credits)."""
+    for item in pending:
+        row = item.row
+        if row["amount"] < 0 and row["period_end"] is not None and row["period_end"] * 1_000_000 <= horizon_us \
+                and any(i["created"] >= row["period_end"] for i in invoices):
+            out.append(_diff(link, "credit_not_applied", None, item, currency,
+                             "a credit still pending after the invoice it was due on",
+                             stake=abs(row["amount"])))
 
 
 LINE_KINDS = ("missing_proration", "unexpected_line", "wrong_amount", "wrong_quantity_at_renewal")
