@@ -5,10 +5,14 @@
 the functions through this package (``store.claim_due_accounts(...)``).
 """
 
+# ``name as name`` marks a re-export for type checkers (mypy's no_implicit_reexport).
 from adapter.store.callbacks import *  # noqa: F401,F403
-from adapter.store.connection import open_db, schema_version, write_transaction  # noqa: F401
+from adapter.store.connection import Row as Row
+from adapter.store.connection import open_db as open_db
+from adapter.store.connection import schema_version as schema_version
+from adapter.store.connection import write_transaction as write_transaction
 from adapter.store.ledger import *  # noqa: F401,F403
-from adapter.store.migrations import MIGRATIONS  # noqa: F401
+from adapter.store.migrations import MIGRATIONS as MIGRATIONS
 from adapter.store.notify import *  # noqa: F401,F403
 from adapter.store.reconcile import *  # noqa: F401,F403
 from adapter.store.sync import *  # noqa: F401,F403

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from adapter.store.connection import write_transaction
+from adapter.store.connection import Row, write_transaction
 
 # Every mirror table: (provider, id) is the key, ``raw`` the provider's JSON as
 # last applied, ``version`` the ordering guard (see adapter/mirror.py).
@@ -33,7 +33,7 @@ MIRROR_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 MIRROR_CHILDREN = {"mirror_subscription_items": "subscription", "mirror_invoice_lines": "invoice"}
 
-def insert_provider_event(db: sqlite_utils.Database, row: dict) -> bool:
+def insert_provider_event(db: sqlite_utils.Database, row: Row) -> bool:
     """Store a raw provider event once; ``False`` (and a bumped ``seen_count``) for a duplicate.
 
     A duplicate is the same event id, or, for Stripe, the same dedupe key (two
@@ -61,7 +61,7 @@ def insert_provider_event(db: sqlite_utils.Database, row: dict) -> bool:
 
 
 def claim_provider_events(db: sqlite_utils.Database, owner: str, now_us: int, *, lease_us: int,
-                          limit: int) -> list[dict]:
+                          limit: int) -> list[Row]:
     """Lease due pending events, oldest first, at most one per provider object across all workers.
 
     Holding every event of one object in one worker keeps the Stripe
@@ -116,7 +116,7 @@ def postpone_provider_event(db: sqlite_utils.Database, event_row_id: int, *, err
 
 
 def provider_event_rows(db: sqlite_utils.Database, provider: str | None = None,
-                        status: str | None = None) -> list[dict]:
+                        status: str | None = None) -> list[Row]:
     clauses, params = [], []
     if provider is not None:
         clauses.append("provider = ?")
@@ -144,7 +144,7 @@ def _mirror_table(table: str) -> tuple[str, ...]:
     return MIRROR_COLUMNS[table]
 
 
-def mirror_row(db: sqlite_utils.Database, table: str, provider: str, object_id: str) -> dict | None:
+def mirror_row(db: sqlite_utils.Database, table: str, provider: str, object_id: str) -> Row | None:
     _mirror_table(table)
     rows = list(db.query(f"SELECT * FROM {table} WHERE provider = ? AND id = ?", [provider, object_id]))
     return rows[0] if rows else None
@@ -153,7 +153,7 @@ def mirror_row(db: sqlite_utils.Database, table: str, provider: str, object_id: 
 MONOTONIC_FLAGS = ("deleted", "voided")
 
 
-def upsert_mirror_row(db: sqlite_utils.Database, table: str, row: dict) -> None:
+def upsert_mirror_row(db: sqlite_utils.Database, table: str, row: Row) -> None:
     """Insert or replace one mirror row (every column; missing ones become NULL/default)."""
     columns = _mirror_table(table)
     unknown = set(row) - set(columns)
@@ -172,7 +172,7 @@ def upsert_mirror_row(db: sqlite_utils.Database, table: str, row: dict) -> None:
 
 
 def replace_mirror_children(db: sqlite_utils.Database, table: str, provider: str, parent_id: str,
-                            rows: list[dict]) -> None:
+                            rows: list[Row]) -> None:
     """Make ``rows`` the complete set of children (items, lines) of one parent."""
     parent_column = MIRROR_CHILDREN[table]
     db.execute(f"DELETE FROM {table} WHERE provider = ? AND {parent_column} = ?", [provider, parent_id])
@@ -188,7 +188,7 @@ def mark_pending_charges_invoiced(db: sqlite_utils.Database, provider: str, char
                    [invoice, provider, charge_id])
 
 
-def mirror_rows(db: sqlite_utils.Database, table: str, provider: str | None = None) -> list[dict]:
+def mirror_rows(db: sqlite_utils.Database, table: str, provider: str | None = None) -> list[Row]:
     _mirror_table(table)
     if provider is None:
         return list(db.query(f"SELECT * FROM {table} ORDER BY provider, id"))
@@ -198,10 +198,10 @@ def mirror_rows(db: sqlite_utils.Database, table: str, provider: str | None = No
 def linked_account_for_subscription(db: sqlite_utils.Database, provider: str, subscription: str) -> str | None:
     """The account billed by a subscription: the accounts table first, then the mirror's metadata link."""
     if db["accounts"].exists():  # the accounts table arrives with issue 2's migration
-        row = db.execute("SELECT account FROM accounts WHERE provider = ? AND subscription = ? "
-                         "ORDER BY linked_us DESC LIMIT 1", [provider, subscription]).fetchone()
-        if row:
-            return row[0]
+        linked: tuple[str] | None = db.execute("SELECT account FROM accounts WHERE provider = ? AND subscription = ? "
+                                               "ORDER BY linked_us DESC LIMIT 1", [provider, subscription]).fetchone()
+        if linked:
+            return linked[0]
     row = db.execute("SELECT account FROM mirror_subscriptions WHERE provider = ? AND id = ?",
                      [provider, subscription]).fetchone()
     return row[0] if row else None

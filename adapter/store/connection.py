@@ -5,12 +5,17 @@ promise is only as good as the fsync behind it)."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
 from adapter.store.migrations import MIGRATIONS
+
+# One row as sqlite-utils returns it: column name → value (TEXT, INTEGER, REAL or NULL).
+Row = dict[str, Any]
 
 
 def open_db(path: str | Path | None = None, *, migrate: bool = True) -> sqlite_utils.Database:
@@ -38,8 +43,16 @@ def schema_version(db: sqlite_utils.Database) -> list[str]:
 
 
 
+def insert_row(db: sqlite_utils.Database, table: str, row: Row) -> int:
+    """Insert ``row`` into ``table`` and return its rowid (every table here has an integer key)."""
+    pk = db.table(table).insert(row).last_pk
+    if not isinstance(pk, int):
+        raise TypeError(f"{table}: expected an integer rowid, got {pk!r}")
+    return pk
+
+
 @contextmanager
-def write_transaction(db: sqlite_utils.Database):
+def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """A write transaction that takes the write lock up front (BEGIN IMMEDIATE).
 
     With several processes on one WAL database (gunicorn workers, the sync

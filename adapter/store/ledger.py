@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from adapter.store.connection import Row
+
 
 def stored_event_bodies(db: sqlite_utils.Database, ids: list[str]) -> dict[str, str]:
     """``{id: canonical body}`` for those of ``ids`` already stored."""
@@ -16,7 +18,7 @@ def stored_event_bodies(db: sqlite_utils.Database, ids: list[str]) -> dict[str, 
     return found
 
 
-def insert_product_events(db: sqlite_utils.Database, rows: list[tuple]) -> None:
+def insert_product_events(db: sqlite_utils.Database, rows: list[tuple[str, str, str, int, int, str]]) -> None:
     """Rows of (id, type, account, occurred_us, received_us, body); call inside a write transaction."""
     db.conn.executemany(
         "INSERT INTO product_events (id, type, account, occurred_us, received_us, body) VALUES (?, ?, ?, ?, ?, ?)",
@@ -24,8 +26,8 @@ def insert_product_events(db: sqlite_utils.Database, rows: list[tuple]) -> None:
     )
 
 
-def insert_seat_facts(db: sqlite_utils.Database, rows: list[tuple]) -> None:
-    """Rows of (event_id, account, user, occurred_us, active)."""
+def insert_seat_facts(db: sqlite_utils.Database, rows: list[tuple[str, str, str, int, int]]) -> None:
+    """Rows of (event_id, account, user, occurred_us, active 1 or 0)."""
     db.conn.executemany(
         "INSERT INTO seat_facts (event_id, account, user, occurred_us, active) VALUES (?, ?, ?, ?, ?)", rows
     )
@@ -39,18 +41,18 @@ def insert_snapshot(db: sqlite_utils.Database, event_id: str, account: str, occu
                         [(event_id, user) for user in users])
 
 
-def insert_plan_facts(db: sqlite_utils.Database, rows: list[tuple]) -> None:
+def insert_plan_facts(db: sqlite_utils.Database, rows: list[tuple[str, str, int, str]]) -> None:
     """Rows of (event_id, account, occurred_us, plan)."""
     db.conn.executemany("INSERT INTO plan_facts (event_id, account, occurred_us, plan) VALUES (?, ?, ?, ?)", rows)
 
 
-def insert_addon_facts(db: sqlite_utils.Database, rows: list[tuple]) -> None:
+def insert_addon_facts(db: sqlite_utils.Database, rows: list[tuple[str, str, int, str]]) -> None:
     """Rows of (event_id, account, occurred_us, addons as a JSON array)."""
     db.conn.executemany("INSERT INTO addon_facts (event_id, account, occurred_us, addons) VALUES (?, ?, ?, ?)",
                         rows)
 
 
-def upsert_account_link(db: sqlite_utils.Database, row: dict) -> None:
+def upsert_account_link(db: sqlite_utils.Database, row: Row) -> None:
     """Keep the link from the latest ``account.linked`` by (instant, event id), whatever the arrival order."""
     db.execute(
         """
@@ -65,22 +67,23 @@ def upsert_account_link(db: sqlite_utils.Database, row: dict) -> None:
     )
 
 
-def account_link(db: sqlite_utils.Database, account: str) -> dict | None:
+def account_link(db: sqlite_utils.Database, account: str) -> Row | None:
     rows = list(db.query("SELECT * FROM accounts WHERE account = ?", [account]))
     return rows[0] if rows else None
 
 
-def linked_accounts(db: sqlite_utils.Database) -> list[dict]:
+def linked_accounts(db: sqlite_utils.Database) -> list[Row]:
     return list(db.query("SELECT * FROM accounts ORDER BY account"))
 
 
 def latest_snapshot(db: sqlite_utils.Database, account: str, at_us: int) -> tuple[str, int] | None:
     """(event id, instant) of the snapshot in force at ``at_us``; same-instant snapshots: highest id wins."""
-    return db.execute(
+    row: tuple[str, int] | None = db.execute(
         "SELECT event_id, occurred_us FROM snapshots WHERE account = ? AND occurred_us <= ? "
         "ORDER BY occurred_us DESC, event_id DESC LIMIT 1",
         [account, at_us],
     ).fetchone()
+    return row
 
 
 def snapshot_user_list(db: sqlite_utils.Database, event_id: str) -> list[str]:
@@ -106,7 +109,8 @@ def latest_seat_fact_per_user(db: sqlite_utils.Database, account: str, from_us: 
     )]
 
 
-def seat_facts_between(db: sqlite_utils.Database, account: str, start_us: int, end_us: int) -> list[tuple]:
+def seat_facts_between(db: sqlite_utils.Database, account: str, start_us: int,
+                       end_us: int) -> list[tuple[int, str, int, str]]:
     """(occurred_us, user, active, event id) in [start_us, end_us), in instant order."""
     return db.execute(
         "SELECT occurred_us, user, active, event_id FROM seat_facts "
@@ -115,7 +119,8 @@ def seat_facts_between(db: sqlite_utils.Database, account: str, start_us: int, e
     ).fetchall()
 
 
-def snapshots_between(db: sqlite_utils.Database, account: str, start_us: int, end_us: int) -> list[tuple]:
+def snapshots_between(db: sqlite_utils.Database, account: str, start_us: int,
+                      end_us: int) -> list[tuple[int, str]]:
     """(occurred_us, event id) in [start_us, end_us), in (instant, event id) order."""
     return db.execute(
         "SELECT occurred_us, event_id FROM snapshots WHERE account = ? AND occurred_us >= ? AND occurred_us < ? "
@@ -136,14 +141,16 @@ def known_users(db: sqlite_utils.Database, account: str) -> list[str]:
 
 def plan_fact_at(db: sqlite_utils.Database, account: str, at_us: int) -> tuple[str, int, str] | None:
     """(plan, instant, event id) in force at ``at_us``: latest instant, then highest event id."""
-    return db.execute(
+    row: tuple[str, int, str] | None = db.execute(
         "SELECT plan, occurred_us, event_id FROM plan_facts WHERE account = ? AND occurred_us <= ? "
         "ORDER BY occurred_us DESC, event_id DESC LIMIT 1",
         [account, at_us],
     ).fetchone()
+    return row
 
 
-def plan_facts_between(db: sqlite_utils.Database, account: str, start_us: int, end_us: int) -> list[tuple]:
+def plan_facts_between(db: sqlite_utils.Database, account: str, start_us: int,
+                       end_us: int) -> list[tuple[int, str, str]]:
     """(occurred_us, plan, event id) in [start_us, end_us), in (instant, event id) order."""
     return db.execute(
         "SELECT occurred_us, plan, event_id FROM plan_facts WHERE account = ? AND occurred_us >= ? "
@@ -154,14 +161,17 @@ def plan_facts_between(db: sqlite_utils.Database, account: str, start_us: int, e
 
 def addon_fact_at(db: sqlite_utils.Database, account: str, at_us: int) -> tuple[str, int, str] | None:
     """(addons JSON, instant, event id) in force at ``at_us``."""
-    return db.execute(
+    row: tuple[str, int, str] | None = db.execute(
         "SELECT addons, occurred_us, event_id FROM addon_facts WHERE account = ? AND occurred_us <= ? "
         "ORDER BY occurred_us DESC, event_id DESC LIMIT 1",
         [account, at_us],
     ).fetchone()
+    return row
 
 
-def addon_facts_between(db: sqlite_utils.Database, account: str, start_us: int, end_us: int) -> list[tuple]:
+def addon_facts_between(db: sqlite_utils.Database, account: str, start_us: int,
+                        end_us: int) -> list[tuple[int, str, str]]:
+    """(occurred_us, addons JSON, event id) in [start_us, end_us), in (instant, event id) order."""
     return db.execute(
         "SELECT occurred_us, addons, event_id FROM addon_facts WHERE account = ? AND occurred_us >= ? "
         "AND occurred_us < ? ORDER BY occurred_us, event_id",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from adapter.store.connection import write_transaction
+from adapter.store.connection import Row, write_transaction
 
 
-def insert_delivery(db: sqlite_utils.Database, row: dict) -> int | None:
+def insert_delivery(db: sqlite_utils.Database, row: Row) -> int | None:
     """Queue a notification once per dedupe key; ``None`` when it was already queued."""
     cursor = db.execute(
         "INSERT INTO deliveries (msg_id, dedupe_key, type, account, body, created_us, next_attempt_us) "
@@ -18,7 +18,7 @@ def insert_delivery(db: sqlite_utils.Database, row: dict) -> int | None:
 
 
 def claim_deliveries(db: sqlite_utils.Database, owner: str, now_us: int, *, lease_us: int, limit: int,
-                     delivery_id: int | None = None) -> list[dict]:
+                     delivery_id: int | None = None) -> list[Row]:
     with write_transaction(db):
         if delivery_id is not None:
             rows = list(db.query(
@@ -49,22 +49,22 @@ def record_delivery_attempt(db: sqlite_utils.Database, delivery_id: int, *, now_
         )
 
 
-def delivery_rows(db: sqlite_utils.Database, *, status: str | None = None, limit: int = 100) -> list[dict]:
+def delivery_rows(db: sqlite_utils.Database, *, status: str | None = None, limit: int = 100) -> list[Row]:
     if status is None:
         return list(db.query("SELECT * FROM deliveries ORDER BY id DESC LIMIT ?", [limit]))
     return list(db.query("SELECT * FROM deliveries WHERE status = ? ORDER BY id DESC LIMIT ?", [status, limit]))
 
 
-def delivery_row(db: sqlite_utils.Database, delivery_id: int) -> dict | None:
+def delivery_row(db: sqlite_utils.Database, delivery_id: int) -> Row | None:
     rows = list(db.query("SELECT * FROM deliveries WHERE id = ?", [delivery_id]))
     return rows[0] if rows else None
 
 
-def delivery_attempt_rows(db: sqlite_utils.Database, delivery_id: int) -> list[dict]:
+def delivery_attempt_rows(db: sqlite_utils.Database, delivery_id: int) -> list[Row]:
     return list(db.query("SELECT * FROM delivery_attempts WHERE delivery_id = ? ORDER BY id", [delivery_id]))
 
 
-def unaddressed_deliveries(db: sqlite_utils.Database) -> list[dict]:
+def unaddressed_deliveries(db: sqlite_utils.Database) -> list[Row]:
     """Queued notifications whose account was not known when they were queued."""
     return list(db.query("SELECT * FROM deliveries WHERE account IS NULL AND status = 'pending' ORDER BY id"))
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from adapter.store.connection import write_transaction
+from adapter.store.connection import Row, write_transaction
 
 
 def recon_invoices(db: sqlite_utils.Database, provider: str, subscription: str, after_s: int,
-                   until_s: int) -> list[dict]:
+                   until_s: int) -> list[Row]:
     """Live mirrored invoices of a subscription created in (after_s, until_s), oldest first."""
     return list(db.query(
         "SELECT * FROM mirror_invoices WHERE provider = ? AND subscription = ? AND deleted = 0 "
@@ -17,12 +17,12 @@ def recon_invoices(db: sqlite_utils.Database, provider: str, subscription: str, 
         [provider, subscription, after_s, until_s]))
 
 
-def recon_invoice_lines(db: sqlite_utils.Database, provider: str, invoice: str) -> list[dict]:
+def recon_invoice_lines(db: sqlite_utils.Database, provider: str, invoice: str) -> list[Row]:
     return list(db.query("SELECT * FROM mirror_invoice_lines WHERE provider = ? AND invoice = ? ORDER BY id",
                          [provider, invoice]))
 
 
-def recon_pending_charges(db: sqlite_utils.Database, provider: str, subscription: str) -> list[dict]:
+def recon_pending_charges(db: sqlite_utils.Database, provider: str, subscription: str) -> list[Row]:
     """Pending items / unbilled charges not yet on an invoice (live, not voided)."""
     return list(db.query(
         "SELECT * FROM mirror_pending_charges WHERE provider = ? AND subscription = ? AND invoice IS NULL "
@@ -30,25 +30,25 @@ def recon_pending_charges(db: sqlite_utils.Database, provider: str, subscription
 
 
 def recon_credit_notes(db: sqlite_utils.Database, provider: str, subscription: str, after_s: int,
-                       until_s: int) -> list[dict]:
+                       until_s: int) -> list[Row]:
     return list(db.query(
         "SELECT * FROM mirror_credit_notes WHERE provider = ? AND subscription = ? AND deleted = 0 "
         "AND created > ? AND created < ? ORDER BY created, id", [provider, subscription, after_s, until_s]))
 
 
-def recon_subscription_items(db: sqlite_utils.Database, provider: str, subscription: str) -> list[dict]:
+def recon_subscription_items(db: sqlite_utils.Database, provider: str, subscription: str) -> list[Row]:
     return list(db.query("SELECT * FROM mirror_subscription_items WHERE provider = ? AND subscription = ? "
                          "ORDER BY id", [provider, subscription]))
 
 
-def recon_dead_letters(db: sqlite_utils.Database, account: str) -> list[dict]:
+def recon_dead_letters(db: sqlite_utils.Database, account: str) -> list[Row]:
     """Unretried dead letters of one account, with the quantity and key of their call."""
     return list(db.query(
         "SELECT d.*, c.quantity, c.idempotency_key FROM dead_letters d LEFT JOIN provider_calls c "
         "ON c.id = d.call_id WHERE d.account = ? AND d.retried_us IS NULL ORDER BY d.id", [account]))
 
 
-def recon_late_changes(db: sqlite_utils.Database, account: str, since_us: int, until_us: int) -> list[dict]:
+def recon_late_changes(db: sqlite_utils.Database, account: str, since_us: int, until_us: int) -> list[Row]:
     """Late changes that took effect at the provider in [since_us, until_us) (``instant_us``, not our clock)."""
     return list(db.query(
         "SELECT * FROM late_changes WHERE account = ? AND instant_us >= ? AND instant_us < ? ORDER BY id",
@@ -64,18 +64,18 @@ def make_account_due(db: sqlite_utils.Database, account: str, now_us: int) -> bo
         return cursor.rowcount == 1
 
 
-def timeline_product_events(db: sqlite_utils.Database, account: str) -> list[dict]:
+def timeline_product_events(db: sqlite_utils.Database, account: str) -> list[Row]:
     return list(db.query("SELECT id, type, occurred_us, received_us, body FROM product_events WHERE account = ? "
                          "ORDER BY occurred_us, id", [account]))
 
 
-def timeline_provider_calls(db: sqlite_utils.Database, account: str) -> list[dict]:
+def timeline_provider_calls(db: sqlite_utils.Database, account: str) -> list[Row]:
     return list(db.query(
         "SELECT id, subscription, kind, operation, quantity, effective_us, idempotency_key, request_id, status, "
         "attempts, error, planned_us, completed_us FROM provider_calls WHERE account = ? ORDER BY id", [account]))
 
 
-def timeline_provider_events(db: sqlite_utils.Database, provider: str, object_ids: list[str]) -> list[dict]:
+def timeline_provider_events(db: sqlite_utils.Database, provider: str, object_ids: list[str]) -> list[Row]:
     """Provider events about any of ``object_ids`` (the subscription, its invoices, credit notes)."""
     if not object_ids:
         return []

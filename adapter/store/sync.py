@@ -3,12 +3,14 @@ plan stood for), drifts, late changes, dead letters. Instants are integer micros
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import sqlite_utils
 
-from adapter.store.connection import write_transaction
+from adapter.store.connection import Row, insert_row, write_transaction
 
 
-def mark_accounts_dirty(db: sqlite_utils.Database, accounts, now_us: int) -> None:
+def mark_accounts_dirty(db: sqlite_utils.Database, accounts: Iterable[str], now_us: int) -> None:
     """Bump each account's ledger version; call inside the intake batch's transaction."""
     for account in accounts:
         db.execute(
@@ -25,7 +27,7 @@ def mark_accounts_dirty(db: sqlite_utils.Database, accounts, now_us: int) -> Non
 
 def claim_due_accounts(db: sqlite_utils.Database, owner: str, now_us: int, *, delay_us: int,
                        lease_us: int, limit: int = 10, max_wait_us: int | None = None,
-                       exclude_owner: bool = False) -> list[dict]:
+                       exclude_owner: bool = False) -> list[Row]:
     """Lease up to ``limit`` accounts with work that is due; each returns its ledger version at claim.
 
     Due means: quiet for ``delay_us`` since its last change (a burst is planned once, when it stops), or
@@ -94,7 +96,7 @@ def release_account(db: sqlite_utils.Database, account: str, owner: str, *, sync
         )
 
 
-def sync_state(db: sqlite_utils.Database, account: str) -> dict | None:
+def sync_state(db: sqlite_utils.Database, account: str) -> Row | None:
     rows = list(db.query("SELECT * FROM sync_state WHERE account = ?", [account]))
     return rows[0] if rows else None
 
@@ -112,25 +114,24 @@ def set_baseline(db: sqlite_utils.Database, account: str, quantity: int, at_us: 
     )
 
 
-def drifts_for(db: sqlite_utils.Database, account: str, subscription: str) -> list[dict]:
+def drifts_for(db: sqlite_utils.Database, account: str, subscription: str) -> list[Row]:
     return list(db.query("SELECT * FROM drifts WHERE account = ? AND subscription = ? ORDER BY id",
                          [account, subscription]))
 
 
 def calls_planned_count(db: sqlite_utils.Database, subscription: str) -> int:
-    return db.execute("SELECT COUNT(*) FROM provider_calls WHERE subscription = ?", [subscription]).fetchone()[0]
+    count: int = db.execute("SELECT COUNT(*) FROM provider_calls WHERE subscription = ?",
+                            [subscription]).fetchone()[0]
+    return count
 
 
-def plan_calls(db: sqlite_utils.Database, calls: list[dict]) -> list[int]:
+def plan_calls(db: sqlite_utils.Database, calls: list[Row]) -> list[int]:
     """Record planned provider calls (before any is sent) and return their ids, in order."""
-    ids = []
     with write_transaction(db):
-        for call in calls:
-            ids.append(db["provider_calls"].insert(call).last_pk)
-    return ids
+        return [insert_row(db, "provider_calls", call) for call in calls]
 
 
-def planned_calls(db: sqlite_utils.Database, account: str) -> list[dict]:
+def planned_calls(db: sqlite_utils.Database, account: str) -> list[Row]:
     return list(db.query("SELECT * FROM provider_calls WHERE account = ? AND status = 'planned' ORDER BY id",
                          [account]))
 
@@ -147,7 +148,7 @@ def complete_call(db: sqlite_utils.Database, call_id: int, *, request_id: str | 
     )
 
 
-def dead_letter_call(db: sqlite_utils.Database, call: dict, *, code: str | None, status: int | None, reason: str,
+def dead_letter_call(db: sqlite_utils.Database, call: Row, *, code: str | None, status: int | None, reason: str,
                      request_id: str | None, now_us: int) -> int:
     """Move a call that failed permanently, and every call planned after it, off the active path."""
     with write_transaction(db):
@@ -160,24 +161,24 @@ def dead_letter_call(db: sqlite_utils.Database, call: dict, *, code: str | None,
         db.execute("UPDATE sync_batches SET status = 'dead' WHERE id IN "
                    "(SELECT batch_id FROM provider_calls WHERE account = ? AND status = 'dead' AND id >= ?)",
                    [call["account"], call["id"]])
-        return db["dead_letters"].insert({
+        return insert_row(db, "dead_letters", {
             "call_id": call["id"], "account": call["account"], "subscription": call["subscription"],
             "operation": call["operation"], "code": code, "status": status, "reason": reason,
             "request_id": request_id, "created_us": now_us,
-        }).last_pk
+        })
 
 
 def dead_letter_read(db: sqlite_utils.Database, account: str, subscription: str, *, operation: str,
                      code: str | None, status: int | None, reason: str, request_id: str | None, now_us: int) -> int:
     """A permanent failure before any call was planned (say the subscription is unknown)."""
     with write_transaction(db):
-        return db["dead_letters"].insert({
+        return insert_row(db, "dead_letters", {
             "call_id": None, "account": account, "subscription": subscription, "operation": operation,
             "code": code, "status": status, "reason": reason, "request_id": request_id, "created_us": now_us,
-        }).last_pk
+        })
 
 
-def dead_letters(db: sqlite_utils.Database, *, include_retried: bool = False) -> list[dict]:
+def dead_letters(db: sqlite_utils.Database, *, include_retried: bool = False) -> list[Row]:
     where = "" if include_retried else "WHERE d.retried_us IS NULL"
     return list(db.query(
         f"""
@@ -187,7 +188,7 @@ def dead_letters(db: sqlite_utils.Database, *, include_retried: bool = False) ->
     ))
 
 
-def retry_dead_letter(db: sqlite_utils.Database, dead_letter_id: int, now_us: int) -> dict | None:
+def retry_dead_letter(db: sqlite_utils.Database, dead_letter_id: int, now_us: int) -> Row | None:
     """Mark a dead letter retried and make its account due: the worker recomputes from the ledger."""
     with write_transaction(db):
         rows = list(db.query("SELECT * FROM dead_letters WHERE id = ? AND retried_us IS NULL", [dead_letter_id]))
@@ -202,7 +203,7 @@ def retry_dead_letter(db: sqlite_utils.Database, dead_letter_id: int, now_us: in
         return rows[0]
 
 
-def succeeded_quantity_calls(db: sqlite_utils.Database, account: str, subscription: str) -> list[dict]:
+def succeeded_quantity_calls(db: sqlite_utils.Database, account: str, subscription: str) -> list[Row]:
     """The pushed timeline: every quantity seatsync set on this subscription, in the order sent."""
     return list(db.query(
         "SELECT effective_us, quantity, completed_us FROM provider_calls WHERE account = ? AND subscription = ? "
@@ -213,21 +214,22 @@ def succeeded_quantity_calls(db: sqlite_utils.Database, account: str, subscripti
 
 def quantity_calls_since(db: sqlite_utils.Database, subscription: str, since_us: int) -> int:
     """Quantity updates sent to one subscription since ``since_us`` (Stripe allows 200 an hour)."""
-    return db.execute(
+    count: int = db.execute(
         "SELECT COUNT(*) FROM provider_calls WHERE subscription = ? AND quantity IS NOT NULL "
         "AND status = 'succeeded' AND completed_us >= ?",
         [subscription, since_us],
     ).fetchone()[0]
+    return count
 
 
 def record_drift(db: sqlite_utils.Database, account: str, subscription: str, *, expected: int | None,
                  actual: int, now_us: int, recorded_us: int | None = None) -> int:
     """``now_us`` is the provider's clock (the instant the drift is billed from); ``recorded_us`` ours."""
-    return db["drifts"].insert({
+    return insert_row(db, "drifts", {
         "account": account, "subscription": subscription, "expected_quantity": expected,
         "provider_quantity": actual, "detected_us": now_us,
         "recorded_us": now_us if recorded_us is None else recorded_us,
-    }).last_pk
+    })
 
 
 def record_late_change(db: sqlite_utils.Database, account: str, subscription: str, *, kind: str, instant_us: int,
@@ -249,15 +251,16 @@ def record_late_change(db: sqlite_utils.Database, account: str, subscription: st
             db.execute("UPDATE late_changes SET moved = COALESCE(moved, 0) + ?, amount = amount + ?, "
                        "delta = delta + ?, detected_us = ? WHERE id = ?",
                        [moved or 0, amount or 0, delta, now_us, row[0]])
-            return row[0]
-    return db["late_changes"].insert({
+            late_id: int = row[0]
+            return late_id
+    return insert_row(db, "late_changes", {
         "account": account, "subscription": subscription, "kind": kind, "instant_us": instant_us,
         "delta": delta, "detected_us": now_us, "moved": moved, "unit": unit, "period_units": period_units,
         "amount": amount, "period_start_us": period_start_us,
-    }).last_pk
+    })
 
 
-def open_batch(db: sqlite_utils.Database, subscription: str, period_start_us: int) -> dict | None:
+def open_batch(db: sqlite_utils.Database, subscription: str, period_start_us: int) -> Row | None:
     """The latest batch of this period whose calls were not refused: what the provider now stands for."""
     rows = list(db.query(
         "SELECT * FROM sync_batches WHERE subscription = ? AND period_start_us = ? AND status = 'open' "
@@ -266,14 +269,15 @@ def open_batch(db: sqlite_utils.Database, subscription: str, period_start_us: in
 
 
 def open_residuals(db: sqlite_utils.Database, subscription: str, period_start_us: int) -> int:
-    return db.execute(
+    residual: int = db.execute(
         "SELECT COALESCE(SUM(residual), 0) FROM sync_batches WHERE subscription = ? AND period_start_us = ? "
         "AND status = 'open'", [subscription, period_start_us]).fetchone()[0]
+    return residual
 
 
-def record_batch(db: sqlite_utils.Database, row: dict) -> int:
+def record_batch(db: sqlite_utils.Database, row: Row) -> int:
     """Call inside the planning transaction, before the batch's calls are inserted."""
-    return db["sync_batches"].insert(row).last_pk
+    return insert_row(db, "sync_batches", row)
 
 
 def pushed_events(db: sqlite_utils.Database, account: str, subscription: str,
@@ -300,14 +304,15 @@ def pushed_events(db: sqlite_utils.Database, account: str, subscription: str,
             [(order, date, quantity) for order, _, date, quantity in sorted(calls + drifts)])
 
 
-def drifts_after(db: sqlite_utils.Database, account: str, subscription: str, after_id: int) -> list[dict]:
+def drifts_after(db: sqlite_utils.Database, account: str, subscription: str, after_id: int) -> list[Row]:
     return list(db.query("SELECT * FROM drifts WHERE account = ? AND subscription = ? AND id > ? ORDER BY id",
                          [account, subscription, after_id]))
 
 
 def last_drift_id(db: sqlite_utils.Database, account: str, subscription: str) -> int:
-    return db.execute("SELECT COALESCE(MAX(id), 0) FROM drifts WHERE account = ? AND subscription = ?",
-                      [account, subscription]).fetchone()[0]
+    last: int = db.execute("SELECT COALESCE(MAX(id), 0) FROM drifts WHERE account = ? AND subscription = ?",
+                           [account, subscription]).fetchone()[0]
+    return last
 
 
 def quantity_call_times_since(db: sqlite_utils.Database, subscription: str, since_us: int) -> list[int]:
