@@ -16,24 +16,25 @@ returns a ``SubscriptionState`` and ``send`` performs one ``CallSpec``.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
-from typing import Protocol
+from typing import Any, NotRequired, Protocol, TypedDict
 
 import sqlite_utils
 
 from adapter import clock, ledger, store
-from adapter.accounts import get_account
+from adapter.accounts import Account, get_account
 from adapter.billing.periods import local_midnight
 from adapter.billing.policy import Catalog, Plan
 from adapter.clock import from_us, to_us
 from adapter.providers import registry
 from adapter.providers.base import Grid
-from adapter.providers.retry import call_with_retries, classify
+from adapter.providers.retry import Failure, call_with_retries, classify
 from adapter.providers.translate import (
     CallSpec,
     SubscriptionState,
@@ -58,7 +59,30 @@ class Provider(Protocol):
 
     def read(self, subscription: str, catalog: Catalog) -> SubscriptionState: ...
 
-    def send(self, spec: CallSpec, idempotency_key: str) -> tuple[str | None, dict]: ...
+    def send(self, spec: CallSpec, idempotency_key: str) -> tuple[str | None, dict[str, Any]]: ...
+
+
+class Drift(TypedDict):
+    """A subscription's quantity changed behind seatsync's back (handed to ``on_drift``)."""
+
+    account: str
+    subscription: str
+    expected: int
+    actual: int
+    at_us: int
+
+
+class LateChange(TypedDict):
+    """A change billed from another instant than its own (``store.record_late_change``'s arguments)."""
+
+    kind: str  # across_period | applied_now | shifted
+    instant_us: int
+    delta: int
+    moved: NotRequired[int]
+    unit: NotRequired[str]
+    period_units: NotRequired[int]
+    amount: NotRequired[int]
+    period_start_us: NotRequired[int]
 
 
 @dataclass
@@ -87,7 +111,7 @@ class SyncOptions:
 
 def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[str, Provider], *, account: str,
                  claimed_version: int, owner: str, now_us: Callable[[], int] = clock.now_us,
-                 options: SyncOptions | None = None, on_drift: Callable[[dict], None] | None = None) -> Outcome:
+                 options: SyncOptions | None = None, on_drift: Callable[[Drift], None] | None = None) -> Outcome:
     """One pass for one leased account. Never raises for provider failures: they end in dead letters
     or a retry later."""
     options = options or SyncOptions()
@@ -182,7 +206,7 @@ def idempotency_key(subscription: str, version: int, seq: int) -> str:
     return f"seatsync:{subscription}:{version}:{seq}"[:100]
 
 
-def _soon_after(failure, now: int) -> int | None:
+def _soon_after(failure: Failure, now: int) -> int | None:
     """A rate limit is over in seconds (the pacer already holds every sender back): try again then,
     not after the minute an outage gets. None: the worker's usual backoff."""
     if failure.status != 429:
@@ -201,7 +225,8 @@ def budget_wait(sent_us: list[int], wanted: int, *, limit: int) -> int | None:
     return sent_us[over - 1] + HOUR_US + 1
 
 
-def _row(linked, spec: CallSpec, version: int, seq: int, planned_us: int, batch_id: int | None) -> dict:
+def _row(linked: Account, spec: CallSpec, version: int, seq: int, planned_us: int,
+         batch_id: int | None) -> store.Row:
     return {"batch_id": batch_id,
         "account": linked.account, "provider": linked.provider, "subscription": linked.subscription,
         "version": version, "seq": seq, "idempotency_key": idempotency_key(linked.subscription, version, seq),
@@ -211,8 +236,8 @@ def _row(linked, spec: CallSpec, version: int, seq: int, planned_us: int, batch_
     }
 
 
-def _send_planned(db, provider: Provider, account: str, owner: str, now_us, options: SyncOptions,
-                  outcome: Outcome) -> bool:
+def _send_planned(db: sqlite_utils.Database, provider: Provider, account: str, owner: str,
+                  now_us: Callable[[], int], options: SyncOptions, outcome: Outcome) -> bool:
     """Send every planned call in order; False if the pass must stop here."""
     for call in store.planned_calls(db, account):
         if not store.holds_lease(db, account, owner, now_us()):
@@ -250,14 +275,15 @@ class Planned:
     """One pass's plan: the calls, the late changes to record with them, what the calls stand for."""
 
     specs: list[CallSpec]
-    late: list[dict]
+    late: list[LateChange]
     waiting: bool
-    batch: dict | None
+    batch: store.Row | None  # a sync_batches row
     quantity_plan: SeatPlan | None = None
 
 
-def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us: int, outcome: Outcome,
-               on_drift=None, backdating: bool = False) -> Planned:
+def plan_specs(db: sqlite_utils.Database, catalog: Catalog, linked: Account, state: SubscriptionState, *,
+               now_us: int, outcome: Outcome, on_drift: Callable[[Drift], None] | None = None,
+               backdating: bool = False) -> Planned:
     """The calls that bring the provider in line with the ledger, the late changes found, and whether
     ledger changes lie beyond what the provider can take yet (ahead of its clock)."""
     account = linked.account
@@ -277,7 +303,7 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
     current_quantity = state.quantity or 0
     window_start = max(start, sync.get("baseline_us") or start)
     grid = _grid(db, linked, state, plan, timezone, start, provider_now, backdating)
-    late: list[dict] = []
+    late: list[LateChange] = []
     day_price = plan.seat.at(_period_day(state, plan, timezone)).price_id
     if state.seat_price is not None and state.seat_price != day_price:
         old_plan = _plan_by_seat_price(catalog, state.seat_price, state.provider)
@@ -351,8 +377,9 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
     return Planned(specs, late, waiting, batch, quantity_plan)
 
 
-def _baseline_or_drift(db, linked, state: SubscriptionState, *, start: int, provider_now: int, now_us: int,
-                       outcome: Outcome, on_drift=None) -> dict:
+def _baseline_or_drift(db: sqlite_utils.Database, linked: Account, state: SubscriptionState, *, start: int,
+                       provider_now: int, now_us: int, outcome: Outcome,
+                       on_drift: Callable[[Drift], None] | None = None) -> store.Row:
     """The account's sync state after the first look at its subscription (a baseline) or a drift check."""
     account = linked.account
     sync = store.sync_state(db, account) or {}
@@ -363,8 +390,8 @@ def _baseline_or_drift(db, linked, state: SubscriptionState, *, start: int, prov
         return store.sync_state(db, account) or {}
     if state.quantity is not None and sync.get("last_set_quantity") is not None \
             and state.quantity != sync["last_set_quantity"]:
-        drift = {"account": account, "subscription": linked.subscription,
-                 "expected": sync["last_set_quantity"], "actual": state.quantity, "at_us": provider_now}
+        drift = Drift(account=account, subscription=linked.subscription, expected=sync["last_set_quantity"],
+                      actual=state.quantity, at_us=provider_now)
         # One transaction: a crash in between must not record the drift (and notify the product) twice.
         with store.write_transaction(db):
             store.record_drift(db, account, linked.subscription, expected=sync["last_set_quantity"],
@@ -386,7 +413,8 @@ class PushedPosition:
     covered: Timeline  # the truth the latest plan of this period stood for (drifts since applied)
 
 
-def pushed_position(db, linked, sync: dict, *, start: int, window_start: int, grid: Grid) -> PushedPosition:
+def pushed_position(db: sqlite_utils.Database, linked: Account, sync: store.Row, *, start: int, window_start: int,
+                    grid: Grid) -> PushedPosition:
     before, events = store.pushed_events(db, linked.account, linked.subscription, start)
     initial = before if before is not None else (sync.get("baseline_quantity") or 0)
     quantity, money, points = initial, initial * grid.measure(window_start), []
@@ -415,8 +443,8 @@ def _shifted(timeline: Timeline, instant: int, delta: int) -> Timeline:
     return Timeline.from_points(timeline.initial, sorted(points))
 
 
-def _grid(db, linked, state: SubscriptionState, plan: Plan, timezone: str, start: int, provider_now: int,
-          backdating: bool) -> Grid:
+def _grid(db: sqlite_utils.Database, linked: Account, state: SubscriptionState, plan: Plan, timezone: str,
+          start: int, provider_now: int, backdating: bool) -> Grid:
     """How this subscription's provider can date a change now (adapter/providers/<name>: ``grid``)."""
     last_change = max([date for _, date, _ in store.pushed_events(db, linked.account, linked.subscription, start)[1]],
                       default=start)
@@ -425,17 +453,17 @@ def _grid(db, linked, state: SubscriptionState, plan: Plan, timezone: str, start
                                              last_change_us=last_change)
 
 
-def _period_value(plan: Plan, seats: int, day) -> int:
+def _period_value(plan: Plan, seats: int, day: dt.date) -> int:
     """What a whole period of ``plan`` costs with ``seats`` billable seats (minor units)."""
     return seats * plan.seat.at(day).unit_amount + (plan.base_fee.at(day).unit_amount if plan.base_fee else 0)
 
 
 def state_now(state: SubscriptionState, now_us: int) -> int:
     """The provider's notion of now (a Stripe test clock's frozen time), else the wall clock."""
-    return state.now_us if getattr(state, "now_us", None) else now_us
+    return state.now_us or now_us
 
 
-def _period_day(state, plan, timezone):
+def _period_day(state: SubscriptionState, plan: Plan, timezone: str | None) -> dt.date:
     from adapter.providers.translate import period_price_day
 
     return period_price_day(state, plan, timezone)
@@ -446,7 +474,7 @@ def _plan_by_seat_price(catalog: Catalog, price_id: str, provider: str) -> Plan 
                 None)
 
 
-def _truth(db, account: str, plan: Plan, start: int, end: int) -> Timeline:
+def _truth(db: sqlite_utils.Database, account: str, plan: Plan, start: int, end: int) -> Timeline:
     """The ledger's billable quantity over [start, end)."""
     initial = count = ledger.seat_count(db, account, start - 1)
     points = []
@@ -464,6 +492,6 @@ def _proration_instant(plan: Plan, timezone: str, instant_us: int, start_us: int
     return max(instant_us, start_us)
 
 
-def _latest_addon_change(db, account: str, start: int, end: int) -> int:
+def _latest_addon_change(db: sqlite_utils.Database, account: str, start: int, end: int) -> int:
     changes = ledger.addon_changes(db, account, start, end)
     return changes[-1].instant_us if changes else start

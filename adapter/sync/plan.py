@@ -87,6 +87,7 @@ class _Dates:
         if dates is None:  # every whole second in [lo, hi]
             self.first = lo
             self.count = max(0, (hi - lo) // SECOND_US + 1)
+            # x(k) = first_x − step·k; 0 for listed dates whose measures are not evenly spaced (searched).
             self.step = SECOND_US // MS_US if grid.unit == "millisecond" else 1
             self.first_x = grid.measure(lo) if self.count else 0
             self.listed: list[int] | None = None
@@ -94,7 +95,7 @@ class _Dates:
             self.listed = dates
             self.count = len(dates)
             self.xs = [grid.measure(d) for d in dates]
-            self.step = None
+            self.step = 0
             if self.count > 1 and all(self.xs[i] - self.xs[i + 1] == self.xs[0] - self.xs[1]
                                       for i in range(self.count - 1)):
                 self.step = self.xs[0] - self.xs[1]
@@ -262,7 +263,7 @@ def plan_quantities(truth: Timeline, covered: Timeline, *, quantity: int, pushed
     if not candidates:
         return result(None)
 
-    def rank(candidate: _Candidate):
+    def rank(candidate: _Candidate) -> tuple[int, int, int, bool, list[int]]:
         residual = abs(target - candidate.achieved)
         return (residual, len(candidate.calls), _dip_penalty(candidate.calls, quantity) if dip_first else 0,
                 candidate.strategy != "per_change", [c.date_us for c in candidate.calls])

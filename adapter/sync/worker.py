@@ -13,17 +13,20 @@ import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypedDict
+
+import sqlite_utils
 
 from adapter import clock, store
 from adapter.billing.policy import Catalog, load_catalog
 from adapter.callbacks import notify
 from adapter.config import Settings
 from adapter.providers import registry
-from adapter.sync.account import Outcome, Provider, SyncOptions, sync_account
+from adapter.sync.account import Drift, Outcome, Provider, SyncOptions, sync_account
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +51,14 @@ class WorkerConfig:
     sync: SyncOptions = field(default_factory=SyncOptions)
 
 
+class Claim(TypedDict):
+    """An account this worker leased, the ledger version it saw and when (our clock)."""
+
+    account: str
+    ledger_version: int
+    claimed_us: int
+
+
 class Heartbeat:
     """Renews the leases of the accounts this worker is working on, every third of the lease.
 
@@ -64,7 +75,7 @@ class Heartbeat:
         self._wake = threading.Event()
 
     @contextmanager
-    def holding(self, account: str):
+    def holding(self, account: str) -> Iterator[None]:
         with self._lock:
             self._held.add(account)
             if self._thread is None or not self._thread.is_alive():
@@ -110,11 +121,12 @@ class Worker:
         self._pool = ThreadPoolExecutor(max_workers=self.config.threads, thread_name_prefix="seatsync-sync")
         self._heartbeat = Heartbeat(self)
 
-    def _db(self):
+    def _db(self) -> sqlite_utils.Database:
         # One connection per thread: sqlite3 connections are not shared across threads here.
         if not hasattr(self._local, "db"):
             self._local.db = store.open_db(self.settings.database, migrate=False)
-        return self._local.db
+        db: sqlite_utils.Database = self._local.db
+        return db
 
     def run_once(self) -> list[Outcome]:
         """Sync what is due, then return what each account's pass did.
@@ -142,7 +154,8 @@ class Worker:
                                               exclude_owner=True)
             if not claims:
                 break
-            outcomes.append(self._work({**claims[0], "claimed_us": claimed_us}))
+            outcomes.append(self._work(Claim(account=claims[0]["account"],
+                                             ledger_version=claims[0]["ledger_version"], claimed_us=claimed_us)))
         return outcomes
 
     def run_callbacks_once(self) -> None:
@@ -164,11 +177,11 @@ class Worker:
             except Exception:
                 log.exception("worker task %s failed", name)
 
-    def _work(self, claim: dict) -> Outcome:
+    def _work(self, claim: Claim) -> Outcome:
         with self._heartbeat.holding(claim["account"]):
             return self._work_leased(claim)
 
-    def _work_leased(self, claim: dict) -> Outcome:
+    def _work_leased(self, claim: Claim) -> Outcome:
         db = self._db()
         account = claim["account"]
         try:
@@ -193,9 +206,9 @@ class Worker:
                               next_attempt_us=next_attempt, claimed_us=claim.get("claimed_us"))
         return outcome
 
-    def _drift(self, db, drift: dict) -> None:
+    def _drift(self, db: sqlite_utils.Database, drift: Drift) -> None:
         log.warning("seat drift on %(subscription)s: expected %(expected)s, provider has %(actual)s", drift)
-        notify.enqueue_notification(db, "seats.drift_detected", drift["account"], drift)
+        notify.enqueue_notification(db, "seats.drift_detected", drift["account"], dict(drift))
 
     def run_forever(self, stop: threading.Event) -> None:
         log.info("sync worker %s started", self.owner)
