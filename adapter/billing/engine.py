@@ -50,6 +50,7 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
+from typing import Any, TypedDict
 from zoneinfo import ZoneInfo
 
 from adapter.billing.money import round_minor
@@ -83,7 +84,7 @@ class ExpectedLine:
     billed_at: dt.datetime
     changed_at: dt.datetime  # the change (or renewal) that produced the line
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for key in ("period_start", "period_end", "billed_at", "changed_at"):
             data[key] = data[key].isoformat()
@@ -238,7 +239,10 @@ def change_lines(billing: BillingStyle, old: Mapping[str, Item], new: Mapping[st
         if before == after or (before is not None and after is not None and _same_price(before, after)
                                and before.quantity == after.quantity):
             continue
-        rule = (after or before).proration
+        changed = after or before
+        if changed is None:  # both absent: equal, skipped above
+            continue
+        rule = changed.proration
         if rule == "none":
             continue
         item_share = Fraction(1) if rule == "full_term" else share
@@ -266,8 +270,17 @@ def _ordered_keys(*maps: Mapping[str, Item]) -> list[str]:
 # --- the walk over a period ----------------------------------------------------------------
 
 
-def _events(seat_changes, plan_changes, addon_changes) -> list[tuple[dt.datetime, dict]]:
-    merged: dict[dt.datetime, dict] = {}
+class _Change(TypedDict, total=False):
+    """What changes at one instant of a period: any of the seat count, the plan, the addons."""
+
+    seats: int
+    plan: Plan
+    addons: tuple[str, ...]
+
+
+def _events(seat_changes: Sequence[tuple[dt.datetime, int]], plan_changes: Sequence[tuple[dt.datetime, Plan]],
+            addon_changes: Sequence[tuple[dt.datetime, Sequence[str]]]) -> list[tuple[dt.datetime, _Change]]:
+    merged: dict[dt.datetime, _Change] = {}
     for instant, seats in seat_changes:
         merged.setdefault(instant, {})["seats"] = seats
     for instant, plan in plan_changes:
@@ -330,7 +343,7 @@ class _Walk:
                                     amount, Fraction(amount), False, changed_at))
         return drafts
 
-    def apply(self, at: dt.datetime, change: dict) -> None:
+    def apply(self, at: dt.datetime, change: _Change) -> None:
         old = self.state
         new = State(change.get("plan", old.plan), change.get("seats", old.seats), change.get("addons", old.addons))
         if new.plan.currency != old.plan.currency:
@@ -355,7 +368,8 @@ class _Walk:
         if rule == "invoice_now":
             self.bill(self.pending, "now", at)
             self.pending = []
-        elif rule == "threshold" and sum(d.amount for d in self.pending) > new.plan.increase_threshold:
+        elif rule == "threshold" and new.plan.increase_threshold is not None \
+                and sum(d.amount for d in self.pending) > new.plan.increase_threshold:
             self.bill(self.pending, "threshold", at)
             self.pending = []
 

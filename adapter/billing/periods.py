@@ -35,7 +35,7 @@ class Period:
     start: dt.datetime
     end: dt.datetime
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         if self.start.tzinfo is None or self.end.tzinfo is None:
             raise ValueError("period bounds must be timezone-aware")
         if not self.start < self.end:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from adapter.billing.money import is_currency
@@ -41,6 +43,8 @@ PRICE_KEYS = {"price_id", "unit_amount", "price_changes"}
 PRICE_CHANGE_KEYS = {"effective_from", "unit_amount", "price_id"}
 ADDON_KEYS = {"name", "provider", "currency", "interval", "pricing", "proration", "price_id",
               "unit_amount", "price_changes"}
+
+Table = dict[str, Any]  # a TOML table as tomllib reads it
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ class Price:
         """The price point in force on ``day`` (the billing period's first local day)."""
         current = PricePoint(None, self.unit_amount, self.price_id)
         for change in self.price_changes:
-            if change.effective_from <= day:
+            if change.effective_from is not None and change.effective_from <= day:
                 current = change
         return current
 
@@ -150,17 +154,18 @@ def _files(path: Path) -> list[Path]:
 class _Reader:
     """Collects errors while reading one plan or addon table."""
 
-    def __init__(self, file: str, owner: str, table: dict, errors: list[PolicyError]):
+    def __init__(self, file: str, owner: str, table: Table, errors: list[PolicyError]):
         self.file, self.owner, self.table, self.errors = file, owner, table, errors
 
     def error(self, key: str | None, reason: str) -> None:
         self.errors.append(PolicyError(self.file, self.owner, key, reason))
 
-    def unknown(self, allowed: set[str], prefix: str = "", table: dict | None = None) -> None:
+    def unknown(self, allowed: set[str], prefix: str = "", table: Table | None = None) -> None:
         for key in sorted(set(table if table is not None else self.table) - allowed):
             self.error(prefix + key, f"unknown key (allowed: {', '.join(sorted(allowed))})")
 
-    def string(self, key: str, default=None, required=True, table=None, prefix=""):
+    def string(self, key: str, default: str | None = None, required: bool = True, table: Table | None = None,
+               prefix: str = "") -> str | None:
         table = self.table if table is None else table
         if key not in table:
             if required and default is None:
@@ -172,14 +177,15 @@ class _Reader:
             return None
         return value
 
-    def choice(self, key: str, options, default=None, why: str = ""):
+    def choice(self, key: str, options: Collection[str], default: str | None = None, why: str = "") -> str | None:
         value = self.string(key, default=default)
         if value is not None and value not in options:
             self.error(key, f"must be one of {', '.join(options)}{why}, got {value!r}")
             return None
         return value
 
-    def integer(self, key: str, default=None, minimum=0, table=None, prefix=""):
+    def integer(self, key: str, default: int | None = None, minimum: int = 0, table: Table | None = None,
+                prefix: str = "") -> int | None:
         table = self.table if table is None else table
         if key not in table:
             if default is None:
@@ -194,7 +200,7 @@ class _Reader:
             return None
         return value
 
-    def price(self, key: str, table) -> Price | None:
+    def price(self, key: str, table: object) -> Price | None:
         """A price table: price_id, unit_amount (minor units), optional price_changes."""
         prefix = f"{key}." if key else ""
         if not isinstance(table, dict):
@@ -203,12 +209,12 @@ class _Reader:
         self.unknown(PRICE_KEYS, prefix, table)
         price_id = self.string("price_id", table=table, prefix=prefix)
         unit_amount = self.integer("unit_amount", table=table, prefix=prefix)
-        changes = []
+        changes: list[PricePoint] = []
         raw_changes = table.get("price_changes", [])
         if not isinstance(raw_changes, list):
             self.error(prefix + "price_changes", "must be an array of tables")
             raw_changes = []
-        previous = None
+        previous: dt.date | None = None
         for index, change in enumerate(raw_changes):
             where = f"{prefix}price_changes[{index}]."
             if not isinstance(change, dict):
@@ -231,7 +237,7 @@ class _Reader:
         return Price(price_id, unit_amount, tuple(changes))
 
 
-def _read_addon(file: str, addon_id: str, table, errors) -> Addon | None:
+def _read_addon(file: str, addon_id: str, table: object, errors: list[PolicyError]) -> Addon | None:
     reader = _Reader(file, f"addon {addon_id}", table if isinstance(table, dict) else {}, errors)
     if not isinstance(table, dict):
         reader.error(None, "must be a table")
@@ -245,7 +251,9 @@ def _read_addon(file: str, addon_id: str, table, errors) -> Addon | None:
     proration = reader.choice("proration", ADDON_PRORATION, default="partial_term")
     price = reader.price("", {k: table[k] for k in PRICE_KEYS if k in table})
     name = reader.string("name", default=addon_id, required=False)
-    if len(errors) > before:
+    # Every None here came with an error; the checks say so to the type checker.
+    if (len(errors) > before or name is None or provider is None or currency is None or interval is None
+            or pricing is None or proration is None or price is None):
         return None
     return Addon(addon_id, name, provider, currency, interval, pricing, proration, price, file)
 
@@ -258,7 +266,7 @@ def _currency(reader: _Reader) -> str | None:
     return value
 
 
-def _read_plan(file: str, plan_id: str, table, errors) -> Plan | None:
+def _read_plan(file: str, plan_id: str, table: object, errors: list[PolicyError]) -> Plan | None:
     reader = _Reader(file, plan_id, table if isinstance(table, dict) else {}, errors)
     if not isinstance(table, dict):
         reader.error(None, "must be a table")
@@ -308,7 +316,10 @@ def _read_plan(file: str, plan_id: str, table, errors) -> Plan | None:
         reader.error("addons", "must be an array of addon ids")
         addons = []
     name = reader.string("name", default=plan_id, required=False)
-    if len(errors) > before:
+    # Every None here came with an error; the checks say so to the type checker.
+    if (len(errors) > before or name is None or provider is None or currency is None or interval is None
+            or timezone is None or proration is None or increase is None or decrease is None or seat is None
+            or minimum is None or included is None or zero_seats is None):
         return None
     return Plan(plan_id, name, provider, currency, interval, timezone, proration, increase, decrease, seat,
                 base_fee, threshold, minimum, included, zero_seats, tuple(addons), file)
@@ -378,12 +389,12 @@ def _addon_mismatches(plans: dict[str, Plan], addons: dict[str, Addon],
     return errors
 
 
-def validate(path) -> list[PolicyError]:
+def validate(path: str | Path) -> list[PolicyError]:
     """Every problem in the file or folder at ``path``; empty when it loads cleanly."""
     return _read(Path(path))[1]
 
 
-def load_catalog(path) -> Catalog:
+def load_catalog(path: str | Path) -> Catalog:
     """The plans and addons at ``path`` (a file or a folder of ``*.toml``); raises CatalogError."""
     catalog, errors = _read(Path(path))
     if errors:
@@ -414,7 +425,9 @@ def price_roles(catalog: Catalog, provider: str) -> tuple[set[str], set[str], se
 
     How seat sync tells a subscription's items apart.
     """
-    seat, base, addon = set(), set(), set()
+    seat: set[str] = set()
+    base: set[str] = set()
+    addon: set[str] = set()
     for plan in catalog.plans.values():
         if plan.provider == provider:
             seat.update(plan.seat.ids)

@@ -9,7 +9,9 @@ same date as you signed up", seed 000), or an explicit ``anchor``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlite_utils
 
@@ -49,7 +51,7 @@ class Preview:
     invoice: ExpectedInvoice | None  # the invoice they land on (with whatever else it sweeps)
     bill: Bill
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, Any]:
         return {
             "account": self.account, "plan": self.plan, "new_plan": self.new_plan, "provider": self.provider,
             "currency": self.currency, "timezone": self.timezone,
@@ -64,7 +66,8 @@ class Preview:
         }
 
 
-def seat_points(db, account: str, start_us: int, end_us: int, initial: int) -> list[tuple[dt.datetime, int]]:
+def seat_points(db: sqlite_utils.Database, account: str, start_us: int, end_us: int,
+                initial: int) -> list[tuple[dt.datetime, int]]:
     """The ledger's per-user changes in [start_us, end_us) as the engine's (instant, active users) points."""
     points: list[tuple[dt.datetime, int]] = []
     count = initial
@@ -93,7 +96,8 @@ class AccountPeriod:
     plan_changes: tuple[tuple[dt.datetime, Plan], ...]
     addon_changes: tuple[tuple[dt.datetime, tuple[str, ...]], ...]
 
-    def bill(self, catalog: Catalog, *, seat_changes=(), plan_changes=(), renewal: bool = True) -> Bill:
+    def bill(self, catalog: Catalog, *, seat_changes: Sequence[tuple[dt.datetime, int]] = (),
+             plan_changes: Sequence[tuple[dt.datetime, Plan]] = (), renewal: bool = True) -> Bill:
         """The engine's lines for this period, with extra (hypothetical) changes after the ledger's."""
         try:
             return bill_period(plan=self.start_plan, period=self.period, seats=self.seats_at_start,
