@@ -11,6 +11,7 @@ a provider is one new package plus one line in ``registry.py``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from zoneinfo import ZoneInfo
@@ -184,6 +185,7 @@ class Provider(Protocol):
     # Callbacks.
     sweep_overlap_seconds: int
     normalize: Any  # the module that turns the provider's objects into mirror rows (``<name>/normalize.py``)
+    events: Any  # the module that reads its webhook events and says what they mean (``<name>/events.py``)
 
     def configured(self, settings: Any) -> bool: ...
 
@@ -209,6 +211,26 @@ class Provider(Protocol):
                     timezone: str | None) -> CallSpec | None: ...
 
     def threshold_call(self, plan: Plan, state: SubscriptionState) -> CallSpec | None: ...
+
+    # The SDK-backed helpers below return objects shaped by their users' protocols
+    # (callbacks.events.ObjectFetcher, callbacks.backfill.Source), which providers/ may not import.
+    def fetcher(self, settings: Any) -> Any:
+        """Reads objects and events by id (ordering, verification, invoice lines)."""
+
+    def backfill_source(self, settings: Any) -> Any:
+        """The list APIs a backfill walks, resumably."""
+
+    def list_events(self, settings: Any, since: int | None) -> Iterable[dict[str, Any]]:
+        """The provider's events since ``since`` (its own timestamps), for the sweeper."""
+
+    def refetches_events(self, settings: Any) -> bool:
+        """Whether a received event is confirmed by fetching it again (an unsigned provider)."""
+
+    def demo_subscription(self, settings: Any, account: str, plan: Plan, quantity: int, key: str) -> str:
+        """A subscription for a demo account (the embedded world, tests)."""
+
+    def policy_columns(self) -> list[tuple[str, dict[tuple[str, str], str]]]:
+        """Columns for the policy table: (heading, (direction, policy rule) → this provider's parameter)."""
 
 
 # ------------------------------------------------------------------------ provider events

@@ -4,7 +4,7 @@ and the parts that build its calls, price its lines and read its objects. The SD
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from adapter.providers.base import Grid, SubscriptionState
 from adapter.providers.chargebee import calls, events, normalize
@@ -83,7 +83,7 @@ class Chargebee:
         whole seconds (day mode: any instant of the day) that never go back and follow the last item
         change (docs/chargebee.md#backdating; which instant counts as the last change is UNVERIFIED:
         seatsync takes the latest date it gave or found in this period)."""
-        unit = "day" if plan.proration == "day" else "millisecond"
+        unit: Literal["day", "millisecond"] = "day" if plan.proration == "day" else "millisecond"
         if not backdating:
             return Grid("now", unit, period_start_us, state.period_end_us, provider_now_us, provider_now_us,
                         timezone)
@@ -100,7 +100,7 @@ class Chargebee:
         base_id = base.price_id if base else None
         return replace(state, seat_price=seat.price_id, seat_item=seat.price_id, base_price=base_id, base_item=base_id)
 
-    def policy_columns(self) -> list[tuple[str, dict]]:
+    def policy_columns(self) -> list[tuple[str, dict[tuple[str, str], str]]]:
         return [("Chargebee `prorate`", {k: str(v[0]).lower() for k, v in calls.FLAGS.items()}),
                 ("Chargebee `invoice_immediately`", {k: str(v[1]).lower() for k, v in calls.FLAGS.items()})]
 

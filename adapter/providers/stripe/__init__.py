@@ -91,7 +91,7 @@ class Stripe:
         return replace(state, seat_price=seat.price_id, base_price=base.price_id if base else None,
                        base_item=state.base_item if base else None)
 
-    def policy_columns(self) -> list[tuple[str, dict]]:
+    def policy_columns(self) -> list[tuple[str, dict[tuple[str, str], str]]]:
         return [("Stripe `proration_behavior`", dict(calls.PRORATION))]
 
 

@@ -8,7 +8,7 @@ tests.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import stripe
 
@@ -16,6 +16,22 @@ from adapter.providers.pacing import Pacer, pacer_for
 from adapter.providers.retry import call_with_retries
 
 PAGE_SIZE = 100
+
+
+if TYPE_CHECKING:
+    from stripe.params import EventListParams
+
+
+class _Retrieving(Protocol):
+    """A StripeClient service that retrieves one object by id (customers, invoices, …)."""
+
+    def retrieve(self, object_id: str, /) -> stripe.StripeObject: ...
+
+
+class _Listing(Protocol):
+    """A StripeClient service that lists objects, page by page."""
+
+    def list(self, params: Any = None) -> stripe.ListObject[Any]: ...
 
 
 def stripe_client(settings) -> stripe.StripeClient:
@@ -35,7 +51,7 @@ def _paced_http_client(pacer: Pacer) -> stripe.HTTPClient:
     pauses every sender: for ``Retry-After`` if given, else for one window."""
     default = stripe.new_default_http_client()
 
-    class Paced(type(default)):  # type: ignore[misc, valid-type]
+    class Paced(type(default)):  # type: ignore[misc]  # the SDK picks the class at runtime
         def request(self, method, url, headers, post_data=None):  # noqa: ANN001 - the SDK's signature
             pacer.acquire()
             content, status, response_headers = super().request(method, url, headers, post_data)
@@ -92,7 +108,7 @@ def complete(client: stripe.StripeClient, obj: dict) -> dict:
 
 def fetch_object(client: stripe.StripeClient, object_type: str, object_id: str) -> dict | None:
     """The object as Stripe has it now, complete; ``None`` if Stripe no longer has it."""
-    services = {
+    services: dict[str, _Retrieving] = {
         "customer": client.v1.customers,
         "subscription": client.v1.subscriptions,
         "invoice": client.v1.invoices,
@@ -129,7 +145,7 @@ def fetch_events(client: stripe.StripeClient, *, created_gte: int | None = None,
     ``undelivered_only``: ``delivery_success=false``, the events still pending
     or failed at a webhook endpoint (Stripe's documented recovery listing).
     """
-    params: dict[str, Any] = {"limit": PAGE_SIZE}
+    params: EventListParams = {"limit": PAGE_SIZE}
     if created_gte is not None:
         params["created"] = {"gte": created_gte}
     if undelivered_only:
@@ -156,7 +172,7 @@ def list_unavailable(exc: Exception) -> bool:
 def fetch_list(client: stripe.StripeClient, resource: str, *, created_gte: int | None = None,
                starting_after: str | None = None) -> Iterator[dict]:
     """One resource's objects, complete, in Stripe's list order, after the ``starting_after`` cursor."""
-    services = {
+    services: dict[str, _Listing] = {
         "subscriptions": client.v1.subscriptions,
         "invoices": client.v1.invoices,
         "invoice_items": client.v1.invoice_items,

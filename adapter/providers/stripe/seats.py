@@ -7,12 +7,16 @@ the first response for a key and refuses the same key with other parameters
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import stripe
 
 from adapter.billing.policy import Catalog, price_roles
 from adapter.providers.translate import CallSpec, SubscriptionState
+
+if TYPE_CHECKING:
+    from stripe import RequestOptions
+    from stripe.params import SubscriptionItemUpdateParams, SubscriptionUpdateParams
 
 
 def _request_id(obj: Any) -> str | None:
@@ -57,13 +61,16 @@ class StripeSeats:
         )
 
     def send(self, spec: CallSpec, idempotency_key: str) -> tuple[str | None, dict]:
-        options = {"idempotency_key": idempotency_key}
+        options: RequestOptions = {"idempotency_key": idempotency_key}
+        # The parameters were built for this operation by providers/stripe/calls.py, in the SDK's shape.
         if spec.operation == "stripe.subscription_items.update":
-            obj = self.client.v1.subscription_items.update(spec.target, spec.params, options)
-            return _request_id(obj), obj.to_dict()
+            item = self.client.v1.subscription_items.update(
+                spec.target, cast("SubscriptionItemUpdateParams", spec.params), options)
+            return _request_id(item), item.to_dict()
         if spec.operation == "stripe.subscriptions.update":
-            obj = self.client.v1.subscriptions.update(spec.target, spec.params, options)
-            return _request_id(obj), {"id": obj.id, "status": obj.status}
+            sub = self.client.v1.subscriptions.update(spec.target, cast("SubscriptionUpdateParams", spec.params),
+                                                      options)
+            return _request_id(sub), {"id": sub.id, "status": sub.status}
         if spec.operation == "stripe.invoice_pending_over_threshold":
             return self._invoice_over_threshold(spec.params, idempotency_key)
         raise ValueError(f"unknown Stripe operation {spec.operation!r}")
