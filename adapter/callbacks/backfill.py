@@ -117,10 +117,10 @@ def backfill(db: sqlite_utils.Database, settings, source: Source, *, since: int 
         for customer_id in store.referenced_customers(db, provider):
             if cursor is not None and customer_id <= cursor:
                 continue
-            obj = source.fetch_customer(customer_id)
+            customer = source.fetch_customer(customer_id)
             with store.write_transaction(db):
-                if obj is not None:
-                    _save(db, source, "customer", obj, version, linker)
+                if customer is not None:
+                    _save(db, source, "customer", customer, version, linker)
                 store.set_watermark(db, key + "customers", customer_id, clock())
             report.saved["customers"] = report.saved.get("customers", 0) + 1
             yield Step("customers", customer_id)

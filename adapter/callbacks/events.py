@@ -33,6 +33,7 @@ import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import sqlite_utils
@@ -103,7 +104,7 @@ class ProcessReport:
 
 def default_fetchers(settings) -> dict[str, Callable[[], ObjectFetcher]]:
     """Lazy per-provider fetchers built from settings (the SDKs are imported only when needed)."""
-    return {provider.name: (lambda provider=provider: provider.fetcher(settings)) for provider in registry.providers()}
+    return {provider.name: partial(provider.fetcher, settings) for provider in registry.providers()}
 
 
 class _Fetchers:

@@ -23,6 +23,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 
 import sqlite_utils
 
@@ -85,8 +86,7 @@ def sweep(db: sqlite_utils.Database, provider: str, list_events: EventLister, *,
 
 def provider_listers(settings) -> dict[str, EventLister]:
     """Event listers for every provider with an API key (the SDKs load only when used)."""
-    return {p.name: (lambda since, p=p: p.list_events(settings, since))
-            for p in registry.providers() if p.configured(settings)}
+    return {p.name: partial(p.list_events, settings) for p in registry.providers() if p.configured(settings)}
 
 
 def sweep_if_due(db: sqlite_utils.Database, settings, *, now_us: int | None = None,

@@ -86,7 +86,7 @@ def deliveries_list(ctx, status, limit, fmt):
 @deliveries.command("retry")
 @click.argument("delivery_id", metavar="ID", type=int)
 @click.pass_context
-def deliveries_retry(ctx, delivery_id):
+def deliveries_retry(ctx: click.Context, delivery_id: int) -> None:
     """Send delivery ID now (pending or failed), and print the answer."""
     from adapter import store
     from adapter.callbacks import notify
@@ -105,7 +105,7 @@ def deliveries_retry(ctx, delivery_id):
             click.echo(f"delivery {delivery_id} was already delivered")
             return
         notify.retry_delivery(db, settings, delivery_id)
-        row = store.delivery_row(db, delivery_id)
+        row = store.delivery_row(db, delivery_id) or row  # deliveries are never deleted
     finally:
         db.close()
     last = row["last_status"] if row["last_status"] is not None else row["last_error"]
