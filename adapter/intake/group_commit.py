@@ -29,6 +29,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
 import sqlite_utils
 
@@ -104,7 +105,7 @@ class GroupCommitter:
                 continue
 
     def _lead(self) -> None:
-        group = []
+        group: list[tuple[Any, Future[Any]]] = []  # (item, its caller's future)
         if self._db is None:
             self._db = self._connect()
             if self._lock_path is not None:

@@ -32,7 +32,7 @@ def build_events(event_type: str, *, account: str, users: tuple[str, ...] = (), 
                  addons: tuple[str, ...] = (), provider: str | None = None, subscription: str | None = None,
                  timezone: str | None = None, at_us: int, event_id: str | None = None) -> list[dict]:
     """The events for one ``send``: one per user for seat events, otherwise exactly one."""
-    base = {"type": event_type, "account": account, "occurred_at": format_us(at_us)}
+    base: dict[str, str | list[str]] = {"type": event_type, "account": account, "occurred_at": format_us(at_us)}
     if event_type in ("seat.activated", "seat.deactivated"):
         if not users:
             users = ("",)  # let the receiver name the missing user

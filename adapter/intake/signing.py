@@ -12,9 +12,10 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Protocol
 
 from standardwebhooks import Webhook, WebhookVerificationError
 
@@ -36,12 +37,20 @@ def _webhook(secret: str) -> Webhook:
     return Webhook(secret)
 
 
-def verify(secrets: Iterable[str], body: bytes, headers: Mapping[str, str], *, now: float | None = None) -> None:
+class Headers(Protocol):
+    """A request's headers: a ``Mapping[str, str]``, or Flask's ``request.headers`` (case-insensitive)."""
+
+    def get(self, key: str, /) -> str | None: ...
+
+
+def verify(secrets: Iterable[str], body: bytes, headers: Headers, *, now: float | None = None) -> None:
     """Accept when any one of ``secrets`` signed ``body`` (rotation); raise ``SignatureError`` otherwise."""
-    found = {name: headers.get(name) for name in HEADERS}
+    found: dict[str, str] = {}
     for name in HEADERS:
-        if not found[name]:
+        value = headers.get(name)
+        if not value:
             raise SignatureError(name, "header is missing")
+        found[name] = value
     msg_id, timestamp, signature = found["webhook-id"], found["webhook-timestamp"], found["webhook-signature"]
     # "²".isdigit() is True and int("²") fails; int() refuses more than 4,300 digits (CPython's limit).
     if not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:
