@@ -59,8 +59,9 @@ def register(app: Flask) -> None:
     def _http(exc: HTTPException):
         problem = Problem(exc.code or 500, exc.name, exc.description)
         response = problem_response(problem)
-        if exc.code == 405 and getattr(exc, "valid_methods", None):
-            response.headers["Allow"] = ", ".join(exc.valid_methods)
+        valid_methods = getattr(exc, "valid_methods", None)  # werkzeug's MethodNotAllowed carries them
+        if exc.code == 405 and valid_methods:
+            response.headers["Allow"] = ", ".join(valid_methods)
         return response
 
     @app.errorhandler(Exception)

@@ -344,11 +344,16 @@ def _diff(link, kind: str, line: ExpectedLine | None, item: _Actual | None, curr
     actual_amount = row.get("amount") if item is not None else None
     if stake is None:
         stake = abs((actual_amount or 0) - (expected_amount or 0))
+    if item is not None:
+        price, period_start, period_end = row.get("price"), row.get("period_start"), row.get("period_end")
+    elif line is not None:
+        key = _expected_key(line)
+        price, period_start, period_end = line.price_id, key[1], key[2]
+    else:
+        raise ValueError("a line difference needs an expected or an actual line")
     return Difference(
         link.account, kind, detail, stake, currency, invoice=item.invoice or None if item else None,
-        line=row.get("id"), price=row.get("price") if item else line.price_id,
-        period_start=row.get("period_start") if item else _expected_key(line)[1],
-        period_end=row.get("period_end") if item else _expected_key(line)[2],
+        line=row.get("id"), price=price, period_start=period_start, period_end=period_end,
         expected_quantity=line.quantity if line is not None else None,
         actual_quantity=row.get("quantity") if item is not None else None,
         expected_amount=expected_amount, actual_amount=actual_amount)
