@@ -24,6 +24,7 @@ import tempfile
 import threading
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -50,7 +51,8 @@ class Server:
         deadline = time.monotonic() + 60
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"{app} exited: {self.process.stderr.read().decode()[-2000:]}")
+                stderr = self.process.stderr.read().decode() if self.process.stderr else ""
+                raise RuntimeError(f"{app} exited: {stderr[-2000:]}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=2):
                     return
@@ -91,12 +93,13 @@ def _drive(port: int, requests: list[tuple[bytes, dict]], concurrency: int) -> t
     """Post every request once with ``concurrency`` keep-alive clients: (elapsed, latencies, statuses)."""
     next_index = itertools.count()
     latencies: list[float] = []
-    statuses: dict[int, int] = {}
+    statuses: dict[int | str, int] = {}  # HTTP status, or "error" when no answer came
     lock = threading.Lock()
 
     def worker():
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        mine, codes = [], {}
+        mine: list[float] = []
+        codes: dict[int | str, int] = {}
         while (index := next(next_index)) < len(requests):
             body, headers = requests[index]
             status: int | str = "error"
@@ -126,6 +129,15 @@ def _drive(port: int, requests: list[tuple[bytes, dict]], concurrency: int) -> t
     for thread in threads:
         thread.join()
     return time.perf_counter() - started, latencies, statuses
+
+
+@dataclass
+class _Totals:
+    """One app's requests over every round."""
+
+    elapsed: float = 0.0
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[int | str, int] = field(default_factory=dict)
 
 
 def _summary(elapsed: float, latencies: list[float], statuses: dict) -> dict:
@@ -160,7 +172,7 @@ def run_intake(*, count: int = 3000, concurrency: int = 16, rounds: int = 5) -> 
                "PYTHONPATH": str(REPO_ROOT)}
         env.pop("SEATSYNC_ACCESS_LOG", None)
         servers: dict[str, Server] = {}
-        totals = {name: [0.0, [], {}] for name in ("bare", "seatsync")}
+        totals = {name: _Totals() for name in ("bare", "seatsync")}
         try:
             servers["bare"] = Server("bench.bare_app:create_app()", env)
             servers["seatsync"] = Server("webhooks:create_app()", env)
@@ -173,14 +185,15 @@ def run_intake(*, count: int = 3000, concurrency: int = 16, rounds: int = 5) -> 
                     requests = _signed_requests(size, secret, f"{name}-{round_index}")  # signed before timing
                     elapsed, latencies, statuses = _drive(server.port, requests, concurrency)
                     total = totals[name]
-                    total[0] += elapsed
-                    total[1].extend(latencies)
+                    total.elapsed += elapsed
+                    total.latencies.extend(latencies)
                     for code, n in statuses.items():
-                        total[2][code] = total[2].get(code, 0) + n
+                        total.statuses[code] = total.statuses.get(code, 0) + n
         finally:
             for server in servers.values():
                 server.stop()
-        bare, seatsync = (_summary(*totals[name]) for name in ("bare", "seatsync"))
+        bare, seatsync = (_summary(totals[name].elapsed, totals[name].latencies, totals[name].statuses)
+                          for name in ("bare", "seatsync"))
         db = open_db(database)
         stored = db.execute("SELECT COUNT(*) FROM product_events").fetchone()[0]
         journal = db.execute("PRAGMA journal_mode").fetchone()[0]

@@ -25,6 +25,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+import sqlite_utils
 import stripe
 from chargebee import Chargebee
 
@@ -61,6 +62,13 @@ class Counting:
         with self._lock:
             taken, self.statuses = self.statuses, collections.Counter()
         return taken
+
+
+def _db(harness: S.Harness) -> sqlite_utils.Database:
+    """The harness's database (the support world types it loosely; it is set when the harness is built)."""
+    if not isinstance(harness.db, sqlite_utils.Database):
+        raise RuntimeError("the harness has no database")
+    return harness.db
 
 
 def _harness(provider: str, policy: str, sandbox, tmp: Path, *, pacing: bool) -> S.Harness:
@@ -107,7 +115,7 @@ def burst(provider: str, sandbox, counting: Counting) -> dict:
         result = workload.burst(activations=5000, seconds=60)
         wall = time.monotonic() - started
         statuses = counting.take()
-        db = harness.db
+        db = _db(harness)
         last_event = db.execute("SELECT MAX(occurred_us) FROM product_events WHERE account = 'acct0'").fetchone()[0]
         last_call = db.execute("SELECT MAX(completed_us) FROM provider_calls WHERE account = 'acct0' AND "
                                "status = 'succeeded'").fetchone()[0]
@@ -137,7 +145,7 @@ def ceiling(provider: str, sandbox, counting: Counting, *, accounts: int, pacing
         workload.advance(workload.start + S.timedelta(days=1, minutes=1))
         events = [{"id": f"{a.id}-more", "type": "seat.activated", "account": a.id, "occurred_at": at,
                    "user": f"{a.id}-more"} for a in workload.accounts]
-        record_events(harness.db, parse_document({"events": events}, plans=harness.catalog.plans,
+        record_events(_db(harness), parse_document({"events": events}, plans=harness.catalog.plans,
                                                  addons=harness.catalog.addons), received_us=workload.now())
         _limits(sandbox, provider, on=True)
         counting.take()
@@ -149,7 +157,7 @@ def ceiling(provider: str, sandbox, counting: Counting, *, accounts: int, pacing
         while True:
             outcomes = worker.run_once()
             parked += sum(1 for o in outcomes if o.deferred)
-            pending = harness.db.execute("SELECT COUNT(*) FROM sync_state WHERE ledger_version > synced_version"
+            pending = _db(harness).execute("SELECT COUNT(*) FROM sync_state WHERE ledger_version > synced_version"
                                          ).fetchone()[0]
             if not pending:
                 break
@@ -159,7 +167,7 @@ def ceiling(provider: str, sandbox, counting: Counting, *, accounts: int, pacing
         elapsed = time.monotonic() - started
         worker._pool.shutdown(wait=True)
         statuses = counting.take()
-        store_rows = store.dead_letters(harness.db)
+        store_rows = store.dead_letters(_db(harness))
         requests = sum(statuses.values())
         limit = 25.0 if provider == "stripe" else 150 / 60
         per_account = requests / accounts
