@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 from adapter import ledger
 from tests.support import scenarios as S
+from tests.support.readback import chargebee_all
 
 UTC = UTC
 
@@ -119,9 +120,8 @@ class OneByOne:
                     periods.add((int(line["date_from"]) * 1_000_000, end * 1_000_000))
                 else:
                     lines += 1
-        first = self.harness.client.Invoice.list({"subscription_id": {"is": account.subscription}, "limit": 100})
-        for entry in first.list:
-            raw = entry.invoice.raw_data
+        for raw in chargebee_all(self.harness.client.Invoice.list, {"subscription_id": {"is": account.subscription}},
+                                 "invoice"):
             if raw.get("first_invoice"):
                 for line in raw["line_items"]:
                     billed += int(line["amount"])

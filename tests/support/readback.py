@@ -70,14 +70,24 @@ class ChargebeeMoney:
     unbilled: list[dict]
 
 
+def chargebee_all(list_page: Any, params: dict, key: str) -> list[dict]:
+    """Every entry of a Chargebee list, following ``next_offset`` (one page holds at most 100)."""
+    found: list[dict] = []
+    offset = None
+    while True:
+        page = list_page({**params, "limit": 100, **({"offset": offset} if offset else {})})
+        found.extend(dict(getattr(entry, key).raw_data) for entry in page.list)
+        offset = page.next_offset
+        if not offset:
+            return found
+
+
 def chargebee_money(harness: Any) -> ChargebeeMoney:
     cb, sub = harness.client, harness.subscription
-    found = cb.Invoice.list({"subscription_id": {"is": sub}, "limit": 100, "sort_by": {"asc": "date"}})
-    invoices_ = [dict(e.invoice.raw_data) for e in found.list if not e.invoice.raw_data.get("first_invoice")]
-    notes = cb.CreditNote.list({"subscription_id": {"is": sub}, "limit": 100, "sort_by": {"asc": "date"}})
-    credit_notes = [dict(e.credit_note.raw_data) for e in notes.list]
-    unbilled = [dict(e.unbilled_charge.raw_data) for e in
-                cb.UnbilledCharge.list({"subscription_id": {"is": sub}, "limit": 100}).list]
+    dated = {"subscription_id": {"is": sub}, "sort_by": {"asc": "date"}}
+    invoices_ = [i for i in chargebee_all(cb.Invoice.list, dated, "invoice") if not i.get("first_invoice")]
+    credit_notes = chargebee_all(cb.CreditNote.list, dated, "credit_note")
+    unbilled = chargebee_all(cb.UnbilledCharge.list, {"subscription_id": {"is": sub}}, "unbilled_charge")
     return ChargebeeMoney(invoices_, credit_notes, [u for u in unbilled if not u.get("is_voided")])
 
 
