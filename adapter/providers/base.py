@@ -84,6 +84,25 @@ class TranslateError(Exception):
 
 
 @dataclass(frozen=True)
+class Lifecycle:
+    """Where a subscription stands in its life, read from the provider's object (the mirror's ``raw``).
+
+    ``state``: ``active``; ``cancelling`` (a cancellation scheduled at ``at_us``: it still bills until
+    then); ``cancelled`` (ended at ``at_us``); ``pausing`` (a pause scheduled at ``at_us``); ``paused``
+    (since ``at_us`` when the provider says, until ``resumes_us`` if scheduled). Seat sync writes to a
+    subscription only while it is ``active``, ``cancelling`` or ``pausing``.
+    """
+
+    state: Literal["active", "cancelling", "cancelled", "pausing", "paused"]
+    at_us: int | None = None
+    resumes_us: int | None = None
+
+    @property
+    def writable(self) -> bool:
+        return self.state not in ("cancelled", "paused")
+
+
+@dataclass(frozen=True)
 class SubscriptionState:
     """What the provider says about a subscription right now, normalised across providers."""
 
@@ -100,6 +119,7 @@ class SubscriptionState:
     base_price: str | None = None
     addon_items: dict[str, str] = field(default_factory=dict)  # price id → item id (Stripe) or price id
     now_us: int | None = None  # the provider's clock when it differs from ours (a Stripe test clock)
+    lifecycle: Lifecycle | None = None  # cancelled or paused: seat sync writes nothing (sync/lifecycle.py)
 
 
 @dataclass(frozen=True)
@@ -184,6 +204,7 @@ class Provider(Protocol):
     # Callbacks.
     sweep_overlap_seconds: int
     normalize: Any  # the module that turns the provider's objects into mirror rows (``<name>/normalize.py``)
+    # (its ``lifecycle(obj) -> Lifecycle`` reads cancellation and pause from a subscription object)
 
     def configured(self, settings: Any) -> bool: ...
 

@@ -74,7 +74,9 @@ def _window_instant(line: ExpectedLine, provider: str) -> int:
 def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, tolerance: int, now_us: int,
              live: LiveReader | None) -> None:
     until_us, since_us = report.until_us, report.since_us
-    expectation = report.expectations[link.account] = expected_bill(db, catalog, link, until_us)
+    lifecycle = registry.lifecycle(store.mirror_row(db, "mirror_subscriptions", link.provider, link.subscription))
+    ends_us = lifecycle.at_us if lifecycle is not None and lifecycle.state == "cancelled" else None
+    expectation = report.expectations[link.account] = expected_bill(db, catalog, link, until_us, ends_us=ends_us)
     plan, provider = expectation.plan, link.provider
     facts = registry.get(provider)
     currency = plan.currency

@@ -8,6 +8,7 @@ the functions through this package (``store.claim_due_accounts(...)``).
 from adapter.store.callbacks import *  # noqa: F401,F403
 from adapter.store.connection import open_db, schema_version, write_transaction  # noqa: F401
 from adapter.store.ledger import *  # noqa: F401,F403
+from adapter.store.lifecycle import *  # noqa: F401,F403
 from adapter.store.migrations import MIGRATIONS  # noqa: F401
 from adapter.store.notify import *  # noqa: F401,F403
 from adapter.store.reconcile import *  # noqa: F401,F403

@@ -328,3 +328,23 @@ def _m0700_sync_batches(db: sqlite_utils.Database) -> None:
         CREATE INDEX late_changes_account ON late_changes (account, instant_us);
         """
     )
+
+
+@MIGRATIONS(name="0900_sync_holds")
+def _m0900_sync_holds(db: sqlite_utils.Database) -> None:
+    # Why seat sync writes nothing to an account's subscription (cancelled, paused): one row per
+    # account while it lasts, so the ops page and `seatsync` can say so.
+    db.executescript(
+        """
+        CREATE TABLE sync_holds (
+            account TEXT PRIMARY KEY,
+            provider TEXT NOT NULL,
+            subscription TEXT NOT NULL,
+            state TEXT NOT NULL,
+            since_us INTEGER,
+            resumes_us INTEGER,
+            reason TEXT NOT NULL,
+            recorded_us INTEGER NOT NULL
+        );
+        """
+    )

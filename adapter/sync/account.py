@@ -42,6 +42,7 @@ from adapter.providers.translate import (
     subscription_after_plan_change,
     threshold_call,
 )
+from adapter.sync.lifecycle import held
 from adapter.sync.plan import SeatPlan, plan_quantities
 from adapter.sync.timeline import Timeline
 
@@ -73,6 +74,7 @@ class Outcome:
     # the account stays due and is looked at again soon.
     waiting: bool = False
     retry_at_us: int | None = None  # deferred until then (the hourly budget has room again)
+    held: bool = False  # the subscription is cancelled or paused: nothing was read or written
 
 
 @dataclass
@@ -103,6 +105,12 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
         outcome.synced_version = claimed_version
         return outcome
 
+    # 0. A cancelled or paused subscription takes no writes (sync/lifecycle.py): say why, send nothing.
+    if held(db, linked, now_us()):
+        outcome.held = True
+        outcome.synced_version = claimed_version
+        return outcome
+
     # 1. Finish what an earlier pass planned.
     if not _send_planned(db, provider, account, owner, now_us, options, outcome):
         return outcome
@@ -129,6 +137,11 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
                                code=failure.code, status=failure.status, reason=failure.reason,
                                request_id=failure.request_id, now_us=now_us())
         outcome.dead += 1
+        outcome.synced_version = claimed_version
+        return outcome
+
+    if held(db, linked, now_us(), state.lifecycle):
+        outcome.held = True  # cancelled or paused before the mirror heard of it
         outcome.synced_version = claimed_version
         return outcome
 

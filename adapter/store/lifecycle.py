@@ -1,0 +1,35 @@
+"""Sync holds: an account whose subscription seat sync leaves alone (cancelled or paused), and why."""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+__all__ = ["clear_sync_hold", "record_sync_hold", "sync_hold", "sync_holds"]
+
+
+def record_sync_hold(db: sqlite_utils.Database, row: dict) -> bool:
+    """Record (or refresh) why an account is held; True when the reason is new (not a re-run)."""
+    before = sync_hold(db, row["account"])
+    same = before is not None and all(before[k] == row[k] for k in ("subscription", "state", "since_us", "reason"))
+    if same:
+        return False
+    db.execute(
+        "INSERT INTO sync_holds (account, provider, subscription, state, since_us, resumes_us, reason, recorded_us) "
+        "VALUES (:account, :provider, :subscription, :state, :since_us, :resumes_us, :reason, :recorded_us) "
+        "ON CONFLICT(account) DO UPDATE SET provider = excluded.provider, subscription = excluded.subscription, "
+        "state = excluded.state, since_us = excluded.since_us, resumes_us = excluded.resumes_us, "
+        "reason = excluded.reason, recorded_us = excluded.recorded_us", row)
+    return True
+
+
+def clear_sync_hold(db: sqlite_utils.Database, account: str) -> bool:
+    return db.execute("DELETE FROM sync_holds WHERE account = ?", [account]).rowcount == 1
+
+
+def sync_hold(db: sqlite_utils.Database, account: str) -> dict | None:
+    rows = list(db.query("SELECT * FROM sync_holds WHERE account = ?", [account]))
+    return rows[0] if rows else None
+
+
+def sync_holds(db: sqlite_utils.Database) -> list[dict]:
+    return list(db.query("SELECT * FROM sync_holds ORDER BY account"))
