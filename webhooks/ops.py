@@ -26,6 +26,7 @@ from flask import Blueprint, Response, current_app, render_template, request
 from adapter import accounts, reconcile, store
 from adapter.billing.money import format_amount
 from adapter.billing.policy import CatalogError, load_catalog
+from adapter.callbacks import price_notices
 from adapter.clock import format_us, now_us, parse_instant, to_us
 from adapter.providers import registry
 
@@ -213,7 +214,10 @@ def account_page(account: str):
         event["at"] = format_us(event["at_us"])
     data = {"account": account, "provider": link.provider, "subscription": link.subscription, "plan": link.plan,
             "linked": format_us(link.linked_us), "timeline": events, "expected_lines": expected,
-            "actual_lines": lines, "lifecycle": _lifecycle(db, link), **report.as_dict()}
+            "actual_lines": lines, "lifecycle": _lifecycle(db, link),
+            "price_changes": [c.as_dict() for c in price_notices.account_price_changes(db, _catalog(), link,
+                                                                                        now_us())[1]],
+            **report.as_dict()}
     if fmt == "json":
         return data
     if fmt == "csv":

@@ -79,9 +79,9 @@ def notifications(db, kind: str) -> list[dict]:
 
 
 def ops_account(settings) -> dict:
-    from webhooks import create_app
-
     from dataclasses import replace
+
+    from webhooks import create_app
 
     app = create_app(replace(settings, ops_token=OPS_TOKEN))
     response = app.test_client().get(f"/ops/accounts/{S.ACCOUNT}?format=json",

@@ -12,8 +12,8 @@ from chargebee import Chargebee
 from chargebee.api_error import APIError
 
 from adapter.billing.policy import Catalog, price_roles
-from adapter.providers.errors import classify
 from adapter.providers.chargebee.normalize import lifecycle
+from adapter.providers.errors import classify
 from adapter.providers.translate import CallSpec, SubscriptionState
 
 
