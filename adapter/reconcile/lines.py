@@ -142,6 +142,12 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
             if line.price_id == row["price"] and not line.proration and line.quantity != row["quantity"]:
                 out.append(_diff(link, "wrong_quantity_at_renewal", line, item, currency,
                                  f"billed {row['quantity']} at renewal, the ledger had {line.quantity}"))
+            elif line.price_id != row["price"] and line.quantity == row["quantity"] \
+                    and _superseded(catalog, line.price_id, row["price"]):
+                out.append(_diff(link, "price_change_not_applied", line, item, currency,
+                                 f"billed at {row['price']} ({row['amount']}), but the price change to "
+                                 f"{line.price_id} is in force from this period ({line.amount}): the "
+                                 f"subscription is still on the old price"))
             elif line.price_id != row["price"] and line.quantity == row["quantity"]:
                 out.append(_diff(link, "wrong_amount", line, item, currency,
                                  f"price {row['price']}, expected {line.price_id}: amount {row['amount']}, "
@@ -215,7 +221,18 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
     _fold_late_changes(db, link, plan, since_us, until_us, out, first_line_difference)
 
 
-LINE_KINDS = ("missing_proration", "unexpected_line", "wrong_amount", "wrong_quantity_at_renewal")
+def _superseded(catalog: Catalog, expected_price: str, actual_price: str) -> bool:
+    """Whether ``actual_price`` is an earlier point of the same dated price as ``expected_price``."""
+    for plan in catalog.plans.values():
+        for price in (plan.seat, plan.base_fee):
+            if price is None or expected_price not in price.ids or actual_price not in price.ids:
+                continue
+            return price.ids.index(actual_price) < price.ids.index(expected_price)
+    return False
+
+
+LINE_KINDS = ("missing_proration", "unexpected_line", "wrong_amount", "wrong_quantity_at_renewal",
+              "price_change_not_applied")
 
 
 def _fold_late_changes(db, link, plan: Plan, since_us: int, until_us: int, out: list, start: int) -> None:
