@@ -120,6 +120,7 @@ class SubscriptionState:
     addon_items: dict[str, str] = field(default_factory=dict)  # price id → item id (Stripe) or price id
     now_us: int | None = None  # the provider's clock when it differs from ours (a Stripe test clock)
     lifecycle: Lifecycle | None = None  # cancelled or paused: seat sync writes nothing (sync/lifecycle.py)
+    scheduled_change: bool = False  # a change waits for the term end (Chargebee has_scheduled_changes)
 
 
 @dataclass(frozen=True)
@@ -230,6 +231,11 @@ class Provider(Protocol):
                     timezone: str | None) -> CallSpec | None: ...
 
     def threshold_call(self, plan: Plan, state: SubscriptionState) -> CallSpec | None: ...
+
+    def price_change_call(self, plan: Plan, state: SubscriptionState, *, quantity: int, day: dt.date,
+                          timezone: str | None) -> CallSpec | None:
+        """Move the subscription to the prices in force on ``day`` (the next period's first day) from the
+        next renewal on, keeping ``quantity``, without proration; None if this provider cannot yet."""
 
 
 # ------------------------------------------------------------------------ provider events

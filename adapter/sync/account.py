@@ -44,6 +44,7 @@ from adapter.providers.translate import (
 )
 from adapter.sync.lifecycle import held
 from adapter.sync.plan import SeatPlan, plan_quantities
+from adapter.sync.price_switch import price_switch_call
 from adapter.sync.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -372,6 +373,9 @@ def plan_specs(db, catalog: Catalog, linked, state: SubscriptionState, *, now_us
         threshold = threshold_call(plan, state)
         if threshold is not None:
             specs.append(threshold)
+    switch = price_switch_call(plan, state, timezone, quantity=previous, specs=specs)
+    if switch is not None:
+        specs.append(switch)  # last: an immediate change before it would delete a scheduled one
     beyond = horizon + YEAR_US * 2
     waiting = bool(ledger.changes(db, account, horizon, beyond) or ledger.plan_changes(db, account, horizon, beyond)
                    or ledger.addon_changes(db, account, horizon, beyond))

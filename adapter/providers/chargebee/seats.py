@@ -64,6 +64,7 @@ class ChargebeeSeats:
             seat_price=seat["item_price_id"] if seat else None,
             base_item=base["item_price_id"] if base else None, base_price=base["item_price_id"] if base else None,
             addon_items=addons, now_us=self.site_now_us(), lifecycle=lifecycle(sub),
+            scheduled_change=bool(sub.get("has_scheduled_changes")),
         )
 
     def send(self, spec: CallSpec, idempotency_key: str) -> tuple[str | None, dict]:
