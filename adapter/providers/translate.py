@@ -14,8 +14,8 @@ from adapter.providers.base import CallSpec, SubscriptionState, TranslateError
 from adapter.providers.calls import direction, period_price_day, rule_for
 
 __all__ = ["CallSpec", "SubscriptionState", "TranslateError", "addons_call", "direction", "period_price_day",
-           "plan_change_call", "policy_table", "price_change_call", "quantity_call", "rule_for", "subscription_after_plan_change",
-           "threshold_call"]
+           "plan_change_call", "policy_table", "price_change_call", "quantity_call", "rule_for",
+           "subscription_after_plan_change", "threshold_call"]
 
 
 def quantity_call(plan: Plan, state: SubscriptionState, *, old: int, new: int, effective_us: int,
