@@ -1,10 +1,11 @@
-"""Sync holds: an account whose subscription seat sync leaves alone (cancelled or paused), and why."""
+"""Sync holds (an account whose subscription seat sync leaves alone: cancelled or paused, and why) and the
+price switches seat sync was asked to schedule (issue 19)."""
 
 from __future__ import annotations
 
 import sqlite_utils
 
-__all__ = ["clear_sync_hold", "record_sync_hold", "sync_hold", "sync_holds"]
+__all__ = ["clear_sync_hold", "record_sync_hold", "request_price_switch", "sync_hold", "sync_holds"]
 
 
 def record_sync_hold(db: sqlite_utils.Database, row: dict) -> bool:
@@ -33,3 +34,11 @@ def sync_hold(db: sqlite_utils.Database, account: str) -> dict | None:
 
 def sync_holds(db: sqlite_utils.Database) -> list[dict]:
     return list(db.query("SELECT * FROM sync_holds ORDER BY account"))
+
+
+def request_price_switch(db: sqlite_utils.Database, account: str, plan: str, item: str, effective_from: str,
+                         now_us: int) -> bool:
+    """Note that seat sync was asked to schedule this change for this account; False if it already was."""
+    cursor = db.execute("INSERT INTO price_switches (account, plan, item, effective_from, requested_us) "
+                        "VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING", [account, plan, item, effective_from, now_us])
+    return cursor.rowcount == 1

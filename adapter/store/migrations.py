@@ -348,3 +348,21 @@ def _m0900_sync_holds(db: sqlite_utils.Database) -> None:
         );
         """
     )
+
+
+@MIGRATIONS(name="0901_price_switches")
+def _m0901_price_switches(db: sqlite_utils.Database) -> None:
+    # An announced price change whose switch seat sync was asked to schedule, once per account and change:
+    # the worker makes the account due in the last period before the change even if no seat moves.
+    db.executescript(
+        """
+        CREATE TABLE price_switches (
+            account TEXT NOT NULL,
+            plan TEXT NOT NULL,
+            item TEXT NOT NULL,
+            effective_from TEXT NOT NULL,
+            requested_us INTEGER NOT NULL,
+            PRIMARY KEY (account, plan, item, effective_from)
+        );
+        """
+    )

@@ -111,3 +111,22 @@ def test_preview_shows_the_demo_clinics_scheduled_price_change(db):
     assert ("price change scheduled: seat 399.00 NOK → 429.00 NOK [konfidens-solo-NOK-monthly-2027] from "
             "2027-07-01; first invoice 2027-06-30T22:00:00+00:00 bills 1716.00 NOK for 4 seats "
             "(customers told by 2027-04-02)") in text, text
+
+
+def test_the_account_is_made_due_once_in_the_last_period_before_the_change(db):
+    catalog = load_catalog(MAPPINGS)
+    link(db, catalog, "clinic-a", "konfidens-pro-monthly", dt.datetime(2027, 1, 15, 10, tzinfo=OSLO), 5)
+    db.execute("UPDATE sync_state SET synced_version = ledger_version")
+
+    def due() -> bool:
+        row = store.sync_state(db, "clinic-a")
+        return row["ledger_version"] > row["synced_version"]
+
+    notify_price_changes(db, catalog, at_us=to_us(dt.datetime(2027, 6, 1, tzinfo=dt.UTC)))
+    assert not due()  # the renewal on June 15 still bills the old price
+    at = to_us(dt.datetime(2027, 6, 20, tzinfo=dt.UTC))
+    notify_price_changes(db, catalog, at_us=at)
+    assert due()
+    db.execute("UPDATE sync_state SET synced_version = ledger_version")
+    notify_price_changes(db, catalog, at_us=at + 3600 * 1_000_000)
+    assert not due()  # once
