@@ -54,6 +54,12 @@ def plan_change_call(old_plan: Plan, new_plan: Plan, state: SubscriptionState, *
     seat_price, base_price = price_points(state, new_plan, timezone)
     change = plan_change_direction(old_plan, new_plan, state, quantity, timezone)
     prorate, invoice_now = FLAGS[(change, rule_for(new_plan, change))]
+    if old_plan.interval != new_plan.interval:
+        # Interval switch (mappings/konfidens.toml "interval switch"): the term resets at the switch, the
+        # unused part of the old term is credited and the new term is charged at once, as on Stripe
+        # (which always invoices an interval change), and as the engine and `preview` predict. Left
+        # unbilled, a year's fee would wait a year for the next invoice.
+        prorate, invoice_now = True, True
     items: list[dict] = [{"item_price_id": seat_price.price_id, "quantity": quantity}]
     if base_price:
         items.append({"item_price_id": base_price.price_id, "quantity": 1})
