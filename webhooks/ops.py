@@ -26,7 +26,9 @@ from flask import Blueprint, Response, current_app, render_template, request
 from adapter import accounts, reconcile, store
 from adapter.billing.money import format_amount
 from adapter.billing.policy import CatalogError, load_catalog
+from adapter.callbacks import price_notices
 from adapter.clock import format_us, now_us, parse_instant, to_us
+from adapter.providers import registry
 
 from .db import get_db
 from .problems import Problem, problem_response
@@ -152,6 +154,17 @@ def _when(seconds: int | None) -> str:
     return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def _lifecycle(db, link) -> dict | None:
+    """Where the subscription stands (cancelled, paused, ...) and whether seat sync holds it."""
+    state = registry.lifecycle(store.mirror_row(db, "mirror_subscriptions", link.provider, link.subscription))
+    if state is None:
+        return None
+    hold = store.sync_hold(db, link.account)
+    return {"state": state.state, "effective_at": format_us(state.at_us) if state.at_us is not None else None,
+            "resumes_at": format_us(state.resumes_us) if state.resumes_us is not None else None,
+            "sync": "held" if hold else "syncing", "reason": hold["reason"] if hold else None}
+
+
 @bp.get("/accounts/<account>")
 def account_page(account: str):
     fmt = _format()
@@ -201,7 +214,10 @@ def account_page(account: str):
         event["at"] = format_us(event["at_us"])
     data = {"account": account, "provider": link.provider, "subscription": link.subscription, "plan": link.plan,
             "linked": format_us(link.linked_us), "timeline": events, "expected_lines": expected,
-            "actual_lines": lines, **report.as_dict()}
+            "actual_lines": lines, "lifecycle": _lifecycle(db, link),
+            "price_changes": [c.as_dict() for c in price_notices.account_price_changes(db, _catalog(), link,
+                                                                                        now_us())[1]],
+            **report.as_dict()}
     if fmt == "json":
         return data
     if fmt == "csv":

@@ -60,7 +60,7 @@ from adapter.providers import registry
 from adapter.providers.base import BillingStyle, Item
 
 KINDS = ("seats", "base_fee", "addon", "proration_credit", "proration_debit")
-BILLED = ("now", "next_invoice", "threshold", "renewal")
+BILLED = ("now", "next_invoice", "threshold", "renewal", "final")  # final: a cancelled subscription's last invoice
 
 
 class BillingError(ValueError):

@@ -15,7 +15,8 @@ after it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import datetime as dt
+from dataclasses import dataclass, replace
 
 import sqlite_utils
 
@@ -39,8 +40,20 @@ class Expectation:
     bill: Bill
 
 
-def expected_bill(db: sqlite_utils.Database, catalog: Catalog, account: Account, until_us: int) -> Expectation:
-    """The engine's lines for ``account`` from its link up to ``until_us`` (exclusive)."""
+def expected_bill(db: sqlite_utils.Database, catalog: Catalog, account: Account, until_us: int, *,
+                  ends_us: int | None = None) -> Expectation:
+    """The engine's lines for ``account`` from its link up to ``until_us`` (exclusive).
+
+    ``ends_us``: the subscription was cancelled then. Nothing is expected after it: no renewal at or
+    after the end, no seat change after it; what was still pending at the end (prorations gathering
+    for the next invoice) is expected on the final invoice at the end, which both providers write
+    when a cancellation invoices the open charges (Stripe: at ``cancel_at``, or ``invoice_now``;
+    Chargebee: ``unbilled_charges_option=invoice``, its default). A cancellation that credits the
+    unused time is not predicted: its credit is flagged, with its money at stake."""
+    if ends_us is not None and ends_us < until_us:
+        # Through the end's own microsecond: a change at that instant was made before the cancellation.
+        expectation = expected_bill(db, catalog, account, ends_us + 1)
+        return replace(expectation, bill=final_bill(expectation.bill, from_us(ends_us)))
     anchor_us = account.linked_us
     start_plan = catalog.plans.get(ledger.plan_at(db, account.account, anchor_us) or account.plan)
     current = catalog.plans.get(ledger.plan_at(db, account.account, until_us - 1) or account.plan)
@@ -66,3 +79,11 @@ def expected_bill(db: sqlite_utils.Database, catalog: Catalog, account: Account,
     except BillingError as exc:
         raise ExpectationError(f"account {account.account!r}: {exc}") from None
     return Expectation(account, current, timezone, bill)
+
+
+def final_bill(bill: Bill, end: dt.datetime) -> Bill:
+    """``bill`` for a subscription that ended at ``end``: the renewal at the end bills only what was
+    pending (no next period), and lines still pending are billed on the final invoice then."""
+    lines = [line for line in bill.lines if not (line.billed_at >= end and line.period_start >= end)]
+    lines += [replace(line, billed="final", billed_at=end) for line in bill.pending]
+    return replace(bill, lines=tuple(lines), pending=())

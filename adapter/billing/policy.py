@@ -38,9 +38,9 @@ ADDON_PRORATION = ("partial_term", "full_term", "none")
 
 PLAN_KEYS = {"name", "provider", "currency", "interval", "timezone", "proration", "increase",
              "increase_threshold", "decrease", "minimum_seats", "included_seats", "zero_seats",
-             "seat", "base_fee", "addons"}
+             "seat", "base_fee", "addons", "notice_days"}
 PRICE_KEYS = {"price_id", "unit_amount", "price_changes"}
-PRICE_CHANGE_KEYS = {"effective_from", "unit_amount", "price_id"}
+PRICE_CHANGE_KEYS = {"effective_from", "unit_amount", "price_id", "announced_on"}
 ADDON_KEYS = {"name", "provider", "currency", "interval", "pricing", "proration", "price_id",
               "unit_amount", "price_changes"}
 
@@ -76,6 +76,7 @@ class PricePoint:
     effective_from: dt.date | None
     unit_amount: int
     price_id: str
+    announced_on: dt.date | None = None  # when the customers are told (the plan's notice_days before, at least)
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ class Plan:
     zero_seats: str = "allow"
     addons: tuple[str, ...] = ()
     source: str = ""
+    notice_days: int = 0  # a price change is announced at least this many days before it takes effect
 
     def billable_seats(self, active: int) -> int:
         """Seats charged for ``active`` users: minimum first, then included seats are free."""
@@ -230,8 +232,12 @@ class _Reader:
             previous = effective
             amount = self.integer("unit_amount", table=change, prefix=where)
             new_id = self.string("price_id", default=price_id, required=False, table=change, prefix=where)
+            announced = change.get("announced_on")
+            if announced is not None and (isinstance(announced, dt.datetime) or not isinstance(announced, dt.date)):
+                self.error(where + "announced_on", f"must be a TOML local date like 2027-01-01, got {announced!r}")
+                announced = None
             if amount is not None and new_id is not None:
-                changes.append(PricePoint(effective, amount, new_id))
+                changes.append(PricePoint(effective, amount, new_id, announced))
         if price_id is None or unit_amount is None:
             return None
         return Price(price_id, unit_amount, tuple(changes))
@@ -316,13 +322,36 @@ def _read_plan(file: str, plan_id: str, table: object, errors: list[PolicyError]
         reader.error("addons", "must be an array of addon ids")
         addons = []
     name = reader.string("name", default=plan_id, required=False)
+    notice_days = reader.integer("notice_days", default=0)
+    for key, price in (("seat", seat), ("base_fee", base_fee)):
+        _check_notice(reader, key, price, notice_days)
     # Every None here came with an error; the checks say so to the type checker.
     if (len(errors) > before or name is None or provider is None or currency is None or interval is None
             or timezone is None or proration is None or increase is None or decrease is None or seat is None
             or minimum is None or included is None or zero_seats is None):
         return None
     return Plan(plan_id, name, provider, currency, interval, timezone, proration, increase, decrease, seat,
-                base_fee, threshold, minimum, included, zero_seats, tuple(addons), file)
+                base_fee, threshold, minimum, included, zero_seats, tuple(addons), file, notice_days or 0)
+
+
+def _check_notice(reader: _Reader, key: str, price: Price | None, notice_days: int | None) -> None:
+    """Seed 000: "clinic administrators will receive notice three months in advance": a price change
+    announced with less than ``notice_days`` days' notice before it takes effect is refused."""
+    if price is None or not notice_days:
+        return
+    for index, change in enumerate(price.price_changes):
+        where = f"{key}.price_changes[{index}].announced_on"
+        if change.effective_from is None:
+            continue  # the opening price (a change always has its date; the reader checked)
+        if change.announced_on is None:
+            reader.error(where, f"is required: the plan gives {notice_days} days' notice (notice_days) of the "
+                                f"change effective {change.effective_from}")
+            continue
+        given = (change.effective_from - change.announced_on).days
+        if given < notice_days:
+            reader.error(where, f"{change.announced_on} is {given} days before effective_from "
+                                f"{change.effective_from}; the plan requires notice_days = {notice_days} "
+                                f"(announce by {change.effective_from - dt.timedelta(days=notice_days)})")
 
 
 def _read(path: Path) -> tuple[Catalog, list[PolicyError]]:

@@ -28,6 +28,7 @@ from adapter.billing.engine import (
 from adapter.billing.money import format_amount
 from adapter.billing.periods import Period
 from adapter.billing.policy import Catalog, Plan
+from adapter.billing.price_changes import ScheduledPriceChange, scheduled_price_changes
 from adapter.clock import from_us, to_us
 
 
@@ -50,6 +51,7 @@ class Preview:
     lines: tuple[ExpectedLine, ...]  # the change's own lines
     invoice: ExpectedInvoice | None  # the invoice they land on (with whatever else it sweeps)
     bill: Bill
+    price_changes: tuple[ScheduledPriceChange, ...] = ()  # announced changes still ahead (price_changes.py)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -63,6 +65,7 @@ class Preview:
                 "billed_at": self.invoice.billed_at.isoformat(), "total": self.invoice.total,
                 "balance_applied": self.invoice.balance_applied, "amount_due": self.invoice.amount_due,
                 "balance_after": self.invoice.balance_after, "lines": len(self.invoice.lines)},
+            "price_changes": [change.as_dict() for change in self.price_changes],
         }
 
 
@@ -173,8 +176,22 @@ def preview(db: sqlite_utils.Database, catalog: Catalog, account: str, *, at_us:
     invoice = None
     if lines:
         invoice = next(inv for inv in invoices(bill.lines) if inv.billed_at == lines[0].billed_at)
+    after = new_plan or current
+    changes = tuple(scheduled_price_changes(after, anchor=context.anchor, timezone=context.timezone, at=at,
+                                            seats=after.billable_seats(seats_after)))
     return Preview(account, current.id, new_plan.id if new_plan else None, current.provider, current.currency,
-                   context.timezone, context.period, at, seats_before, seats_after, lines, invoice, bill)
+                   context.timezone, context.period, at, seats_before, seats_after, lines, invoice, bill, changes)
+
+
+def render_price_changes(result: Preview) -> list[str]:
+    out = []
+    for change in result.price_changes:
+        out.append(f"price change scheduled: {change.item} {format_amount(change.old.unit_amount, change.currency)}"
+                   f" → {format_amount(change.new.unit_amount, change.currency)} [{change.new.price_id}] from "
+                   f"{change.effective_from}; first invoice {change.first_invoice_at.isoformat()} bills "
+                   f"{format_amount(change.renewal_amount, change.currency)} for {change.seats} seats"
+                   + (f" (customers told by {change.notice_from()})" if change.notice_days else ""))
+    return out
 
 
 def render_table(result: Preview) -> list[str]:
@@ -190,7 +207,7 @@ def render_table(result: Preview) -> list[str]:
     if not result.lines:
         out.append("no proration lines: the policy bills this change at the renewal "
                    "(or it does not change what is billed)")
-        return out
+        return out + render_price_changes(result)
     header = f"{'KIND':<17} {'QTY':>5} {'UNIT':>14} {'AMOUNT':>16}  {'FROM':<25} {'TO':<25} BILLED"
     out.append(header)
     for line in result.lines:
@@ -205,4 +222,4 @@ def render_table(result: Preview) -> list[str]:
                    f"{format_amount(invoice.total, currency)}, due {format_amount(invoice.amount_due, currency)}"
                    + (f", credit carried {format_amount(invoice.balance_after, currency)}"
                       if invoice.balance_after else ""))
-    return out
+    return out + render_price_changes(result)

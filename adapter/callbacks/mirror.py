@@ -17,6 +17,7 @@ from types import ModuleType
 import sqlite_utils
 
 from adapter import store
+from adapter.callbacks import lifecycle
 from adapter.providers import registry
 from adapter.providers.normalize import ACCOUNT_METADATA_KEY, object_id, raw_json
 
@@ -89,10 +90,13 @@ def save_customer(db: sqlite_utils.Database, obj: dict, *, provider: str, versio
 
 def save_subscription(db: sqlite_utils.Database, obj: dict, *, provider: str, version: int | None = None,
                       refetched: bool = False) -> Saved:
+    before = store.mirror_row(db, "mirror_subscriptions", provider, obj["id"])
     saved = _save_row(db, "mirror_subscriptions", subscription_row(obj, provider), obj, provider, version, refetched)
     if saved.applied:
         store.replace_mirror_children(db, "mirror_subscription_items", provider, obj["id"],
                                       subscription_item_rows(obj, provider))
+        # Cancelled, paused, resumed: notify the product, resume seat sync (callbacks/lifecycle.py).
+        lifecycle.subscription_saved(db, before, store.mirror_row(db, "mirror_subscriptions", provider, obj["id"]))
     return saved
 
 

@@ -34,7 +34,8 @@ from adapter import store
 from adapter.clock import format_us, from_us, now_us
 from adapter.intake.signing import sign
 
-TYPES = ("invoice.paid", "invoice.payment_failed", "subscription.past_due", "credit.issued", "seats.drift_detected")
+TYPES = ("invoice.paid", "invoice.payment_failed", "subscription.past_due", "credit.issued", "seats.drift_detected",
+         "subscription.cancelled", "subscription.paused", "subscription.resumed", "price.change_scheduled")
 # Delay before attempt n+1 after attempt n failed (Standard Webhooks' example schedule).
 RETRY_SCHEDULE_SECONDS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 14 * 3600, 20 * 3600, 24 * 3600)
 TIMEOUT_SECONDS = 15

@@ -85,6 +85,25 @@ class TranslateError(Exception):
 
 
 @dataclass(frozen=True)
+class Lifecycle:
+    """Where a subscription stands in its life, read from the provider's object (the mirror's ``raw``).
+
+    ``state``: ``active``; ``cancelling`` (a cancellation scheduled at ``at_us``: it still bills until
+    then); ``cancelled`` (ended at ``at_us``); ``pausing`` (a pause scheduled at ``at_us``); ``paused``
+    (since ``at_us`` when the provider says, until ``resumes_us`` if scheduled). Seat sync writes to a
+    subscription only while it is ``active``, ``cancelling`` or ``pausing``.
+    """
+
+    state: Literal["active", "cancelling", "cancelled", "pausing", "paused"]
+    at_us: int | None = None
+    resumes_us: int | None = None
+
+    @property
+    def writable(self) -> bool:
+        return self.state not in ("cancelled", "paused")
+
+
+@dataclass(frozen=True)
 class SubscriptionState:
     """What the provider says about a subscription right now, normalised across providers."""
 
@@ -101,6 +120,8 @@ class SubscriptionState:
     base_price: str | None = None
     addon_items: dict[str, str] = field(default_factory=dict)  # price id → item id (Stripe) or price id
     now_us: int | None = None  # the provider's clock when it differs from ours (a Stripe test clock)
+    lifecycle: Lifecycle | None = None  # cancelled or paused: seat sync writes nothing (sync/lifecycle.py)
+    scheduled_change: bool = False  # a change waits for the term end (Chargebee has_scheduled_changes)
 
 
 @dataclass(frozen=True)
@@ -186,6 +207,7 @@ class Provider(Protocol):
     sweep_overlap_seconds: int
     normalize: Any  # the module that turns the provider's objects into mirror rows (``<name>/normalize.py``)
     events: Any  # the module that reads its webhook events and says what they mean (``<name>/events.py``)
+    # (its ``lifecycle(obj) -> Lifecycle`` reads cancellation and pause from a subscription object)
 
     def configured(self, settings: Any) -> bool: ...
 
@@ -231,6 +253,10 @@ class Provider(Protocol):
 
     def policy_columns(self) -> list[tuple[str, dict[tuple[str, str], str]]]:
         """Columns for the policy table: (heading, (direction, policy rule) → this provider's parameter)."""
+    def price_change_call(self, plan: Plan, state: SubscriptionState, *, quantity: int, day: dt.date,
+                          timezone: str | None) -> CallSpec | None:
+        """Move the subscription to the prices in force on ``day`` (the next period's first day) from the
+        next renewal on, keeping ``quantity``, without proration; None if this provider cannot yet."""
 
 
 # ------------------------------------------------------------------------ provider events

@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from adapter.providers.base import Provider, SeatClient
+from adapter.providers.base import Lifecycle, Provider, SeatClient
 
 NAMES = ("stripe", "chargebee")
 _loaded: dict[str, Provider] = {}
@@ -37,3 +37,12 @@ def seat_clients(settings: Any) -> dict[str, SeatClient]:
     """A seat client for every provider whose keys are configured (an account on an unconfigured one is
     dead-lettered with that reason)."""
     return {p.name: p.seat_client(settings) for p in providers() if p.configured(settings)}
+
+
+def lifecycle(row: dict | None) -> Lifecycle | None:
+    """A mirrored subscription row's lifecycle, read by its provider from the raw object; None: not mirrored."""
+    if row is None:
+        return None
+    import json
+
+    return get(row["provider"]).normalize.lifecycle(json.loads(row["raw"]))

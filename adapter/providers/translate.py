@@ -8,14 +8,16 @@ and the code cannot drift apart.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from adapter.billing.policy import Addon, Plan
 from adapter.providers import registry
 from adapter.providers.base import CallSpec, SubscriptionState, TranslateError
 from adapter.providers.calls import direction, period_price_day, rule_for
 
 __all__ = ["CallSpec", "SubscriptionState", "TranslateError", "addons_call", "direction", "period_price_day",
-           "plan_change_call", "policy_table", "quantity_call", "rule_for", "subscription_after_plan_change",
-           "threshold_call"]
+           "plan_change_call", "policy_table", "price_change_call", "quantity_call", "rule_for",
+           "subscription_after_plan_change", "threshold_call"]
 
 
 def quantity_call(plan: Plan, state: SubscriptionState, *, old: int, new: int, effective_us: int,
@@ -50,6 +52,12 @@ def threshold_call(plan: Plan, state: SubscriptionState) -> CallSpec | None:
     """For threshold policies: invoice the accumulated prorations once they surpass the amount (seed 002:
     "surpasses", so strictly greater than). The provider reads the pending total when the call runs."""
     return registry.get(state.provider).threshold_call(plan, state)
+
+
+def price_change_call(plan: Plan, state: SubscriptionState, *, quantity: int, day: dt.date,
+                      timezone: str | None = None) -> CallSpec | None:
+    """Move the subscription to the prices in force on ``day`` from its next renewal (None: not on this provider)."""
+    return registry.get(state.provider).price_change_call(plan, state, quantity=quantity, day=day, timezone=timezone)
 
 
 def policy_table() -> str:

@@ -24,6 +24,7 @@ KINDS = {
     "threshold_not_invoiced": "threshold passed but not invoiced",
     "invoice_unpaid": "invoice unpaid or past due",
     "invoice_missing": "expected invoice not in the mirror",
+    "price_change_not_applied": "renewal billed at the price before an announced price change",
 }
 DEFAULT_TOLERANCE = 1
 

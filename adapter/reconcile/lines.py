@@ -74,7 +74,9 @@ def _window_instant(line: ExpectedLine, provider: str) -> int:
 def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, tolerance: int, now_us: int,
              live: LiveReader | None) -> None:
     until_us, since_us = report.until_us, report.since_us
-    expectation = report.expectations[link.account] = expected_bill(db, catalog, link, until_us)
+    lifecycle = registry.lifecycle(store.mirror_row(db, "mirror_subscriptions", link.provider, link.subscription))
+    ends_us = lifecycle.at_us if lifecycle is not None and lifecycle.state == "cancelled" else None
+    expectation = report.expectations[link.account] = expected_bill(db, catalog, link, until_us, ends_us=ends_us)
     plan, provider = expectation.plan, link.provider
     facts = registry.get(provider)
     currency = plan.currency
@@ -96,7 +98,7 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
     report.actual_lines += len(actual)
 
     left_expected, left_actual, matched_keys = _match_exact(link, expected, actual, currency, tolerance, out)
-    _match_one_field_wrong(link, left_expected, left_actual, currency, out)
+    _match_one_field_wrong(catalog, link, left_expected, left_actual, currency, out)
     if facts.reshapes_open_charges:
         _reshaped(left_expected, left_actual, tolerance)
     _leftover_actual(link, left_actual, matched_keys, currency, out)
@@ -162,8 +164,8 @@ def _match_exact(link: accounts.Account, expected: list[ExpectedLine], actual: l
     return left_expected, left_actual, matched_keys
 
 
-def _match_one_field_wrong(link: accounts.Account, left_expected: list[ExpectedLine], left_actual: list[_Actual],
-                           currency: str, out: list[Difference]) -> None:
+def _match_one_field_wrong(catalog: Catalog, link: accounts.Account, left_expected: list[ExpectedLine],
+                           left_actual: list[_Actual], currency: str, out: list[Difference]) -> None:
     """Pass 2: the same line with one field wrong (quantity at renewal, or price); both sides leave the lists."""
     for item in list(left_actual):
         row = item.row
@@ -174,6 +176,12 @@ def _match_one_field_wrong(link: accounts.Account, left_expected: list[ExpectedL
             if line.price_id == row["price"] and not line.proration and line.quantity != row["quantity"]:
                 out.append(_diff(link, "wrong_quantity_at_renewal", line, item, currency,
                                  f"billed {row['quantity']} at renewal, the ledger had {line.quantity}"))
+            elif line.price_id != row["price"] and line.quantity == row["quantity"] \
+                    and _superseded(catalog, line.price_id, row["price"]):
+                out.append(_diff(link, "price_change_not_applied", line, item, currency,
+                                 f"billed at {row['price']} ({row['amount']}), but the price change to "
+                                 f"{line.price_id} is in force from this period ({line.amount}): the "
+                                 f"subscription is still on the old price"))
             elif line.price_id != row["price"] and line.quantity == row["quantity"]:
                 out.append(_diff(link, "wrong_amount", line, item, currency,
                                  f"price {row['price']}, expected {line.price_id}: amount {row['amount']}, "
@@ -263,7 +271,18 @@ def _pending_credits_unapplied(link: accounts.Account, pending: list[_Actual], i
                              stake=abs(row["amount"])))
 
 
-LINE_KINDS = ("missing_proration", "unexpected_line", "wrong_amount", "wrong_quantity_at_renewal")
+def _superseded(catalog: Catalog, expected_price: str, actual_price: str) -> bool:
+    """Whether ``actual_price`` is an earlier point of the same dated price as ``expected_price``."""
+    for plan in catalog.plans.values():
+        for price in (plan.seat, plan.base_fee):
+            if price is None or expected_price not in price.ids or actual_price not in price.ids:
+                continue
+            return price.ids.index(actual_price) < price.ids.index(expected_price)
+    return False
+
+
+LINE_KINDS = ("missing_proration", "unexpected_line", "wrong_amount", "wrong_quantity_at_renewal",
+              "price_change_not_applied")
 
 
 def _fold_late_changes(db, link, plan: Plan, since_us: int, until_us: int, out: list, start: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from adapter import accounts, ledger, store
 from adapter.billing.policy import Catalog, Plan
+from adapter.providers import registry
 from adapter.reconcile.differences import Difference, LiveReader
 from adapter.reconcile.differences import seat_unit as _seat_unit
 
@@ -46,7 +47,10 @@ def seat_check(db, catalog: Catalog, link: accounts.Account, plan: Plan, *, now_
             actual_quantity=provider))
     in_flight = state.get("ledger_version", 0) > state.get("synced_version", 0) or bool(
         store.planned_calls(db, link.account))
-    if differences or in_flight:
+    lifecycle = registry.lifecycle(store.mirror_row(db, "mirror_subscriptions", link.provider, link.subscription))
+    three["lifecycle"] = lifecycle.state if lifecycle else None
+    if differences or in_flight or (lifecycle is not None and not lifecycle.writable):
+        # A cancelled or paused subscription is not synced (sync/lifecycle.py): the ledger may move on.
         return three, differences
     if provider is not None and truth == desired == provider:
         return three, []

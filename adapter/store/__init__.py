@@ -12,6 +12,7 @@ from adapter.store.connection import open_db as open_db
 from adapter.store.connection import schema_version as schema_version
 from adapter.store.connection import write_transaction as write_transaction
 from adapter.store.ledger import *  # noqa: F401,F403
+from adapter.store.lifecycle import *  # noqa: F401,F403
 from adapter.store.migrations import MIGRATIONS as MIGRATIONS
 from adapter.store.notify import *  # noqa: F401,F403
 from adapter.store.reconcile import *  # noqa: F401,F403

@@ -328,3 +328,41 @@ def _m0700_sync_batches(db: sqlite_utils.Database) -> None:
         CREATE INDEX late_changes_account ON late_changes (account, instant_us);
         """
     )
+
+
+@MIGRATIONS(name="0900_sync_holds")
+def _m0900_sync_holds(db: sqlite_utils.Database) -> None:
+    # Why seat sync writes nothing to an account's subscription (cancelled, paused): one row per
+    # account while it lasts, so the ops page and `seatsync` can say so.
+    db.executescript(
+        """
+        CREATE TABLE sync_holds (
+            account TEXT PRIMARY KEY,
+            provider TEXT NOT NULL,
+            subscription TEXT NOT NULL,
+            state TEXT NOT NULL,
+            since_us INTEGER,
+            resumes_us INTEGER,
+            reason TEXT NOT NULL,
+            recorded_us INTEGER NOT NULL
+        );
+        """
+    )
+
+
+@MIGRATIONS(name="0901_price_switches")
+def _m0901_price_switches(db: sqlite_utils.Database) -> None:
+    # An announced price change whose switch seat sync was asked to schedule, once per account and change:
+    # the worker makes the account due in the last period before the change even if no seat moves.
+    db.executescript(
+        """
+        CREATE TABLE price_switches (
+            account TEXT NOT NULL,
+            plan TEXT NOT NULL,
+            item TEXT NOT NULL,
+            effective_from TEXT NOT NULL,
+            requested_us INTEGER NOT NULL,
+            PRIMARY KEY (account, plan, item, effective_from)
+        );
+        """
+    )

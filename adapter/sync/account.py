@@ -45,7 +45,9 @@ from adapter.providers.translate import (
     subscription_after_plan_change,
     threshold_call,
 )
+from adapter.sync.lifecycle import held
 from adapter.sync.plan import SeatPlan, plan_quantities
+from adapter.sync.price_switch import price_switch_call
 from adapter.sync.timeline import Timeline
 
 log = logging.getLogger(__name__)
@@ -99,6 +101,7 @@ class Outcome:
     # the account stays due and is looked at again soon.
     waiting: bool = False
     retry_at_us: int | None = None  # deferred until then (the hourly budget has room again)
+    held: bool = False  # the subscription is cancelled or paused: nothing was read or written
 
 
 @dataclass
@@ -130,6 +133,12 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
         outcome.synced_version = claimed_version
         return outcome
 
+    # 0. A cancelled or paused subscription takes no writes (sync/lifecycle.py): say why, send nothing.
+    if held(db, linked, now_us()):
+        outcome.held = True
+        outcome.synced_version = claimed_version
+        return outcome
+
     # 1. Finish what an earlier pass planned.
     if not _send_planned(db, provider, account, owner, now_us, options, outcome):
         return outcome
@@ -156,6 +165,11 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
                                code=failure.code, status=failure.status, reason=failure.reason,
                                request_id=failure.request_id, now_us=now_us())
         outcome.dead += 1
+        outcome.synced_version = claimed_version
+        return outcome
+
+    if held(db, linked, now_us(), state.lifecycle):
+        outcome.held = True  # cancelled or paused before the mirror heard of it
         outcome.synced_version = claimed_version
         return outcome
 
@@ -371,6 +385,9 @@ def plan_specs(db: sqlite_utils.Database, catalog: Catalog, linked: Account, sta
         threshold = threshold_call(plan, state)
         if threshold is not None:
             specs.append(threshold)
+    switch = price_switch_call(plan, state, timezone, quantity=previous, specs=specs)
+    if switch is not None:
+        specs.append(switch)  # last: an immediate change before it would delete a scheduled one
     beyond = horizon + YEAR_US * 2
     waiting = bool(ledger.changes(db, account, horizon, beyond) or ledger.plan_changes(db, account, horizon, beyond)
                    or ledger.addon_changes(db, account, horizon, beyond))

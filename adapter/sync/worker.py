@@ -163,13 +163,14 @@ class Worker:
         missed ones on schedule, deliver due product notifications. Each is idempotent and
         safe with several workers; a failure in one does not stop the others."""
         from adapter.callbacks import events as provider_events
-        from adapter.callbacks import notify, sweeper
+        from adapter.callbacks import notify, price_notices, sweeper
 
         db = self._db()
         for name, task in (
             ("provider events", lambda: provider_events.process_pending_provider_events(db, self.settings,
                                                                                         owner=self.owner)),
             ("sweeper", lambda: sweeper.sweep_if_due(db, self.settings)),
+            ("price notices", lambda: price_notices.notify_price_changes(db, self.catalog, at_us=self.now_us())),
             ("notifications", lambda: notify.deliver_due_notifications(db, self.settings, owner=self.owner)),
         ):
             try:

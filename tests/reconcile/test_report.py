@@ -230,3 +230,27 @@ def test_cli_exit_codes_and_formats(cli_env):
     april = CliRunner().invoke(cli, ["reconcile", "--period", "2026-04", "--format", "json"])
     # April's window holds the April 16 change but not the May 1 invoice that bills it.
     assert json.loads(april.output)["summary"]["lines"] == 0
+
+
+def test_a_renewal_still_on_the_price_before_an_announced_change_is_flagged(memory_db, tmp_path):
+    """Issue 19: the engine bills a period at the price in force on its first day; a subscription the
+    provider still bills at the old price after the change is named as such, with the money at stake."""
+    import shutil
+
+    shutil.copytree(REPO_MAPPINGS, tmp_path / "mappings")
+    path = tmp_path / "mappings" / "standard_premium.toml"
+    path.write_text(path.read_text().replace(
+        'seat = { price_id = "price_standard_seat_monthly", unit_amount = 500 }',
+        'seat = { price_id = "price_standard_seat_monthly", unit_amount = 500, price_changes = ['
+        '{ effective_from = 2026-05-01, unit_amount = 550, price_id = "price_standard_seat_monthly_2026" }] }', 1))
+    changed = load_catalog(tmp_path / "mappings")
+    sub = account(memory_db, changed)
+    assert run(memory_db, changed).clean
+    renewal = next(line for line in lines_of(memory_db, sub)
+                   if line["price"] == "price_standard_seat_monthly_2026" and not line["proration"])
+    assert (renewal["quantity"], renewal["amount"]) == (4, 4 * 550)
+    memory_db.execute("UPDATE mirror_invoice_lines SET price = 'price_standard_seat_monthly', amount = 2000 "
+                      "WHERE id = ?", [renewal["id"]])
+    [difference] = run(memory_db, changed).differences
+    assert (difference.kind, difference.money_at_stake) == ("price_change_not_applied", 200)
+    assert "still on the old price" in difference.detail

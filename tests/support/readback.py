@@ -124,8 +124,9 @@ def chargebee_full_term_lines(money: ChargebeeMoney) -> Counter:
     lines = Counter()
     for invoice in money.invoices:
         for line in invoice["line_items"]:
+            # A term reset in day-based mode starts the term at local midnight, before the invoice.
             if int(line["amount"]) == int(line["unit_amount"]) * int(line["quantity"]) and \
-                    int(line["date_from"]) == int(invoice["date"]):
+                    int(invoice["date"]) - 86400 < int(line["date_from"]) <= int(invoice["date"]):
                 lines[(int(invoice["date"]), line["entity_id"], int(line["quantity"]), int(line["amount"]))] += 1
     return lines
 

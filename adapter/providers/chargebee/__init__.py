@@ -40,6 +40,7 @@ class Chargebee:
     plan_change_call = staticmethod(calls.plan_change_call)
     addons_call = staticmethod(calls.addons_call)
     threshold_call = staticmethod(calls.threshold_call)
+    price_change_call = staticmethod(calls.price_change_call)
 
     def configured(self, settings: Any) -> bool:
         return bool(settings.chargebee_api_key)

@@ -10,6 +10,8 @@ Chargebee refuses a quantity below 1.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from adapter.billing.policy import Addon, Plan
 from adapter.providers.base import CallSpec, SubscriptionState, TranslateError
 from adapter.providers.calls import addon_changes, direction, plan_change_direction, price_points, rule_for
@@ -52,6 +54,12 @@ def plan_change_call(old_plan: Plan, new_plan: Plan, state: SubscriptionState, *
     seat_price, base_price = price_points(state, new_plan, timezone)
     change = plan_change_direction(old_plan, new_plan, state, quantity, timezone)
     prorate, invoice_now = FLAGS[(change, rule_for(new_plan, change))]
+    if old_plan.interval != new_plan.interval:
+        # Interval switch (mappings/konfidens.toml "interval switch"): the term resets at the switch, the
+        # unused part of the old term is credited and the new term is charged at once, as on Stripe
+        # (which always invoices an interval change), and as the engine and `preview` predict. Left
+        # unbilled, a year's fee would wait a year for the next invoice.
+        prorate, invoice_now = True, True
     items: list[dict] = [{"item_price_id": seat_price.price_id, "quantity": quantity}]
     if base_price:
         items.append({"item_price_id": base_price.price_id, "quantity": 1})
@@ -80,6 +88,23 @@ def addons_call(plan: Plan, addons: dict[str, Addon], state: SubscriptionState, 
               "invoice_immediately": False, **IMMEDIATELY}
     return CallSpec("addons", "chargebee.subscriptions.update_for_items", state.subscription, params, None,
                     effective_us)
+
+
+def price_change_call(plan: Plan, state: SubscriptionState, *, quantity: int, day: dt.date,
+                      timezone: str | None = None) -> CallSpec:
+    """An announced price change: the items at the prices in force on ``day`` from the term end
+    (``change_option=end_of_term``: the renewal applies it and bills the new price; no proration),
+    the quantity kept, the addons kept. Any later immediate change deletes a scheduled change
+    (docs/chargebee.md#update-for-items), so seat sync sends this again after each such pass."""
+    if quantity < 1:
+        raise TranslateError("Chargebee refuses quantity < 1 on a scheduled price change")
+    items: list[dict] = [{"item_price_id": plan.seat.at(day).price_id, "quantity": quantity}]
+    if plan.base_fee:
+        items.append({"item_price_id": plan.base_fee.at(day).price_id, "quantity": 1})
+    items += [{"item_price_id": price_id} for price_id in sorted(state.addon_items)]
+    params = {"subscription_items": items, "replace_items_list": True, "change_option": "end_of_term"}
+    return CallSpec("price", "chargebee.subscriptions.update_for_items", state.subscription, params, None,
+                    state.period_end_us)
 
 
 def threshold_call(plan: Plan, state: SubscriptionState) -> CallSpec | None:

@@ -7,6 +7,7 @@ Chargebee has no past_due status and no proration flag on line items.
 
 from __future__ import annotations
 
+from adapter.providers.base import Lifecycle
 from adapter.providers.normalize import account_in, decimal_text, raw_json
 
 PROVIDER = "chargebee"
@@ -126,3 +127,23 @@ def pending_charge_row(obj: dict, *, invoice: str | None = None) -> dict:
             "amount": obj.get("amount"), "proration": None, "invoice": invoice,
             "voided": int(bool(obj.get("is_voided"))), "deleted": int(bool(obj.get("deleted"))),
             "raw": raw_json(obj)}
+
+
+def _us(seconds) -> int | None:
+    return int(seconds) * 1_000_000 if seconds is not None else None
+
+
+def lifecycle(obj: dict) -> Lifecycle:
+    """A subscription's lifecycle (chargebee-python ``Subscription``): ``cancelled`` at ``cancelled_at``;
+    ``non_renewing``: a cancellation scheduled at ``cancelled_at``; ``paused`` since ``pause_date``
+    until ``resume_date``; ``active`` with a ``pause_date``: a pause scheduled then."""
+    status = obj.get("status")
+    if status == "cancelled":
+        return Lifecycle("cancelled", _us(obj.get("cancelled_at")))
+    if status == "non_renewing":
+        return Lifecycle("cancelling", _us(obj.get("cancelled_at")))
+    if status == "paused":
+        return Lifecycle("paused", _us(obj.get("pause_date")), _us(obj.get("resume_date")))
+    if obj.get("pause_date") is not None:
+        return Lifecycle("pausing", _us(obj["pause_date"]), _us(obj.get("resume_date")))
+    return Lifecycle("active")

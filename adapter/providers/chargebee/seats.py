@@ -12,6 +12,7 @@ from chargebee import Chargebee
 from chargebee.api_error import APIError
 
 from adapter.billing.policy import Catalog, price_roles
+from adapter.providers.chargebee.normalize import lifecycle
 from adapter.providers.errors import classify
 from adapter.providers.translate import CallSpec, SubscriptionState
 
@@ -56,12 +57,14 @@ class ChargebeeSeats:
                 addons[price] = price
         return SubscriptionState(
             provider="chargebee", subscription=sub["id"], customer=sub["customer_id"], status=sub["status"],
-            period_start_us=int(sub["current_term_start"]) * 1_000_000,
-            period_end_us=int(sub["current_term_end"]) * 1_000_000,
+            # A cancelled subscription may carry no current term: nothing is planned against it then.
+            period_start_us=int(sub.get("current_term_start") or 0) * 1_000_000,
+            period_end_us=int(sub.get("current_term_end") or 0) * 1_000_000,
             quantity=seat.get("quantity") if seat else None, seat_item=seat["item_price_id"] if seat else None,
             seat_price=seat["item_price_id"] if seat else None,
             base_item=base["item_price_id"] if base else None, base_price=base["item_price_id"] if base else None,
-            addon_items=addons, now_us=self.site_now_us(),
+            addon_items=addons, now_us=self.site_now_us(), lifecycle=lifecycle(sub),
+            scheduled_change=bool(sub.get("has_scheduled_changes")),
         )
 
     def send(self, spec: CallSpec, idempotency_key: str) -> tuple[str | None, dict]:

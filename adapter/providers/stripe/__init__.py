@@ -39,6 +39,14 @@ class Stripe:
     addons_call = staticmethod(calls.addons_call)
     threshold_call = staticmethod(calls.threshold_call)
 
+    @staticmethod
+    def price_change_call(plan, state: SubscriptionState, *, quantity: int, day, timezone=None):
+        # NOT DONE (issue 19): Stripe needs a subscription schedule phase at the period end, and a
+        # subscription a schedule manages takes quantity changes only through its phases. Until seat
+        # sync writes through schedules, nothing is sent; reconcile names the renewal still on the old
+        # price (price_change_not_applied).
+        return None
+
     def configured(self, settings: Any) -> bool:
         return bool(settings.stripe_api_key)
 

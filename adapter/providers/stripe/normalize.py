@@ -7,6 +7,7 @@ event that is not strictly newer than the stored state makes the worker re-fetch
 
 from __future__ import annotations
 
+from adapter.providers.base import Lifecycle
 from adapter.providers.normalize import account_in, decimal_text, flag, get, object_id, raw_json
 
 PROVIDER = "stripe"
@@ -124,3 +125,24 @@ def pending_charge_row(obj: dict, *, invoice: str | None = None) -> dict:
             "amount": obj.get("amount"), "proration": flag(obj.get("proration")),
             "invoice": object_id(obj.get("invoice")) or invoice, "voided": 0,
             "deleted": int(bool(obj.get("deleted"))), "raw": raw_json(obj)}
+
+
+def _us(seconds) -> int | None:
+    return int(seconds) * 1_000_000 if seconds is not None else None
+
+
+def lifecycle(obj: dict) -> Lifecycle:
+    """A subscription's lifecycle (stripe-python ``Subscription``): ``canceled`` (or
+    ``incomplete_expired``) ended at ``ended_at``; ``cancel_at`` set: ends then; ``pause_collection``
+    set: paused (the status stays ``active``, renewals are drafted, voided or uncollectible; Stripe
+    records no pause start) until ``resumes_at``; status ``paused`` (a trial ended without a payment
+    method) is paused too."""
+    status = obj.get("status")
+    if status in ("canceled", "incomplete_expired"):
+        return Lifecycle("cancelled", _us(obj.get("ended_at") or obj.get("canceled_at")))
+    pause = obj.get("pause_collection")
+    if status == "paused" or isinstance(pause, dict):
+        return Lifecycle("paused", None, _us((pause or {}).get("resumes_at")))
+    if obj.get("cancel_at") is not None:
+        return Lifecycle("cancelling", _us(obj["cancel_at"]))
+    return Lifecycle("active")

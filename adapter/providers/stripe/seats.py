@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 import stripe
 
 from adapter.billing.policy import Catalog, price_roles
+from adapter.providers.stripe.normalize import lifecycle
 from adapter.providers.translate import CallSpec, SubscriptionState
 
 if TYPE_CHECKING:
@@ -58,6 +59,7 @@ class StripeSeats:
             quantity=seat["quantity"] if seat else None, seat_item=seat["id"] if seat else None,
             seat_price=seat["price"]["id"] if seat else None, base_item=base["id"] if base else None,
             base_price=base["price"]["id"] if base else None, addon_items=addons, now_us=now,
+            lifecycle=lifecycle(sub),
         )
 
     def send(self, spec: CallSpec, idempotency_key: str) -> tuple[str | None, dict]:
