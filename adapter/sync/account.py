@@ -34,7 +34,7 @@ from adapter.billing.policy import Catalog, Plan
 from adapter.clock import from_us, to_us
 from adapter.providers import registry
 from adapter.providers.base import Grid
-from adapter.providers.retry import Failure, call_with_retries, classify
+from adapter.providers.retry import call_with_retries, classify
 from adapter.providers.translate import (
     CallSpec,
     SubscriptionState,
@@ -45,14 +45,15 @@ from adapter.providers.translate import (
     subscription_after_plan_change,
     threshold_call,
 )
+from adapter.sync.budget import HOUR_US, budget_wait, soon_after
 from adapter.sync.lifecycle import held
 from adapter.sync.plan import SeatPlan, plan_quantities
 from adapter.sync.price_switch import price_switch_call
+from adapter.sync.pushed import pushed_position
 from adapter.sync.timeline import Timeline
 
 log = logging.getLogger(__name__)
 
-HOUR_US = 3600 * 1_000_000
 YEAR_US = 366 * 24 * HOUR_US
 
 
@@ -159,7 +160,7 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
         if failure.transient:
             log.warning("reading %s from %s deferred: %s", linked.subscription, provider.name, failure.reason)
             outcome.deferred = True
-            outcome.retry_at_us = _soon_after(failure, now_us())
+            outcome.retry_at_us = soon_after(failure, now_us())
             return outcome
         store.dead_letter_read(db, account, linked.subscription, operation=f"{linked.provider}.read_subscription",
                                code=failure.code, status=failure.status, reason=failure.reason,
@@ -220,25 +221,6 @@ def idempotency_key(subscription: str, version: int, seq: int) -> str:
     return f"seatsync:{subscription}:{version}:{seq}"[:100]
 
 
-def _soon_after(failure: Failure, now: int) -> int | None:
-    """A rate limit is over in seconds (the pacer already holds every sender back): try again then,
-    not after the minute an outage gets. None: the worker's usual backoff."""
-    if failure.status != 429:
-        return None
-    return now + int(max(failure.retry_after or 0.0, 2.0) * 1_000_000)
-
-
-def budget_wait(sent_us: list[int], wanted: int, *, limit: int) -> int | None:
-    """When ``wanted`` more quantity updates fit in the provider's hourly budget, given when the last
-    hour's went out (oldest first); None if they fit now."""
-    over = len(sent_us) + wanted - limit
-    if over <= 0:
-        return None
-    if wanted > limit:
-        raise ValueError("a plan never needs more calls than the hourly budget")
-    return sent_us[over - 1] + HOUR_US + 1
-
-
 def _row(linked: Account, spec: CallSpec, version: int, seq: int, planned_us: int,
          batch_id: int | None) -> store.Row:
     return {"batch_id": batch_id,
@@ -269,7 +251,7 @@ def _send_planned(db: sqlite_utils.Database, provider: Provider, account: str, o
             if failure.transient:
                 log.warning("call %s to %s deferred: %s", call["idempotency_key"], provider.name, failure.reason)
                 outcome.deferred = True
-                outcome.retry_at_us = _soon_after(failure, now_us())
+                outcome.retry_at_us = soon_after(failure, now_us())
                 return False
             store.dead_letter_call(db, call, code=failure.code, status=failure.status, reason=failure.reason,
                                    request_id=failure.request_id, now_us=now_us())
@@ -418,46 +400,6 @@ def _baseline_or_drift(db: sqlite_utils.Database, linked: Account, state: Subscr
                 on_drift(drift)
         outcome.drift = True
     return sync
-
-
-@dataclass(frozen=True)
-class PushedPosition:
-    """Where the provider stands for the current period, as seat sync sees it."""
-
-    grid: Grid
-    quantity: int  # what seatsync last set (or found, after a drift)
-    money: int  # Σ Δq × measure(date) of everything it took this period, plus residuals knowingly left
-    covered: Timeline  # the truth the latest plan of this period stood for (drifts since applied)
-
-
-def pushed_position(db: sqlite_utils.Database, linked: Account, sync: store.Row, *, start: int, window_start: int,
-                    grid: Grid) -> PushedPosition:
-    before, events = store.pushed_events(db, linked.account, linked.subscription, start)
-    initial = before if before is not None else (sync.get("baseline_quantity") or 0)
-    quantity, money, points = initial, initial * grid.measure(window_start), []
-    for _, date, value in events:
-        money += (value - quantity) * grid.measure(max(date, window_start))
-        quantity = value
-        points.append((max(grid.snap(date), window_start), value))
-    money += store.open_residuals(db, linked.subscription, start)
-    batch = store.open_batch(db, linked.subscription, start)
-    if batch is None:
-        # Nothing planned yet this period (or a database from before plans were recorded): the
-        # provider stands for what it was told.
-        covered = Timeline.from_points(initial, points)
-    else:
-        covered = Timeline.from_json(batch["covered"])
-        for drift in store.drifts_after(db, linked.account, linked.subscription, batch["last_drift_id"]):
-            covered = _shifted(covered, max(grid.snap(drift["detected_us"]), window_start),
-                               drift["provider_quantity"] - (drift["expected_quantity"] or 0))
-    return PushedPosition(grid, quantity, money, covered)
-
-
-def _shifted(timeline: Timeline, instant: int, delta: int) -> Timeline:
-    """``timeline`` with ``delta`` added from ``instant`` on (a quantity changed behind seatsync's back)."""
-    points = [(t, q + delta if t >= instant else q) for t, q in timeline.steps]
-    points.append((instant, timeline.at(instant) + delta))
-    return Timeline.from_points(timeline.initial, sorted(points))
 
 
 def _grid(db: sqlite_utils.Database, linked: Account, state: SubscriptionState, plan: Plan, timezone: str,
