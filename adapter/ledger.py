@@ -33,6 +33,7 @@ from adapter import store
 from adapter.clock import now_us
 from adapter.intake.parse import (
     AccountLinked,
+    AccountUnlinked,
     AddonsChanged,
     Batch,
     Event,
@@ -49,6 +50,17 @@ class EventConflict(Exception):
     def __init__(self, errors: list[dict]):
         super().__init__(f"conflicting event ids: {errors}")
         self.errors = errors
+
+
+class LinkConflict(Exception):
+    """An ``account.linked`` names a subscription another account is linked to (one subscription, one account).
+
+    ``errors`` names the field and both accounts; the batch is refused whole (409)."""
+
+    def __init__(self, errors: list[dict], accounts: tuple[str, str]):
+        super().__init__(f"subscription already linked: {errors}")
+        self.errors = errors
+        self.accounts = accounts
 
 
 @dataclass(frozen=True)
@@ -97,13 +109,13 @@ def record_events(db: sqlite_utils.Database, events: Batch | Iterable[Event], *,
         events = Batch(events.events, pointers)
     with store.write_transaction(db):
         (outcome,) = record_batches(db, [events], received_us=received_us)
-    if isinstance(outcome, EventConflict):
+    if isinstance(outcome, (EventConflict, LinkConflict)):
         raise outcome
     return outcome
 
 
 def record_batches(db: sqlite_utils.Database, batches: list[Batch], *,
-                   received_us: int | None = None) -> list[RecordResult | EventConflict]:
+                   received_us: int | None = None) -> list[RecordResult | EventConflict | LinkConflict]:
     """Record several independent batches at once; call inside a write transaction.
 
     The group commit's path: one lookup and one insert per table for the whole
@@ -112,6 +124,7 @@ def record_batches(db: sqlite_utils.Database, batches: list[Batch], *,
     others are recorded; a later batch sees an earlier one's events.
     """
     received_us = now_us() if received_us is None else received_us
+    links = _Links(db)
     stored = store.stored_event_bodies(db, list({event.id for batch in batches for event in batch}))
     accepted: dict[str, Event] = {}
     outcomes: list[RecordResult | EventConflict] = []
@@ -133,6 +146,10 @@ def record_batches(db: sqlite_utils.Database, batches: list[Batch], *,
                                   "reason": f"event id {event.id!r} was already accepted with a different body"})
         if conflicts:
             outcomes.append(EventConflict(conflicts))
+            continue
+        link_conflict = links.check(batch, new)
+        if link_conflict is not None:
+            outcomes.append(link_conflict)
             continue
         accepted.update(new)
         outcomes.append(RecordResult(results, frozenset(event.account for event in new.values())))
@@ -166,12 +183,79 @@ def _save(db: sqlite_utils.Database, events: list[Event], received_us: int) -> N
                 "plan": event.plan, "timezone": event.timezone, "linked_us": event.occurred_us,
                 "event_id": event.id,
             })
+        elif isinstance(event, AccountUnlinked):
+            store.remove_account_link(db, event.account, event.occurred_us, event.id)
     if seat_rows:
         store.insert_seat_facts(db, seat_rows)
     if plan_rows:
         store.insert_plan_facts(db, plan_rows)
     if addon_rows:
         store.insert_addon_facts(db, addon_rows)
+
+
+class _Links:
+    """Who holds which subscription while a group of batches is recorded: the stored links, then the
+    accepted batches' links and unlinks on top, decided like the store decides them (the latest of an
+    account's links and unlinks by (instant, event id) is in force), so the unique index never trips."""
+
+    def __init__(self, db: sqlite_utils.Database):
+        self._db = db
+        # account → (latest link key (instant, id), its (provider, subscription)) and latest unlink key
+        self._links: dict[str, tuple[tuple[int, str], tuple[str, str]] | None] = {}
+        self._unlinks: dict[str, tuple[int, str] | None] = {}
+
+    def _link(self, account: str):
+        if account not in self._links:
+            row = store.account_link(self._db, account)
+            self._links[account] = (((row["linked_us"], row["event_id"]), (row["provider"], row["subscription"]))
+                                    if row else None)
+        return self._links[account]
+
+    def _unlink(self, account: str):
+        if account not in self._unlinks:
+            found = store.latest_unlink(self._db, account)
+            self._unlinks[account] = tuple(found) if found else None
+        return self._unlinks[account]
+
+    def holds(self, account: str) -> tuple[str, str] | None:
+        link, unlink = self._link(account), self._unlink(account)
+        if link is None or (unlink is not None and unlink > link[0]):
+            return None
+        return link[1]
+
+    def holder(self, provider: str, subscription: str) -> str | None:
+        stored = store.account_for_subscription(self._db, provider, subscription)
+        for account in {*([stored] if stored else ()), *self._links}:
+            if self.holds(account) == (provider, subscription):
+                return account
+        return None
+
+    def check(self, batch: Batch, new: dict[str, Event]) -> LinkConflict | None:
+        """Apply the batch's new links and unlinks, in order; a link to a subscription another account holds
+        refuses the batch (nothing of it is applied)."""
+        saved = dict(self._links), dict(self._unlinks)
+        for pointer, event in zip(batch.pointers, batch.events):
+            if new.get(event.id) is not event:
+                continue  # a duplicate: already stored, already decided
+            if isinstance(event, AccountLinked):
+                holder = self.holder(event.provider, event.subscription)
+                if holder is not None and holder != event.account:
+                    self._links, self._unlinks = saved
+                    return LinkConflict([{
+                        "field": f"{pointer}/subscription",
+                        "reason": f"{event.provider} subscription {event.subscription!r} is linked to account "
+                                  f"{holder!r}, not {event.account!r}; send account.unlinked for {holder!r} first",
+                    }], (holder, event.account))
+                key = (event.occurred_us, event.id)
+                current = self._link(event.account)
+                if current is None or key > current[0]:
+                    self._links[event.account] = (key, (event.provider, event.subscription))
+            elif isinstance(event, AccountUnlinked):
+                key = (event.occurred_us, event.id)
+                current = self._unlink(event.account)
+                if current is None or key > current:
+                    self._unlinks[event.account] = key
+        return None
 
 
 # --- seats -----------------------------------------------------------------

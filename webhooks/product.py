@@ -69,6 +69,12 @@ def receive_product_events():
         raise Problem(409, "Conflicting event id",
                       "an event id was already accepted with a different body; resend the original event",
                       errors=exc.errors) from None
+    except ledger.LinkConflict as exc:
+        holder, wanted = exc.accounts
+        raise Problem(409, "Subscription already linked",
+                      f"the subscription is linked to account {holder!r}; it cannot also bill {wanted!r}. "
+                      f"Send account.unlinked for {holder!r} first; nothing was stored",
+                      errors=exc.errors) from None
     return {"results": recorded.results}, 202
 
 

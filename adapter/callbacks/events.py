@@ -42,6 +42,7 @@ from adapter.billing import policy
 from adapter.callbacks import mirror, notify
 from adapter.clock import now_us
 from adapter.intake.parse import IntakeError
+from adapter.ledger import LinkConflict
 from adapter.providers import registry
 from adapter.providers.base import Save
 
@@ -239,6 +240,11 @@ class AutoLinker:
                           at_us=int(created or 0) * 1_000_000)
         except IntakeError as exc:
             log.warning("auto-link: %s cannot be linked: %s", account, exc)
+            return None
+        except LinkConflict as exc:
+            # Metadata naming another account never moves a linked subscription (a takeover, or a typo in
+            # the provider's dashboard): the product must unlink the holder first.
+            log.warning("auto-link: %s not linked: %s", account, exc.errors[0]["reason"])
             return None
         return account
 

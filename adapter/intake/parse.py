@@ -104,9 +104,17 @@ class AccountLinked(Event):
     type = "account.linked"
 
 
+@dataclass(frozen=True)
+class AccountUnlinked(Event):
+    """Ends the account's link (from its instant on), so its subscription can be linked to another account."""
+
+    type = "account.unlinked"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
-    for cls in (SeatActivated, SeatDeactivated, PlanChanged, SeatsSnapshot, AddonsChanged, AccountLinked)
+    for cls in (SeatActivated, SeatDeactivated, PlanChanged, SeatsSnapshot, AddonsChanged, AccountLinked,
+                AccountUnlinked)
 }
 COMMON_FIELDS = ("id", "type", "account", "occurred_at")
 # Per type: (required fields, optional fields).
@@ -117,6 +125,7 @@ TYPE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "account.seats_snapshot": (("users",), ()),
     "account.addons_changed": (("addons",), ()),
     "account.linked": (("provider", "subscription", "plan"), ("timezone",)),
+    "account.unlinked": ((), ()),
 }
 
 

@@ -51,11 +51,14 @@ def insert_addon_facts(db: sqlite_utils.Database, rows: list[tuple]) -> None:
 
 
 def upsert_account_link(db: sqlite_utils.Database, row: dict) -> None:
-    """Keep the link from the latest ``account.linked`` by (instant, event id), whatever the arrival order."""
+    """Keep the link from the latest ``account.linked`` by (instant, event id), whatever the arrival order;
+    an ``account.unlinked`` later than it (already stored) wins."""
     db.execute(
         """
         INSERT INTO accounts (account, provider, subscription, plan, timezone, linked_us, event_id)
-        VALUES (:account, :provider, :subscription, :plan, :timezone, :linked_us, :event_id)
+        SELECT :account, :provider, :subscription, :plan, :timezone, :linked_us, :event_id
+        WHERE NOT EXISTS (SELECT 1 FROM product_events u WHERE u.type = 'account.unlinked'
+                          AND u.account = :account AND (u.occurred_us, u.id) > (:linked_us, :event_id))
         ON CONFLICT(account) DO UPDATE SET
             provider = excluded.provider, subscription = excluded.subscription, plan = excluded.plan,
             timezone = excluded.timezone, linked_us = excluded.linked_us, event_id = excluded.event_id
@@ -63,6 +66,25 @@ def upsert_account_link(db: sqlite_utils.Database, row: dict) -> None:
         """,
         row,
     )
+
+
+def remove_account_link(db: sqlite_utils.Database, account: str, unlinked_us: int, event_id: str) -> None:
+    """An ``account.unlinked``: the account's link ends when it is older than the unlink."""
+    db.execute("DELETE FROM accounts WHERE account = ? AND (linked_us, event_id) < (?, ?)",
+               [account, unlinked_us, event_id])
+
+
+def latest_unlink(db: sqlite_utils.Database, account: str) -> tuple[int, str] | None:
+    """(instant, event id) of the account's latest stored ``account.unlinked``."""
+    return db.execute("SELECT occurred_us, id FROM product_events WHERE type = 'account.unlinked' AND account = ? "
+                      "ORDER BY occurred_us DESC, id DESC LIMIT 1", [account]).fetchone()
+
+
+def account_for_subscription(db: sqlite_utils.Database, provider: str, subscription: str) -> str | None:
+    """The account linked to (provider, subscription), by the ledger's links only (one at most)."""
+    row = db.execute("SELECT account FROM accounts WHERE provider = ? AND subscription = ?",
+                     [provider, subscription]).fetchone()
+    return row[0] if row else None
 
 
 def account_link(db: sqlite_utils.Database, account: str) -> dict | None:
