@@ -100,6 +100,9 @@ class SubscriptionState:
     base_price: str | None = None
     addon_items: dict[str, str] = field(default_factory=dict)  # price id → item id (Stripe) or price id
     now_us: int | None = None  # the provider's clock when it differs from ours (a Stripe test clock)
+    # The account the subscription's metadata names (``seatsync_account``; Chargebee: ``meta_data``);
+    # None: unclaimed. Seat sync writes only when it names the account being synced.
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,10 @@ class SeatClient(Protocol):
     def read(self, subscription: str, catalog: Any) -> SubscriptionState: ...
 
     def send(self, spec: CallSpec, idempotency_key: str) -> tuple[str | None, dict]: ...
+
+    def claim(self, subscription: str, account: str, idempotency_key: str) -> None:
+        """Write ``seatsync_account = account`` into the subscription's metadata, keeping its other keys."""
+        ...
 
 
 class Provider(Protocol):

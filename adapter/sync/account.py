@@ -42,6 +42,8 @@ from adapter.providers.translate import (
     subscription_after_plan_change,
     threshold_call,
 )
+from adapter.sync.owner import drop_calls_for_other_subscriptions, owned
+from adapter.sync.owner import soon_after as _soon_after
 from adapter.sync.plan import SeatPlan, plan_quantities
 from adapter.sync.timeline import Timeline
 
@@ -103,7 +105,9 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
         outcome.synced_version = claimed_version
         return outcome
 
-    # 1. Finish what an earlier pass planned.
+    # 1. Finish what an earlier pass planned (for this link's subscription only: a call planned for a
+    # subscription the account no longer holds is never sent).
+    outcome.dead += drop_calls_for_other_subscriptions(db, linked, now_us())
     if not _send_planned(db, provider, account, owner, now_us, options, outcome):
         return outcome
     if outcome.dead:
@@ -130,6 +134,11 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
                                request_id=failure.request_id, now_us=now_us())
         outcome.dead += 1
         outcome.synced_version = claimed_version
+        return outcome
+
+    if not owned(db, provider, linked, state, now_us, options, outcome):
+        if not outcome.deferred:
+            outcome.synced_version = claimed_version
         return outcome
 
     try:
@@ -177,14 +186,6 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
 def idempotency_key(subscription: str, version: int, seq: int) -> str:
     """Deterministic per (subscription, ledger version, call number); ≤ 100 chars for Chargebee."""
     return f"seatsync:{subscription}:{version}:{seq}"[:100]
-
-
-def _soon_after(failure, now: int) -> int | None:
-    """A rate limit is over in seconds (the pacer already holds every sender back): try again then,
-    not after the minute an outage gets. None: the worker's usual backoff."""
-    if failure.status != 429:
-        return None
-    return now + int(max(failure.retry_after or 0.0, 2.0) * 1_000_000)
 
 
 def budget_wait(sent_us: list[int], wanted: int, *, limit: int) -> int | None:

@@ -12,6 +12,8 @@ from typing import Any
 import stripe
 
 from adapter.billing.policy import Catalog, price_roles
+from adapter.providers.normalize import ACCOUNT_METADATA_KEY
+from adapter.providers.stripe.normalize import subscription_account
 from adapter.providers.translate import CallSpec, SubscriptionState
 
 
@@ -54,7 +56,13 @@ class StripeSeats:
             quantity=seat["quantity"] if seat else None, seat_item=seat["id"] if seat else None,
             seat_price=seat["price"]["id"] if seat else None, base_item=base["id"] if base else None,
             base_price=base["price"]["id"] if base else None, addon_items=addons, now_us=now,
+            owner=subscription_account(sub),
         )
+
+    def claim(self, subscription: str, account: str, idempotency_key: str) -> None:
+        # Stripe merges metadata keys on update: the product's own keys stay.
+        self.client.v1.subscriptions.update(subscription, {"metadata": {ACCOUNT_METADATA_KEY: account}},
+                                            {"idempotency_key": idempotency_key})
 
     def send(self, spec: CallSpec, idempotency_key: str) -> tuple[str | None, dict]:
         options = {"idempotency_key": idempotency_key}
