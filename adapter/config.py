@@ -203,4 +203,9 @@ def with_embedded_defaults(settings: Settings) -> Settings:
         return settings
     from dataclasses import replace
 
-    return replace(settings, product_secrets=(embedded_product_secret(settings.database),))
+    try:
+        secret = embedded_product_secret(settings.database)
+    except OSError as exc:  # the database's directory cannot be written: one line, not a traceback
+        raise ConfigError("SEATSYNC_DATABASE", f"cannot keep the product secret next to the database "
+                                               f"({settings.database.parent}): {exc.strerror or exc}") from None
+    return replace(settings, product_secrets=(secret,))

@@ -360,3 +360,14 @@ def _m0800_one_subscription_one_account(db: sqlite_utils.Database) -> None:
         CREATE INDEX product_events_type ON product_events (type, account, occurred_us);
         """
     )
+
+
+@MIGRATIONS(name="0810_readiness")
+def _m0810_readiness(db: sqlite_utils.Database) -> None:
+    """``/readyz``'s write probe (one row, rewritten) and the sync workers' heartbeats."""
+    db.executescript(
+        """
+        CREATE TABLE readiness_probe (id INTEGER PRIMARY KEY CHECK (id = 1), checked_us INTEGER NOT NULL);
+        CREATE TABLE worker_heartbeats (owner TEXT PRIMARY KEY, beat_us INTEGER NOT NULL);
+        """
+    )

@@ -7,6 +7,8 @@ A's quantity. Now it is a 409 naming both accounts and nothing is stored; moving
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from adapter import accounts, store
@@ -108,3 +110,34 @@ def test_duplicate_links_stored_before_the_rule_keep_the_earliest_and_are_listed
     with pytest.raises(Exception, match="UNIQUE"):
         db.execute("INSERT INTO accounts (account, provider, subscription, plan, timezone, linked_us, event_id) "
                    "VALUES ('acct-d', 'stripe', 'sub_A', 'p', NULL, 9, 'e0')")
+
+
+def test_provider_metadata_naming_another_account_never_moves_a_linked_subscription(settings, tmp_path):
+    """Auto-link (adapter/callbacks/events.py): a Stripe webhook whose subscription metadata names another
+    account, received over HTTP and processed by the worker, leaves the link with its holder."""
+    from dataclasses import replace
+
+    from adapter.callbacks import events as provider_events
+    from tests.callbacks.test_events import MAPPING
+    from tests.fixtures import load, stripe_event, stripe_signature
+    from webhooks import create_app
+
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "mappings" / "seats.toml").write_text(MAPPING)
+    secret = "whsec_stripe_endpoint_tenancy_0123456789"
+    settings = replace(settings, mappings=tmp_path / "mappings", stripe_webhook_secrets=(secret,))
+    client = create_app(settings).test_client()
+    holder = {**link("acct-a", "sub_1Q2w3e4r"), "plan": "seat-monthly"}
+    assert post(client, holder).status_code == 202
+    sub = load("stripe/subscription.json")
+    sub["metadata"] = {**sub.get("metadata", {}), "seatsync_account": "acct-evil"}
+    event = stripe_event("customer.subscription.updated", sub, created=1767225700, event_id="evt_takeover")
+    body = json.dumps(event).encode()
+    response = client.post("/webhooks/stripe", data=body, headers={
+        "Content-Type": "application/json", "Stripe-Signature": stripe_signature(body, secret, None)})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    db = open_db(settings.database)
+    provider_events.process_pending_provider_events(db, settings, fetchers={})
+    assert accounts.get_account(db, "acct-evil") is None
+    assert accounts.get_account(db, "acct-a").subscription == "sub_1Q2w3e4r"
+    db.close()
