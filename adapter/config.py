@@ -55,6 +55,7 @@ class Settings:
     ops_token: str | None = None
     product_callback_url: str | None = None
     product_callback_secret: str | None = None
+    max_future: float = 300.0  # seconds an event's occurred_at may be ahead of the server's clock
 
     @property
     def has_provider_keys(self) -> bool:
@@ -135,6 +136,19 @@ def _rate(variable: str, raw: str | None, default: float | None, per: float) -> 
     return value / per
 
 
+def _seconds(variable: str, raw: str | None, default: float) -> float:
+    """A non-negative number of seconds (at most a year)."""
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(variable, f"must be a number of seconds, got {raw!r}") from None
+    if not 0 <= value <= 366 * 86400:  # NaN fails both comparisons
+        raise ConfigError(variable, "must be between 0 and 31622400 seconds")
+    return value
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raise ``ConfigError`` on the first problem."""
     env = os.environ if environ is None else environ
@@ -168,6 +182,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ops_token=ops_token,
         product_callback_url=_url("SEATSYNC_PRODUCT_CALLBACK_URL", env.get("SEATSYNC_PRODUCT_CALLBACK_URL")),
         product_callback_secret=callback_secret,
+        max_future=_seconds("SEATSYNC_MAX_FUTURE", env.get("SEATSYNC_MAX_FUTURE"), 300.0),
     )
 
 

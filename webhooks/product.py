@@ -11,6 +11,7 @@ from flask import Blueprint, Flask, current_app, request
 
 from adapter import ledger
 from adapter.billing.policy import CatalogError, load_catalog
+from adapter.clock import now_us
 from adapter.config import ConfigError
 from adapter.intake import parse as intake
 from adapter.intake import signing
@@ -58,7 +59,8 @@ def receive_product_events():
                                "reason": f"must be application/json, got {request.content_type or 'nothing'!r}"}])
     plans, addons = known_ids(current_app)
     try:
-        batch = intake.parse_body(body, plans=plans, addons=addons)
+        batch = intake.parse_body(body, plans=plans, addons=addons,
+                                  latest_us=now_us() + int(settings.max_future * 1_000_000))
         # 202 only after the transaction holding this batch is committed (group commit).
         recorded = committer(current_app).run(batch)
     except intake.IntakeError as exc:
