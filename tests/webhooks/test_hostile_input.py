@@ -154,7 +154,8 @@ def test_any_timezone_is_a_422_never_a_500(hostile, timezone):
 @pytest.mark.parametrize("field", ["id", "account", "user"])
 def test_a_lone_surrogate_in_any_string_is_a_422_never_a_500(hostile, field):
     client, settings = hostile
-    seat = {"id": "e1", "type": "seat.activated", "account": "acme", "user": "ann", "occurred_at": "2026-03-01T00:00:00Z"}
+    seat = {"id": "e1", "type": "seat.activated", "account": "acme", "user": "ann",
+            "occurred_at": "2026-03-01T00:00:00Z"}
     assert_problem(post_product(client, {**seat, field: "ann\udc80"}), 422, f"/{field}")
     assert stored(settings) == 0
 

@@ -156,7 +156,8 @@ def small_filesystem(tmp_path):
     require(os.geteuid() == 0, "mounting a small tmpfs needs root")
     mount = tmp_path / "small"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True, text=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)
     require(done.returncode == 0, f"mount -t tmpfs failed: {done.stderr.strip()}")
     try:
         yield mount
