@@ -56,6 +56,7 @@ class Settings:
     product_callback_url: str | None = None
     product_callback_secret: str | None = None
     max_future: float = 300.0  # seconds an event's occurred_at may be ahead of the server's clock
+    unlinked_events: str = "accept"  # seat events of accounts never linked: accept (and notify) | reject
 
     @property
     def has_provider_keys(self) -> bool:
@@ -136,6 +137,16 @@ def _rate(variable: str, raw: str | None, default: float | None, per: float) -> 
     return value / per
 
 
+def _choice(variable: str, raw: str | None, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first is the default)."""
+    if raw is None or not raw.strip():
+        return choices[0]
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ConfigError(variable, f"must be one of {', '.join(choices)}, got {raw!r}")
+    return value
+
+
 def _seconds(variable: str, raw: str | None, default: float) -> float:
     """A non-negative number of seconds (at most a year)."""
     if raw is None or not raw.strip():
@@ -183,6 +194,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         product_callback_url=_url("SEATSYNC_PRODUCT_CALLBACK_URL", env.get("SEATSYNC_PRODUCT_CALLBACK_URL")),
         product_callback_secret=callback_secret,
         max_future=_seconds("SEATSYNC_MAX_FUTURE", env.get("SEATSYNC_MAX_FUTURE"), 300.0),
+        unlinked_events=_choice("SEATSYNC_UNLINKED_EVENTS", env.get("SEATSYNC_UNLINKED_EVENTS"), ("accept", "reject")),
     )
 
 

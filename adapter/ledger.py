@@ -24,7 +24,7 @@ covered by it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -37,6 +37,7 @@ from adapter.intake.parse import (
     AddonsChanged,
     Batch,
     Event,
+    IntakeError,
     PlanChanged,
     SeatActivated,
     SeatDeactivated,
@@ -109,19 +110,26 @@ def record_events(db: sqlite_utils.Database, events: Batch | Iterable[Event], *,
         events = Batch(events.events, pointers)
     with store.write_transaction(db):
         (outcome,) = record_batches(db, [events], received_us=received_us)
-    if isinstance(outcome, (EventConflict, LinkConflict)):
+    if isinstance(outcome, (EventConflict, LinkConflict, IntakeError)):
         raise outcome
     return outcome
 
 
-def record_batches(db: sqlite_utils.Database, batches: list[Batch], *,
-                   received_us: int | None = None) -> list[RecordResult | EventConflict | LinkConflict]:
+def record_batches(db: sqlite_utils.Database, batches: list[Batch], *, received_us: int | None = None,
+                   unlinked_events: str = "accept",
+                   on_unlinked: Callable[[sqlite_utils.Database, str, int], None] | None = None,
+                   ) -> list[RecordResult | EventConflict | LinkConflict | IntakeError]:
     """Record several independent batches at once; call inside a write transaction.
 
     The group commit's path: one lookup and one insert per table for the whole
     group. Conflicts are found before anything is written, so a conflicting
     batch is left out whole (its outcome is the ``EventConflict``) and the
     others are recorded; a later batch sees an earlier one's events.
+
+    Seat events of an account never linked (no ``account.linked`` stored, earlier in the batch or in an
+    earlier batch of the group): ``unlinked_events="reject"`` refuses the batch (422 naming the account);
+    ``"accept"`` records them and calls ``on_unlinked(db, account, received_us)`` in the transaction
+    (the product is told: a mistyped account id is otherwise a seat nobody ever bills).
     """
     received_us = now_us() if received_us is None else received_us
     links = _Links(db)
@@ -147,10 +155,13 @@ def record_batches(db: sqlite_utils.Database, batches: list[Batch], *,
         if conflicts:
             outcomes.append(EventConflict(conflicts))
             continue
-        link_conflict = links.check(batch, new)
+        link_conflict = links.check(batch, new, reject_unlinked=unlinked_events == "reject")
         if link_conflict is not None:
             outcomes.append(link_conflict)
             continue
+        if on_unlinked is not None:
+            for account in links.unlinked_seen:
+                on_unlinked(db, account, received_us)
         accepted.update(new)
         outcomes.append(RecordResult(results, frozenset(event.account for event in new.values())))
     _save(db, list(accepted.values()), received_us)
@@ -203,6 +214,8 @@ class _Links:
         # account → (latest link key (instant, id), its (provider, subscription)) and latest unlink key
         self._links: dict[str, tuple[tuple[int, str], tuple[str, str]] | None] = {}
         self._unlinks: dict[str, tuple[int, str] | None] = {}
+        self._ever: dict[str, bool] = {}  # account → some account.linked is stored or accepted
+        self.unlinked_seen: list[str] = []  # the last checked batch's seat-event accounts never linked
 
     def _link(self, account: str):
         if account not in self._links:
@@ -230,22 +243,34 @@ class _Links:
                 return account
         return None
 
-    def check(self, batch: Batch, new: dict[str, Event]) -> LinkConflict | None:
+    def ever_linked(self, account: str) -> bool:
+        if account not in self._ever:
+            self._ever[account] = store.ever_linked(self._db, account)
+        return self._ever[account]
+
+    def check(self, batch: Batch, new: dict[str, Event], *,
+              reject_unlinked: bool = False) -> LinkConflict | IntakeError | None:
         """Apply the batch's new links and unlinks, in order; a link to a subscription another account holds
-        refuses the batch (nothing of it is applied)."""
-        saved = dict(self._links), dict(self._unlinks)
+        refuses the batch (nothing of it is applied), and so do seat events of an account never linked
+        when ``reject_unlinked``."""
+        saved = dict(self._links), dict(self._unlinks), dict(self._ever)
+        unlinked: dict[str, str] = {}  # account → pointer of its first seat event
         for pointer, event in zip(batch.pointers, batch.events):
             if new.get(event.id) is not event:
                 continue  # a duplicate: already stored, already decided
+            if isinstance(event, (SeatActivated, SeatDeactivated, SeatsSnapshot)) \
+                    and not self.ever_linked(event.account):
+                unlinked.setdefault(event.account, pointer)
             if isinstance(event, AccountLinked):
                 holder = self.holder(event.provider, event.subscription)
                 if holder is not None and holder != event.account:
-                    self._links, self._unlinks = saved
+                    self._links, self._unlinks, self._ever = saved
                     return LinkConflict([{
                         "field": f"{pointer}/subscription",
                         "reason": f"{event.provider} subscription {event.subscription!r} is linked to account "
                                   f"{holder!r}, not {event.account!r}; send account.unlinked for {holder!r} first",
                     }], (holder, event.account))
+                self._ever[event.account] = True
                 key = (event.occurred_us, event.id)
                 current = self._link(event.account)
                 if current is None or key > current[0]:
@@ -255,6 +280,14 @@ class _Links:
                 current = self._unlink(event.account)
                 if current is None or key > current:
                     self._unlinks[event.account] = key
+        if unlinked and reject_unlinked:
+            self._links, self._unlinks, self._ever = saved
+            return IntakeError(422, "Unknown account", [
+                {"field": f"{pointer}/account",
+                 "reason": f"account {account!r} was never linked (send account.linked first; this server "
+                           f"refuses seat events of unlinked accounts: SEATSYNC_UNLINKED_EVENTS=reject)"}
+                for account, pointer in unlinked.items()])
+        self.unlinked_seen = list(unlinked)
         return None
 
 

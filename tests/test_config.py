@@ -53,3 +53,13 @@ def test_max_future_is_seconds_and_a_bad_value_names_the_variable():
         with pytest.raises(ConfigError) as caught:
             load_settings({"SEATSYNC_MAX_FUTURE": bad})
         assert caught.value.variable == "SEATSYNC_MAX_FUTURE"
+
+
+def test_unlinked_events_is_accept_or_reject():
+    from adapter.config import ConfigError, load_settings
+
+    assert load_settings({}).unlinked_events == "accept"
+    assert load_settings({"SEATSYNC_UNLINKED_EVENTS": "Reject"}).unlinked_events == "reject"
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"SEATSYNC_UNLINKED_EVENTS": "drop"})
+    assert caught.value.variable == "SEATSYNC_UNLINKED_EVENTS"

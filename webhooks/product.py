@@ -11,6 +11,7 @@ from flask import Blueprint, Flask, current_app, request
 
 from adapter import ledger
 from adapter.billing.policy import CatalogError, load_catalog
+from adapter.callbacks import notify
 from adapter.clock import now_us
 from adapter.config import ConfigError
 from adapter.intake import parse as intake
@@ -39,8 +40,13 @@ def committer(app: Flask) -> GroupCommitter:
     found = app.extensions.get("seatsync.intake_committer")
     if found is None:
         database = app.config["SEATSYNC"].database
+        mode = app.config["SEATSYNC"].unlinked_events
+
+        def record(db, batches):
+            return ledger.record_batches(db, batches, unlinked_events=mode, on_unlinked=notify.notify_unlinked)
+
         found = app.extensions.setdefault("seatsync.intake_committer", GroupCommitter(
-            lambda: open_db(database, migrate=False), ledger.record_batches, lock_path=f"{database}-intake.lock"))
+            lambda: open_db(database, migrate=False), record, lock_path=f"{database}-intake.lock"))
     return found
 
 

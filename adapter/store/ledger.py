@@ -195,3 +195,9 @@ def count_product_rows(db: sqlite_utils.Database) -> dict[str, int]:
     """Row counts of every intake table (tests use it to prove a rejection stored nothing)."""
     tables = ("product_events", "seat_facts", "snapshots", "snapshot_users", "plan_facts", "addon_facts", "accounts")
     return {table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in tables}
+
+
+def ever_linked(db: sqlite_utils.Database, account: str) -> bool:
+    """Whether any ``account.linked`` for ``account`` is stored (an unlinked account was linked once)."""
+    return db.execute("SELECT 1 FROM product_events WHERE type = 'account.linked' AND account = ? LIMIT 1",
+                      [account]).fetchone() is not None

@@ -141,3 +141,48 @@ def test_provider_metadata_naming_another_account_never_moves_a_linked_subscript
     assert accounts.get_account(db, "acct-evil") is None
     assert accounts.get_account(db, "acct-a").subscription == "sub_1Q2w3e4r"
     db.close()
+
+
+# --- accounts never linked (SEATSYNC_UNLINKED_EVENTS) -----------------------------------------------------
+
+
+def unlinked_notifications(db):
+    return [row for row in store.delivery_rows(db, limit=100) if row["type"] == "seats.unlinked"]
+
+
+def test_accept_stores_seat_events_of_an_unlinked_account_and_notifies_once_a_day(client, db):
+    assert post(client, {"events": [seat("demo-standrd", "alice", "s1"), seat("demo-standrd", "bob", "s2")]}) \
+        .status_code == 202
+    assert post(client, seat("demo-standrd", "carol", "s3")).status_code == 202
+    assert rows(db)["seat_facts"] == 3
+    [note] = unlinked_notifications(db)
+    assert note["account"] == "demo-standrd" and json.loads(note["body"])["data"]["account"] == "demo-standrd"
+    assert post(client, {"events": [link("acct-a"), seat("acct-a", "ann", "s4")]}).status_code == 202
+    assert len(unlinked_notifications(db)) == 1  # a linked account is not reported
+
+
+@pytest.fixture
+def strict_client(settings):
+    from dataclasses import replace
+
+    from webhooks import create_app
+
+    return create_app(replace(settings, unlinked_events="reject")).test_client()
+
+
+def test_reject_refuses_seat_events_of_an_account_never_linked_naming_it(strict_client, db):
+    before = rows(db)
+    response = post(strict_client, {"events": [seat("demo-standrd", "alice", "s1")]})
+    problem = assert_problem(response, 422, "/events/0/account")
+    assert "demo-standrd" in problem["errors"][0]["reason"]
+    assert rows(db) == before and unlinked_notifications(db) == []
+
+
+def test_reject_counts_a_link_earlier_in_the_same_batch_but_not_a_later_one(strict_client, db):
+    assert_problem(post(strict_client, {"events": [seat("acct-a", "ann", "s1"), link("acct-a")]}), 422,
+                   "/events/0/account")
+    assert post(strict_client, {"events": [link("acct-a"), seat("acct-a", "ann", "s1")]}).status_code == 202
+    assert post(strict_client, seat("acct-a", "bob", "s2")).status_code == 202  # linked earlier: fine
+    # Unlinked since, but linked once: its events are not a typo.
+    assert post(strict_client, unlink("acct-a")).status_code == 202
+    assert post(strict_client, seat("acct-a", "carol", "s3")).status_code == 202
