@@ -110,9 +110,12 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
               help="Accounts synced in parallel.")
 @click.option("--delay", default=2.0, show_default=True, type=click.FloatRange(0, 60),
               help="Seconds a seat change waits to be merged with others (coalescing).")
+@click.option("--lease", default=15.0, show_default=True, type=click.FloatRange(3, 600),
+              help="Seconds an account's lease lasts; renewed every third of it while the account is worked on, "
+                   "so a killed worker's accounts are taken over within this.")
 @click.option("--once", is_flag=True, help="One pass over what is due, then exit.")
 @click.pass_context
-def worker(ctx: click.Context, threads: int, delay: float, once: bool):
+def worker(ctx: click.Context, threads: int, delay: float, lease: float, once: bool):
     """Sync ledger changes to the providers: exactly once, in order, with the policy's flags."""
     import signal
     import threading
@@ -121,7 +124,7 @@ def worker(ctx: click.Context, threads: int, delay: float, once: bool):
 
     settings = get_settings(ctx)
     _usable_database(ctx, settings)
-    sync_worker = Worker(settings, config=WorkerConfig(threads=threads, coalesce_delay=delay))
+    sync_worker = Worker(settings, config=WorkerConfig(threads=threads, coalesce_delay=delay, lease=lease))
     if once:
         outcomes = sync_worker.run_once()
         for outcome in outcomes:
