@@ -217,6 +217,10 @@ class AutoLinker:
         existing = accounts.get_account(db, account)
         if existing is not None and existing.provider == provider and existing.subscription == row["id"]:
             return None
+        if existing is None and store.latest_unlink(db, account):
+            # The product unlinked this account on purpose: stale metadata must not link it back.
+            log.info("auto-link: %s was unlinked by the product; its metadata on %s is ignored", account, row["id"])
+            return None
         catalog = self.catalog()
         if catalog is None:
             return None

@@ -186,3 +186,29 @@ def test_reject_counts_a_link_earlier_in_the_same_batch_but_not_a_later_one(stri
     # Unlinked since, but linked once: its events are not a typo.
     assert post(strict_client, unlink("acct-a")).status_code == 202
     assert post(strict_client, seat("acct-a", "carol", "s3")).status_code == 202
+
+
+def test_auto_link_does_not_link_back_an_account_the_product_unlinked(settings, tmp_path):
+    from dataclasses import replace
+
+    from adapter.callbacks import events as provider_events
+    from tests.callbacks.test_events import MAPPING
+    from tests.fixtures import load, stripe_event, stripe_signature
+    from webhooks import create_app
+
+    (tmp_path / "mappings").mkdir()
+    (tmp_path / "mappings" / "seats.toml").write_text(MAPPING)
+    secret = "whsec_stripe_endpoint_tenancy_0123456789"
+    settings = replace(settings, mappings=tmp_path / "mappings", stripe_webhook_secrets=(secret,))
+    client = create_app(settings).test_client()
+    sub = load("stripe/subscription.json")  # its metadata names acct_acme
+    assert post(client, {"events": [{**link("acct_acme", sub["id"]), "plan": "seat-monthly"},
+                                    unlink("acct_acme")]}).status_code == 202
+    body = json.dumps(stripe_event("customer.subscription.updated", sub, created=1767225700,
+                                   event_id="evt_stale")).encode()
+    assert client.post("/webhooks/stripe", data=body, headers={
+        "Content-Type": "application/json", "Stripe-Signature": stripe_signature(body, secret, None)}).status_code == 200
+    db = open_db(settings.database)
+    provider_events.process_pending_provider_events(db, settings, fetchers={})
+    assert accounts.get_account(db, "acct_acme") is None
+    db.close()
