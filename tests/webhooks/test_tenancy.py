@@ -206,8 +206,8 @@ def test_auto_link_does_not_link_back_an_account_the_product_unlinked(settings, 
                                     unlink("acct_acme")]}).status_code == 202
     body = json.dumps(stripe_event("customer.subscription.updated", sub, created=1767225700,
                                    event_id="evt_stale")).encode()
-    assert client.post("/webhooks/stripe", data=body, headers={
-        "Content-Type": "application/json", "Stripe-Signature": stripe_signature(body, secret, None)}).status_code == 200
+    headers = {"Content-Type": "application/json", "Stripe-Signature": stripe_signature(body, secret, None)}
+    assert client.post("/webhooks/stripe", data=body, headers=headers).status_code == 200
     db = open_db(settings.database)
     provider_events.process_pending_provider_events(db, settings, fetchers={})
     assert accounts.get_account(db, "acct_acme") is None
