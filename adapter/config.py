@@ -55,6 +55,8 @@ class Settings:
     ops_token: str | None = None
     product_callback_url: str | None = None
     product_callback_secret: str | None = None
+    max_future: float = 300.0  # seconds an event's occurred_at may be ahead of the server's clock
+    unlinked_events: str = "accept"  # seat events of accounts never linked: accept (and notify) | reject
 
     @property
     def has_provider_keys(self) -> bool:
@@ -135,6 +137,29 @@ def _rate(variable: str, raw: str | None, default: float | None, per: float) -> 
     return value / per
 
 
+def _choice(variable: str, raw: str | None, choices: tuple[str, ...]) -> str:
+    """One of ``choices`` (the first is the default)."""
+    if raw is None or not raw.strip():
+        return choices[0]
+    value = raw.strip().lower()
+    if value not in choices:
+        raise ConfigError(variable, f"must be one of {', '.join(choices)}, got {raw!r}")
+    return value
+
+
+def _seconds(variable: str, raw: str | None, default: float) -> float:
+    """A non-negative number of seconds (at most a year)."""
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(variable, f"must be a number of seconds, got {raw!r}") from None
+    if not 0 <= value <= 366 * 86400:  # NaN fails both comparisons
+        raise ConfigError(variable, "must be between 0 and 31622400 seconds")
+    return value
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raise ``ConfigError`` on the first problem."""
     env = os.environ if environ is None else environ
@@ -168,6 +193,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         ops_token=ops_token,
         product_callback_url=_url("SEATSYNC_PRODUCT_CALLBACK_URL", env.get("SEATSYNC_PRODUCT_CALLBACK_URL")),
         product_callback_secret=callback_secret,
+        max_future=_seconds("SEATSYNC_MAX_FUTURE", env.get("SEATSYNC_MAX_FUTURE"), 300.0),
+        unlinked_events=_choice("SEATSYNC_UNLINKED_EVENTS", env.get("SEATSYNC_UNLINKED_EVENTS"), ("accept", "reject")),
     )
 
 
@@ -203,4 +230,9 @@ def with_embedded_defaults(settings: Settings) -> Settings:
         return settings
     from dataclasses import replace
 
-    return replace(settings, product_secrets=(embedded_product_secret(settings.database),))
+    try:
+        secret = embedded_product_secret(settings.database)
+    except OSError as exc:  # the database's directory cannot be written: one line, not a traceback
+        raise ConfigError("SEATSYNC_DATABASE", f"cannot keep the product secret next to the database "
+                                               f"({settings.database.parent}): {exc.strerror or exc}") from None
+    return replace(settings, product_secrets=(secret,))

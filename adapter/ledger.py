@@ -24,7 +24,7 @@ covered by it.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import sqlite_utils
@@ -33,9 +33,11 @@ from adapter import store
 from adapter.clock import now_us
 from adapter.intake.parse import (
     AccountLinked,
+    AccountUnlinked,
     AddonsChanged,
     Batch,
     Event,
+    IntakeError,
     PlanChanged,
     SeatActivated,
     SeatDeactivated,
@@ -49,6 +51,17 @@ class EventConflict(Exception):
     def __init__(self, errors: list[dict]):
         super().__init__(f"conflicting event ids: {errors}")
         self.errors = errors
+
+
+class LinkConflict(Exception):
+    """An ``account.linked`` names a subscription another account is linked to (one subscription, one account).
+
+    ``errors`` names the field and both accounts; the batch is refused whole (409)."""
+
+    def __init__(self, errors: list[dict], accounts: tuple[str, str]):
+        super().__init__(f"subscription already linked: {errors}")
+        self.errors = errors
+        self.accounts = accounts
 
 
 @dataclass(frozen=True)
@@ -97,24 +110,32 @@ def record_events(db: sqlite_utils.Database, events: Batch | Iterable[Event], *,
         events = Batch(events.events, pointers)
     with store.write_transaction(db):
         (outcome,) = record_batches(db, [events], received_us=received_us)
-    if isinstance(outcome, EventConflict):
+    if isinstance(outcome, (EventConflict, LinkConflict, IntakeError)):
         raise outcome
     return outcome
 
 
-def record_batches(db: sqlite_utils.Database, batches: list[Batch], *,
-                   received_us: int | None = None) -> list[RecordResult | EventConflict]:
+def record_batches(db: sqlite_utils.Database, batches: list[Batch], *, received_us: int | None = None,
+                   unlinked_events: str = "accept",
+                   on_unlinked: Callable[[sqlite_utils.Database, str, int], object] | None = None,
+                   ) -> list[RecordResult | EventConflict | LinkConflict | IntakeError]:
     """Record several independent batches at once; call inside a write transaction.
 
     The group commit's path: one lookup and one insert per table for the whole
     group. Conflicts are found before anything is written, so a conflicting
     batch is left out whole (its outcome is the ``EventConflict``) and the
     others are recorded; a later batch sees an earlier one's events.
+
+    Seat events of an account never linked (no ``account.linked`` stored, earlier in the batch or in an
+    earlier batch of the group): ``unlinked_events="reject"`` refuses the batch (422 naming the account);
+    ``"accept"`` records them and calls ``on_unlinked(db, account, received_us)`` in the transaction
+    (the product is told: a mistyped account id is otherwise a seat nobody ever bills).
     """
     received_us = now_us() if received_us is None else received_us
+    links = _Links(db)
     stored = store.stored_event_bodies(db, list({event.id for batch in batches for event in batch}))
     accepted: dict[str, Event] = {}
-    outcomes: list[RecordResult | EventConflict] = []
+    outcomes: list[RecordResult | EventConflict | LinkConflict | IntakeError] = []
     for batch in batches:
         new: dict[str, Event] = {}
         results, conflicts = [], []
@@ -134,6 +155,13 @@ def record_batches(db: sqlite_utils.Database, batches: list[Batch], *,
         if conflicts:
             outcomes.append(EventConflict(conflicts))
             continue
+        link_conflict = links.check(batch, new, reject_unlinked=unlinked_events == "reject")
+        if link_conflict is not None:
+            outcomes.append(link_conflict)
+            continue
+        if on_unlinked is not None:
+            for account in links.unlinked_seen:
+                on_unlinked(db, account, received_us)
         accepted.update(new)
         outcomes.append(RecordResult(results, frozenset(event.account for event in new.values())))
     _save(db, list(accepted.values()), received_us)
@@ -166,12 +194,101 @@ def _save(db: sqlite_utils.Database, events: list[Event], received_us: int) -> N
                 "plan": event.plan, "timezone": event.timezone, "linked_us": event.occurred_us,
                 "event_id": event.id,
             })
+        elif isinstance(event, AccountUnlinked):
+            store.remove_account_link(db, event.account, event.occurred_us, event.id)
     if seat_rows:
         store.insert_seat_facts(db, seat_rows)
     if plan_rows:
         store.insert_plan_facts(db, plan_rows)
     if addon_rows:
         store.insert_addon_facts(db, addon_rows)
+
+
+class _Links:
+    """Who holds which subscription while a group of batches is recorded: the stored links, then the
+    accepted batches' links and unlinks on top, decided like the store decides them (the latest of an
+    account's links and unlinks by (instant, event id) is in force), so the unique index never trips."""
+
+    def __init__(self, db: sqlite_utils.Database):
+        self._db = db
+        # account → (latest link key (instant, id), its (provider, subscription)) and latest unlink key
+        self._links: dict[str, tuple[tuple[int, str], tuple[str, str]] | None] = {}
+        self._unlinks: dict[str, tuple[int, str] | None] = {}
+        self._ever: dict[str, bool] = {}  # account → some account.linked is stored or accepted
+        self.unlinked_seen: list[str] = []  # the last checked batch's seat-event accounts never linked
+
+    def _link(self, account: str):
+        if account not in self._links:
+            row = store.account_link(self._db, account)
+            self._links[account] = (((row["linked_us"], row["event_id"]), (row["provider"], row["subscription"]))
+                                    if row else None)
+        return self._links[account]
+
+    def _unlink(self, account: str):
+        if account not in self._unlinks:
+            found = store.latest_unlink(self._db, account)
+            self._unlinks[account] = found
+        return self._unlinks[account]
+
+    def holds(self, account: str) -> tuple[str, str] | None:
+        link, unlink = self._link(account), self._unlink(account)
+        if link is None or (unlink is not None and unlink > link[0]):
+            return None
+        return link[1]
+
+    def holder(self, provider: str, subscription: str) -> str | None:
+        stored = store.account_for_subscription(self._db, provider, subscription)
+        for account in {*([stored] if stored else ()), *self._links}:
+            if self.holds(account) == (provider, subscription):
+                return account
+        return None
+
+    def ever_linked(self, account: str) -> bool:
+        if account not in self._ever:
+            self._ever[account] = store.ever_linked(self._db, account)
+        return self._ever[account]
+
+    def check(self, batch: Batch, new: dict[str, Event], *,
+              reject_unlinked: bool = False) -> LinkConflict | IntakeError | None:
+        """Apply the batch's new links and unlinks, in order; a link to a subscription another account holds
+        refuses the batch (nothing of it is applied), and so do seat events of an account never linked
+        when ``reject_unlinked``."""
+        saved = dict(self._links), dict(self._unlinks), dict(self._ever)
+        unlinked: dict[str, str] = {}  # account → pointer of its first seat event
+        for pointer, event in zip(batch.pointers, batch.events):
+            if new.get(event.id) is not event:
+                continue  # a duplicate: already stored, already decided
+            if isinstance(event, (SeatActivated, SeatDeactivated, SeatsSnapshot)) \
+                    and not self.ever_linked(event.account):
+                unlinked.setdefault(event.account, pointer)
+            if isinstance(event, AccountLinked):
+                holder = self.holder(event.provider, event.subscription)
+                if holder is not None and holder != event.account:
+                    self._links, self._unlinks, self._ever = saved
+                    return LinkConflict([{
+                        "field": f"{pointer}/subscription",
+                        "reason": f"{event.provider} subscription {event.subscription!r} is linked to account "
+                                  f"{holder!r}, not {event.account!r}; send account.unlinked for {holder!r} first",
+                    }], (holder, event.account))
+                self._ever[event.account] = True
+                key = (event.occurred_us, event.id)
+                current = self._link(event.account)
+                if current is None or key > current[0]:
+                    self._links[event.account] = (key, (event.provider, event.subscription))
+            elif isinstance(event, AccountUnlinked):
+                key = (event.occurred_us, event.id)
+                current = self._unlink(event.account)
+                if current is None or key > current:
+                    self._unlinks[event.account] = key
+        if unlinked and reject_unlinked:
+            self._links, self._unlinks, self._ever = saved
+            return IntakeError(422, "Unknown account", [
+                {"field": f"{pointer}/account",
+                 "reason": f"account {account!r} was never linked (send account.linked first; this server "
+                           f"refuses seat events of unlinked accounts: SEATSYNC_UNLINKED_EVENTS=reject)"}
+                for account, pointer in unlinked.items()])
+        self.unlinked_seen = list(unlinked)
+        return None
 
 
 # --- seats -----------------------------------------------------------------

@@ -42,3 +42,24 @@ def test_malformed_setting_names_the_variable(environ, variable):
 
 def test_generated_secret_is_valid():
     validate_whsec("X", new_whsec())
+
+
+def test_max_future_is_seconds_and_a_bad_value_names_the_variable():
+    from adapter.config import ConfigError, load_settings
+
+    assert load_settings({}).max_future == 300.0
+    assert load_settings({"SEATSYNC_MAX_FUTURE": "60"}).max_future == 60.0
+    for bad in ("soon", "-1", "nan", "1e12"):
+        with pytest.raises(ConfigError) as caught:
+            load_settings({"SEATSYNC_MAX_FUTURE": bad})
+        assert caught.value.variable == "SEATSYNC_MAX_FUTURE"
+
+
+def test_unlinked_events_is_accept_or_reject():
+    from adapter.config import ConfigError, load_settings
+
+    assert load_settings({}).unlinked_events == "accept"
+    assert load_settings({"SEATSYNC_UNLINKED_EVENTS": "Reject"}).unlinked_events == "reject"
+    with pytest.raises(ConfigError) as caught:
+        load_settings({"SEATSYNC_UNLINKED_EVENTS": "drop"})
+    assert caught.value.variable == "SEATSYNC_UNLINKED_EVENTS"

@@ -8,7 +8,7 @@ from __future__ import annotations
 from flask import Flask
 
 from adapter.config import Settings, load_settings, with_embedded_defaults
-from adapter.store.connection import open_db
+from adapter.store.connection import ensure_usable
 
 from . import problems
 
@@ -21,11 +21,14 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config["SEATSYNC"] = settings
     # Reject bodies larger than the largest legal batch (1,000 events) early.
     app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024
-    open_db(settings.database).close()  # create and migrate once, before any worker serves
+    ensure_usable(settings.database)  # create, migrate and write once, before any worker serves
     problems.register(app)
 
     from . import db as request_db
     request_db.init_app(app)
+
+    from . import health
+    app.register_blueprint(health.bp)
 
     from . import chargebee as chargebee_webhooks
     from . import stripe as stripe_webhooks

@@ -16,6 +16,7 @@ import json
 from flask import Blueprint, current_app, request
 
 from adapter.callbacks import events as provider_events
+from adapter.providers.chargebee import shapes as chargebee_shapes
 from adapter.providers.chargebee.events import PRIMARY as CHARGEBEE_PRIMARY
 
 from .db import get_db
@@ -87,7 +88,7 @@ def receive_chargebee():
         event = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise Problem(400, "Invalid event", errors=[{"field": "", "reason": "body is not UTF-8 JSON"}]) from None
-    errors = _event_errors(event)
+    errors = _event_errors(event) or chargebee_shapes.event_errors(event)
     if errors:
         raise Problem(400, "Invalid event", "Nothing was stored.", errors=errors)
     stored = provider_events.record_event(get_db(), "chargebee", event, body)

@@ -11,6 +11,8 @@ from flask import Blueprint, Flask, current_app, request
 
 from adapter import ledger
 from adapter.billing.policy import CatalogError, load_catalog
+from adapter.callbacks import notify
+from adapter.clock import now_us
 from adapter.config import ConfigError
 from adapter.intake import parse as intake
 from adapter.intake import signing
@@ -38,8 +40,13 @@ def committer(app: Flask) -> GroupCommitter:
     found = app.extensions.get("seatsync.intake_committer")
     if found is None:
         database = app.config["SEATSYNC"].database
+        mode = app.config["SEATSYNC"].unlinked_events
+
+        def record(db, batches):
+            return ledger.record_batches(db, batches, unlinked_events=mode, on_unlinked=notify.notify_unlinked)
+
         found = app.extensions.setdefault("seatsync.intake_committer", GroupCommitter(
-            lambda: open_db(database, migrate=False), ledger.record_batches, lock_path=f"{database}-intake.lock"))
+            lambda: open_db(database, migrate=False), record, lock_path=f"{database}-intake.lock"))
     return found
 
 
@@ -58,7 +65,8 @@ def receive_product_events():
                                "reason": f"must be application/json, got {request.content_type or 'nothing'!r}"}])
     plans, addons = known_ids(current_app)
     try:
-        batch = intake.parse_body(body, plans=plans, addons=addons)
+        batch = intake.parse_body(body, plans=plans, addons=addons,
+                                  latest_us=now_us() + int(settings.max_future * 1_000_000))
         # 202 only after the transaction holding this batch is committed (group commit).
         recorded = committer(current_app).run(batch)
     except intake.IntakeError as exc:
@@ -68,6 +76,12 @@ def receive_product_events():
     except ledger.EventConflict as exc:
         raise Problem(409, "Conflicting event id",
                       "an event id was already accepted with a different body; resend the original event",
+                      errors=exc.errors) from None
+    except ledger.LinkConflict as exc:
+        holder, wanted = exc.accounts
+        raise Problem(409, "Subscription already linked",
+                      f"the subscription is linked to account {holder!r}; it cannot also bill {wanted!r}. "
+                      f"Send account.unlinked for {holder!r} first; nothing was stored",
                       errors=exc.errors) from None
     return {"results": recorded.results}, 202
 

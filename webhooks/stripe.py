@@ -7,6 +7,7 @@ import json
 from flask import Blueprint, current_app, request
 
 from adapter.callbacks import events as provider_events
+from adapter.providers.stripe import shapes as stripe_shapes
 from adapter.providers.stripe.client import WebhookPayloadError, WebhookSignatureError, verify_webhook
 
 from .db import get_db
@@ -50,7 +51,7 @@ def receive_stripe():
         event = json.loads(body.decode("utf-8"))
     except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         raise Problem(400, "Invalid event", errors=[{"field": "", "reason": "body is not UTF-8 JSON"}]) from None
-    errors = _event_errors(event)
+    errors = _event_errors(event) or stripe_shapes.event_errors(event)
     if errors:
         raise Problem(400, "Invalid event", "Nothing was stored.", errors=errors)
     stored = provider_events.record_event(get_db(), "stripe", event, body)

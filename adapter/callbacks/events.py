@@ -43,6 +43,7 @@ from adapter.billing import policy
 from adapter.callbacks import mirror, notify
 from adapter.clock import now_us
 from adapter.intake.parse import IntakeError
+from adapter.ledger import LinkConflict
 from adapter.providers import registry
 from adapter.providers.base import Save
 
@@ -217,6 +218,10 @@ class AutoLinker:
         existing = accounts.get_account(db, account)
         if existing is not None and existing.provider == provider and existing.subscription == row["id"]:
             return None
+        if existing is None and store.latest_unlink(db, account):
+            # The product unlinked this account on purpose: stale metadata must not link it back.
+            log.info("auto-link: %s was unlinked by the product; its metadata on %s is ignored", account, row["id"])
+            return None
         catalog = self.catalog()
         if catalog is None:
             return None
@@ -240,6 +245,11 @@ class AutoLinker:
                           at_us=int(created or 0) * 1_000_000)
         except IntakeError as exc:
             log.warning("auto-link: %s cannot be linked: %s", account, exc)
+            return None
+        except LinkConflict as exc:
+            # Metadata naming another account never moves a linked subscription (a takeover, or a typo in
+            # the provider's dashboard): the product must unlink the holder first.
+            log.warning("auto-link: %s not linked: %s", account, exc.errors[0]["reason"])
             return None
         return account
 

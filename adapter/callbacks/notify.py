@@ -35,7 +35,8 @@ from adapter.clock import format_us, from_us, now_us
 from adapter.intake.signing import sign
 
 TYPES = ("invoice.paid", "invoice.payment_failed", "subscription.past_due", "credit.issued", "seats.drift_detected",
-         "subscription.cancelled", "subscription.paused", "subscription.resumed", "price.change_scheduled")
+         "subscription.cancelled", "subscription.paused", "subscription.resumed", "price.change_scheduled",
+         "seats.unlinked")
 # Delay before attempt n+1 after attempt n failed (Standard Webhooks' example schedule).
 RETRY_SCHEDULE_SECONDS = (5, 5 * 60, 30 * 60, 2 * 3600, 5 * 3600, 10 * 3600, 14 * 3600, 20 * 3600, 24 * 3600)
 TIMEOUT_SECONDS = 15
@@ -61,6 +62,14 @@ def enqueue_notification(db: sqlite_utils.Database, type: str, account: str | No
                       sort_keys=True, separators=(",", ":"), default=str)
     return store.insert_delivery(db, {"msg_id": msg_id, "dedupe_key": dedupe_key, "type": type, "account": account,
                                       "body": body, "created_us": at_us})
+
+
+def notify_unlinked(db: sqlite_utils.Database, account: str, at_us: int) -> int | None:
+    """``seats.unlinked``: seat events arrived for an account never linked to a subscription (a mistyped
+    account id is a seat nobody bills). Once per account per UTC day, however many events arrive."""
+    day = format_us(at_us)[:10]
+    return enqueue_notification(db, "seats.unlinked", account, {"date": day},
+                                dedupe_key=f"seats.unlinked:{account}:{day}", at_us=at_us)
 
 
 # Normalized payloads: the same keys whichever provider billed.

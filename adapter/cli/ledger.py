@@ -8,7 +8,7 @@ from adapter.cli.base import _instant, _open, _read, cli, get_settings
 from adapter.providers import registry
 
 EVENT_TYPE_NAMES = ("seat.activated", "seat.deactivated", "account.plan_changed", "account.seats_snapshot",
-                    "account.addons_changed", "account.linked")
+                    "account.addons_changed", "account.linked", "account.unlinked")
 
 
 @cli.group()
@@ -28,6 +28,7 @@ def accounts_link(ctx, account, provider, subscription, plan, timezone):
     from adapter import accounts as accounts_
     from adapter.billing.policy import CatalogError, load_catalog
     from adapter.intake.parse import IntakeError
+    from adapter.ledger import LinkConflict
 
     settings = get_settings(ctx)
     try:
@@ -39,7 +40,7 @@ def accounts_link(ctx, account, provider, subscription, plan, timezone):
     try:
         linked = accounts_.link(db, account, provider=provider, subscription=subscription, plan=plan,
                                 timezone=timezone, plans=catalog.plans, addons=catalog.addons)
-    except IntakeError as exc:
+    except (IntakeError, LinkConflict) as exc:
         for error in exc.errors:
             click.echo(f"seatsync: {error['field'].lstrip('/') or 'event'}: {error['reason']}", err=True)
         ctx.exit(2)

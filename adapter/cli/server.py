@@ -18,6 +18,18 @@ def _bind(value: str) -> str:
     return value
 
 
+def _usable_database(ctx: click.Context, settings) -> None:
+    """An unusable database (read-only, full, not a database) stops start-up with one line naming it."""
+    from adapter.config import ConfigError
+    from adapter.store.connection import ensure_usable
+
+    try:
+        ensure_usable(settings.database)
+    except ConfigError as exc:
+        click.echo(f"seatsync: configuration error: {exc}", err=True)
+        ctx.exit(2)
+
+
 @cli.command()
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on.")
 @click.option("--worker/--no-worker", "run_worker", default=True, show_default=True,
@@ -37,6 +49,7 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
 
     settings = get_settings(ctx, join_embedded=False)  # serve starts its own world
     _bind(bind)
+    _usable_database(ctx, settings)
     env = dict(os.environ)
     sandbox = None
     stop = threading.Event()
@@ -97,9 +110,12 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
               help="Accounts synced in parallel.")
 @click.option("--delay", default=2.0, show_default=True, type=click.FloatRange(0, 60),
               help="Seconds a seat change waits to be merged with others (coalescing).")
+@click.option("--lease", default=15.0, show_default=True, type=click.FloatRange(3, 600),
+              help="Seconds an account's lease lasts; renewed every third of it while the account is worked on, "
+                   "so a killed worker's accounts are taken over within this.")
 @click.option("--once", is_flag=True, help="One pass over what is due, then exit.")
 @click.pass_context
-def worker(ctx: click.Context, threads: int, delay: float, once: bool):
+def worker(ctx: click.Context, threads: int, delay: float, lease: float, once: bool):
     """Sync ledger changes to the providers: exactly once, in order, with the policy's flags."""
     import signal
     import threading
@@ -107,7 +123,8 @@ def worker(ctx: click.Context, threads: int, delay: float, once: bool):
     from adapter.sync.worker import Worker, WorkerConfig
 
     settings = get_settings(ctx)
-    sync_worker = Worker(settings, config=WorkerConfig(threads=threads, coalesce_delay=delay))
+    _usable_database(ctx, settings)
+    sync_worker = Worker(settings, config=WorkerConfig(threads=threads, coalesce_delay=delay, lease=lease))
     if once:
         outcomes = sync_worker.run_once()
         for outcome in outcomes:

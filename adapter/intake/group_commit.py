@@ -18,6 +18,14 @@ lock wakes the next writer the moment the previous one commits.
 Isolation: a function that raises has its savepoint rolled back and gets the
 exception; the others in the group are unaffected. If the COMMIT itself fails,
 every caller in the group gets that error: nothing of theirs was stored.
+
+Bounded waits: a caller whose work no leader has taken within ``PICKUP_SECONDS``
+withdraws it and gets ``StoreUnavailable("locked")``; a leader waits at most
+``LOCK_SECONDS`` for the process lock and SQLite's write lock together, so a
+lock held for minutes elsewhere is a 503 within about five seconds for every
+caller, never a queue that lasts the lock's whole duration. A connection that
+saw a store fault is closed; the next leader opens a fresh one, so the group
+recovers as soon as the fault clears.
 """
 
 from __future__ import annotations
@@ -26,6 +34,7 @@ import fcntl
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -33,11 +42,16 @@ from typing import Any
 
 import sqlite_utils
 
-from adapter.store.connection import write_transaction
+from adapter.store.connection import BUSY_TIMEOUT_SECONDS, write_transaction
+from adapter.store.faults import StoreUnavailable, fault_of
 
 MAX_GROUP = 256  # calls per transaction; bounds the work lost to one failing COMMIT
 LEADER_ROUNDS = 8
 FOLLOWER_RECHECK_SECONDS = 0.05
+# A caller's work is taken by a leader within PICKUP_SECONDS or withdrawn; a leader holds it at most
+# LOCK_SECONDS waiting for locks (then the COMMIT's own fsync): about 5 s in all, the issue's bound.
+PICKUP_SECONDS = 2.5
+LOCK_SECONDS = 2.5
 
 
 def each_in_savepoint(db: sqlite_utils.Database, works: list[Callable]) -> list:
@@ -83,10 +97,13 @@ class GroupCommitter:
                 self._pid = os.getpid()
 
     def run(self, item):
-        """Hand ``item`` to the group; return its result (or raise its error) once the group is durable."""
+        """Hand ``item`` to the group; return its result (or raise its error) once the group is durable.
+
+        ``StoreUnavailable`` when the store's locks stay taken (see the module docstring)."""
         self._for_this_process()
         future: Future = Future()
         self._queue.put((item, future))
+        give_up = time.monotonic() + PICKUP_SECONDS
         while True:
             # Lead while there is work and nobody else leads; a leader re-checks the queue after
             # letting go, so work queued while it committed is not stranded. The rounds are
@@ -102,35 +119,114 @@ class GroupCommitter:
             try:
                 return future.result(timeout=FOLLOWER_RECHECK_SECONDS)
             except FutureTimeout:
+                # Not taken by a leader in time (the leader is stuck on a lock): withdraw. Once taken
+                # (running), the leader's own bound applies and the answer is coming.
+                if time.monotonic() >= give_up and future.cancel():
+                    raise StoreUnavailable("locked", f"the write lock stayed taken for {PICKUP_SECONDS:g} s") \
+                        from None
                 continue
 
     def _lead(self) -> None:
         group: list[tuple[Any, Future[Any]]] = []  # (item, its caller's future)
-        if self._db is None:
-            self._db = self._connect()
-            if self._lock_path is not None:
+        deadline = time.monotonic() + LOCK_SECONDS
+        try:
+            if self._db is None:
+                self._db = self._connect()
+            if self._lock_path is not None and self._lock_fd is None:
                 self._lock_fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
-        if self._lock_fd is not None:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+        except Exception as exc:  # the store cannot be opened: every waiting caller learns why
+            self._fail_queued(exc)
+            return
+        held = self._lock_within(deadline) if self._lock_fd is not None else None
+        if self._lock_fd is not None and held is None:
+            self._fail_queued(StoreUnavailable("locked", f"another process held the intake lock for "
+                                                         f"{LOCK_SECONDS:g} s"))
+            return
         try:
             # Drained after getting the lock: calls that arrived while another process was
             # committing join this group instead of waiting for the next fsync.
             while len(group) < MAX_GROUP:
                 try:
-                    group.append(self._queue.get_nowait())
+                    entry = self._queue.get_nowait()
                 except queue.Empty:
                     break
+                if entry[1].set_running_or_notify_cancel():  # False: its caller withdrew it
+                    group.append(entry)
             if group:
-                self._commit(self._db, group)
+                self._commit(self._db, group, deadline)
         finally:
-            if self._lock_fd is not None:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            if held is not None:
+                self._unlock(held)
 
-    def _commit(self, db: sqlite_utils.Database, group: list) -> None:
+    def _fail_queued(self, exc: Exception) -> None:
+        while True:
+            try:
+                _, future = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if future.set_running_or_notify_cancel():
+                future.set_exception(exc)
+
+    def _lock_within(self, deadline: float) -> int | None:
+        """The process lock, taken before ``deadline``: the descriptor holding it, or None.
+
+        Uncontended it is one non-blocking flock. Contended, a helper thread blocks in flock on its own
+        descriptor (flock wakes it the moment the holder lets go, unlike polling) while this thread waits
+        until the deadline; a helper that gets the lock after its leader gave up lets go at once.
+        """
+        assert self._lock_fd is not None and self._lock_path is not None  # only called with a lock file
         try:
-            with write_transaction(db):
-                outcomes = self._apply_group(db, [item for item, _ in group])
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return self._lock_fd
+        except BlockingIOError:
+            pass
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        taken, decided = threading.Event(), threading.Lock()
+        state = {"abandoned": False}
+
+        def take() -> None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            with decided:
+                if state["abandoned"]:
+                    os.close(fd)  # closing the descriptor releases its lock
+                    return
+                taken.set()
+
+        threading.Thread(target=take, name="seatsync-intake-lock", daemon=True).start()
+        taken.wait(max(0.0, deadline - time.monotonic()))
+        with decided:
+            if taken.is_set():
+                return fd
+            state["abandoned"] = True
+            return None
+
+    def _unlock(self, fd: int) -> None:
+        if fd == self._lock_fd:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        else:
+            os.close(fd)  # a helper's descriptor: closing it releases the lock
+
+    def _commit(self, db: sqlite_utils.Database, group: list, deadline: float) -> None:
+        # SQLite's write lock is waited for only as long as this group's bound leaves.
+        wait_ms = max(1, int((deadline - time.monotonic()) * 1000))
+        try:
+            db.execute(f"PRAGMA busy_timeout={wait_ms}")
+            try:
+                with write_transaction(db):
+                    outcomes = self._apply_group(db, [item for item, _ in group])
+            finally:
+                try:
+                    db.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
+                except Exception:  # noqa: BLE001, S110 - a broken connection; the error above is the one to report
+                    pass
         except Exception as exc:  # nothing of the group was stored: every caller learns why
+            if fault_of(exc) is not None:
+                # A connection that saw a fault can keep failing after the fault clears: reopen.
+                self._db = None
+                try:
+                    db.close()
+                except Exception:  # noqa: BLE001, S110 - closing a broken connection may fail too
+                    pass
             for _, future in group:
                 future.set_exception(exc)
             return

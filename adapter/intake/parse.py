@@ -29,11 +29,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from adapter.clock import from_us, parse_instant
+from adapter.clock import format_us, from_us, parse_instant
 from adapter.providers import registry
 
 MAX_EVENTS = 1000
 MAX_ID_LENGTH = 255
+MAX_TIMEZONE_LENGTH = 64  # the longest IANA name is 32 characters; ZoneInfo raises OSError on very long ones
 
 _CONTROL = re.compile(r"[\x00-\x1f]")
 
@@ -104,9 +105,17 @@ class AccountLinked(Event):
     type = "account.linked"
 
 
+@dataclass(frozen=True)
+class AccountUnlinked(Event):
+    """Ends the account's link (from its instant on), so its subscription can be linked to another account."""
+
+    type = "account.unlinked"
+
+
 EVENT_TYPES: dict[str, type[Event]] = {
     cls.type: cls
-    for cls in (SeatActivated, SeatDeactivated, PlanChanged, SeatsSnapshot, AddonsChanged, AccountLinked)
+    for cls in (SeatActivated, SeatDeactivated, PlanChanged, SeatsSnapshot, AddonsChanged, AccountLinked,
+                AccountUnlinked)
 }
 COMMON_FIELDS = ("id", "type", "account", "occurred_at")
 # Per type: (required fields, optional fields).
@@ -117,6 +126,7 @@ TYPE_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "account.seats_snapshot": (("users",), ()),
     "account.addons_changed": (("addons",), ()),
     "account.linked": (("provider", "subscription", "plan"), ("timezone",)),
+    "account.unlinked": ((), ()),
 }
 
 
@@ -142,11 +152,13 @@ class Batch:
         return self.events[index]
 
 
-def parse_body(body: bytes | str, *, plans: Collection[str], addons: Collection[str]) -> Batch:
+def parse_body(body: bytes | str, *, plans: Collection[str], addons: Collection[str],
+               latest_us: int | None = None) -> Batch:
     """A request body → its events, in order.
 
     Raises ``IntakeError`` with status 400 (not JSON), 413 (too many events),
-    409 (one id, two different events) or 422 (schema).
+    409 (one id, two different events) or 422 (schema). ``latest_us``: no ``occurred_at`` may be later
+    (the server's clock plus ``SEATSYNC_MAX_FUTURE``; the caller passes it, this module reads no clock).
     """
     try:
         text = body.decode("utf-8") if isinstance(body, bytes) else body
@@ -157,10 +169,11 @@ def parse_body(body: bytes | str, *, plans: Collection[str], addons: Collection[
         raise IntakeError(400, "Malformed JSON", [{"field": "", "reason": f"not valid JSON: {exc}"}]) from None
     except RecursionError:
         raise IntakeError(400, "Malformed JSON", [{"field": "", "reason": "nested too deeply"}]) from None
-    return parse_document(document, plans=plans, addons=addons)
+    return parse_document(document, plans=plans, addons=addons, latest_us=latest_us)
 
 
-def parse_document(document: Any, *, plans: Collection[str], addons: Collection[str]) -> Batch:
+def parse_document(document: Any, *, plans: Collection[str], addons: Collection[str],
+                   latest_us: int | None = None) -> Batch:
     if not isinstance(document, dict):
         raise IntakeError(422, "Invalid event",
                           [{"field": "", "reason": "must be an event object or {\"events\": [...]}"}])
@@ -189,7 +202,7 @@ def parse_document(document: Any, *, plans: Collection[str], addons: Collection[
     first_by_id: dict[str, tuple[str, Event]] = {}
     conflicts: list[dict] = []
     for pointer, raw in zip(pointers, raw_events):
-        event = parse_event(raw, pointer, plans=plans, addons=addons, errors=errors)
+        event = parse_event(raw, pointer, plans=plans, addons=addons, errors=errors, latest_us=latest_us)
         if event is None:
             continue
         events.append(event)
@@ -216,6 +229,8 @@ def _check_string(value: Any, field_pointer: str, errors: list[dict]) -> str | N
         reason = f"must be at most {MAX_ID_LENGTH} characters"
     elif _CONTROL.search(value):
         reason = "must not contain control characters"
+    elif not _encodable(value):
+        reason = "must be valid Unicode (a lone UTF-16 surrogate cannot be stored)"
     else:
         return value
     errors.append({"field": field_pointer, "reason": reason})
@@ -244,7 +259,7 @@ def _string_list(raw: dict, name: str, pointer: str, errors: list[dict]) -> tupl
 
 
 def parse_event(raw: Any, pointer: str, *, plans: Collection[str], addons: Collection[str],
-                errors: list[dict]) -> Event | None:
+                errors: list[dict], latest_us: int | None = None) -> Event | None:
     """One event object → an ``Event``, or ``None`` with its problems appended to ``errors``."""
     if not isinstance(raw, dict):
         errors.append({"field": pointer or "/", "reason": "must be an event object"})
@@ -263,10 +278,9 @@ def parse_event(raw: Any, pointer: str, *, plans: Collection[str], addons: Colle
         if name in raw:
             values[name] = _string(raw, name, pointer, errors)
     if "occurred_at" in raw:
-        try:
-            values["occurred_us"] = parse_instant(raw["occurred_at"])
-        except ValueError as exc:
-            errors.append({"field": f"{pointer}/occurred_at", "reason": str(exc)})
+        occurred = _occurred(raw["occurred_at"], pointer, latest_us, errors)
+        if occurred is not None:
+            values["occurred_us"] = occurred
     if event_type is None:
         return None
 
@@ -283,6 +297,23 @@ def parse_event(raw: Any, pointer: str, *, plans: Collection[str], addons: Colle
     if len(errors) > before:
         return None
     return EVENT_TYPES[event_type](body=canonical(raw), **values)
+
+
+def _occurred(value: Any, pointer: str, latest_us: int | None, errors: list[dict]) -> int | None:
+    """``occurred_at`` as integer microseconds, or None with its problem appended to ``errors``."""
+    try:
+        occurred = parse_instant(value)
+    except ValueError as exc:
+        errors.append({"field": f"{pointer}/occurred_at", "reason": str(exc)})
+        return None
+    if latest_us is not None and occurred > latest_us:
+        # A clock or unit mistake in the product (two years ahead, milliseconds read as seconds):
+        # accepted, it would decide the seat count for every instant until then.
+        errors.append({"field": f"{pointer}/occurred_at",
+                       "reason": f"is in the future: later than {format_us(latest_us)} (the server's "
+                                 f"clock plus SEATSYNC_MAX_FUTURE)"})
+        return None
+    return occurred
 
 
 def _typed_fields(raw: dict, pointer: str, required: Collection[str], optional: Collection[str], *,
@@ -308,7 +339,7 @@ def _typed_fields(raw: dict, pointer: str, required: Collection[str], optional: 
         values["addons"] = tuple(sorted(ids)) if ids is not None else None
     if "provider" in required and "provider" in raw:
         provider = raw["provider"]
-        if provider not in registry.NAMES:
+        if not isinstance(provider, str) or provider not in registry.NAMES:
             errors.append({"field": f"{pointer}/provider", "reason": f"must be one of {', '.join(registry.NAMES)}"})
         values["provider"] = provider
     if "subscription" in required and "subscription" in raw:
@@ -318,13 +349,25 @@ def _typed_fields(raw: dict, pointer: str, required: Collection[str], optional: 
     return values
 
 
+def _encodable(value: str) -> bool:
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _timezone(value: Any, pointer: str, errors: list[dict]) -> str | None:
     if not isinstance(value, str) or not value:
         errors.append({"field": pointer, "reason": "must be an IANA time zone name such as Europe/Berlin"})
         return None
+    if len(value) > MAX_TIMEZONE_LENGTH or not _encodable(value) or _CONTROL.search(value):
+        errors.append({"field": pointer, "reason": f"must be an IANA time zone name of at most "
+                                                   f"{MAX_TIMEZONE_LENGTH} characters, such as Europe/Berlin"})
+        return None
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a name the file system refuses
         errors.append({"field": pointer, "reason": f"unknown IANA time zone {value!r}"})
         return None
     return value

@@ -122,6 +122,9 @@ class SubscriptionState:
     now_us: int | None = None  # the provider's clock when it differs from ours (a Stripe test clock)
     lifecycle: Lifecycle | None = None  # cancelled or paused: seat sync writes nothing (sync/lifecycle.py)
     scheduled_change: bool = False  # a change waits for the term end (Chargebee has_scheduled_changes)
+    # The account the subscription's metadata names (``seatsync_account``; Chargebee: ``meta_data``);
+    # None: unclaimed. Seat sync writes only when it names the account being synced.
+    owner: str | None = None
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,10 @@ class SeatClient(Protocol):
     def read(self, subscription: str, catalog: Any) -> SubscriptionState: ...
 
     def send(self, spec: CallSpec, idempotency_key: str) -> tuple[str | None, dict]: ...
+
+    def claim(self, subscription: str, account: str, idempotency_key: str) -> None:
+        """Write ``seatsync_account = account`` into the subscription's metadata, keeping its other keys."""
+        ...
 
 
 class Provider(Protocol):

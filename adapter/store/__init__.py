@@ -1,7 +1,8 @@
 """The store: the only package that holds SQL, one module per feature.
 
 ``connection`` opens the database and runs write transactions; ``migrations`` builds the schema;
-``ledger``, ``sync``, ``callbacks``, ``notify`` and ``reconcile`` hold each feature's queries. Callers use
+``ledger``, ``sync``, ``callbacks``, ``notify``, ``reconcile`` and ``health`` hold each feature's queries;
+``faults`` says which errors mean the store cannot take a request now (503). Callers use
 the functions through this package (``store.claim_due_accounts(...)``).
 """
 
@@ -11,6 +12,9 @@ from adapter.store.connection import Row as Row
 from adapter.store.connection import open_db as open_db
 from adapter.store.connection import schema_version as schema_version
 from adapter.store.connection import write_transaction as write_transaction
+from adapter.store.faults import StoreUnavailable as StoreUnavailable
+from adapter.store.faults import fault_of as fault_of
+from adapter.store.health import *  # noqa: F401,F403
 from adapter.store.ledger import *  # noqa: F401,F403
 from adapter.store.lifecycle import *  # noqa: F401,F403
 from adapter.store.migrations import MIGRATIONS as MIGRATIONS

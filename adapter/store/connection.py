@@ -16,6 +16,10 @@ from adapter.store.migrations import MIGRATIONS
 
 # One row as sqlite-utils returns it: column name → value (TEXT, INTEGER, REAL or NULL).
 Row = dict[str, Any]
+# How long a writer waits for another's lock before giving up with SQLITE_BUSY. Bounded so a lock held
+# for long (a stuck process, a backup holding the database) is a prompt 503 + Retry-After for the caller,
+# not a request parked for the lock's whole duration. Every write transaction here takes milliseconds.
+BUSY_TIMEOUT_SECONDS = 5.0
 
 
 def open_db(path: str | Path | None = None, *, migrate: bool = True) -> sqlite_utils.Database:
@@ -25,11 +29,12 @@ def open_db(path: str | Path | None = None, *, migrate: bool = True) -> sqlite_u
     else:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(str(path), timeout=30, check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_SECONDS, check_same_thread=False,
+                               isolation_level=None)
         conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA busy_timeout=30000")
+    conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
     db = sqlite_utils.Database(conn)
     if migrate:
         MIGRATIONS.apply(db)
@@ -67,9 +72,33 @@ def write_transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Databa
     db.conn.execute("BEGIN IMMEDIATE")
     try:
         yield db
+        # A COMMIT can fail too (disk full, I/O error): the transaction must not stay open on the
+        # connection, or every later use of it fails ("cannot start a transaction within a transaction").
+        db.conn.execute("COMMIT")
     except BaseException:
         if db.conn.in_transaction:
-            db.conn.execute("ROLLBACK")
+            try:
+                db.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the connection is broken; its owner reopens it (adapter/store/faults.py)
         raise
-    else:
-        db.conn.execute("COMMIT")
+
+
+def ensure_usable(path: str | Path) -> None:
+    """Start-up's check: the database opens, migrates and takes a write; else ``ConfigError`` naming
+    ``SEATSYNC_DATABASE`` (one line for the operator, not a traceback)."""
+    from adapter.clock import now_us
+    from adapter.config import ConfigError
+    from adapter.store.faults import fault_of
+    from adapter.store.health import probe_write
+
+    try:
+        db = open_db(path)
+        try:
+            probe_write(db, now_us())
+        finally:
+            db.close()
+    except (sqlite3.Error, OSError) as exc:
+        fault = fault_of(exc)
+        cause = f" ({fault.cause})" if fault is not None else ""
+        raise ConfigError("SEATSYNC_DATABASE", f"{path} is not usable{cause}: {exc}") from None

@@ -53,11 +53,14 @@ def insert_addon_facts(db: sqlite_utils.Database, rows: list[tuple[str, str, int
 
 
 def upsert_account_link(db: sqlite_utils.Database, row: Row) -> None:
-    """Keep the link from the latest ``account.linked`` by (instant, event id), whatever the arrival order."""
+    """Keep the link from the latest ``account.linked`` by (instant, event id), whatever the arrival order;
+    an ``account.unlinked`` later than it (already stored) wins."""
     db.execute(
         """
         INSERT INTO accounts (account, provider, subscription, plan, timezone, linked_us, event_id)
-        VALUES (:account, :provider, :subscription, :plan, :timezone, :linked_us, :event_id)
+        SELECT :account, :provider, :subscription, :plan, :timezone, :linked_us, :event_id
+        WHERE NOT EXISTS (SELECT 1 FROM product_events u WHERE u.type = 'account.unlinked'
+                          AND u.account = :account AND (u.occurred_us, u.id) > (:linked_us, :event_id))
         ON CONFLICT(account) DO UPDATE SET
             provider = excluded.provider, subscription = excluded.subscription, plan = excluded.plan,
             timezone = excluded.timezone, linked_us = excluded.linked_us, event_id = excluded.event_id
@@ -65,6 +68,26 @@ def upsert_account_link(db: sqlite_utils.Database, row: Row) -> None:
         """,
         row,
     )
+
+
+def remove_account_link(db: sqlite_utils.Database, account: str, unlinked_us: int, event_id: str) -> None:
+    """An ``account.unlinked``: the account's link ends when it is older than the unlink."""
+    db.execute("DELETE FROM accounts WHERE account = ? AND (linked_us, event_id) < (?, ?)",
+               [account, unlinked_us, event_id])
+
+
+def latest_unlink(db: sqlite_utils.Database, account: str) -> tuple[int, str] | None:
+    """(instant, event id) of the account's latest stored ``account.unlinked``."""
+    row = db.execute("SELECT occurred_us, id FROM product_events WHERE type = 'account.unlinked' AND account = ? "
+                     "ORDER BY occurred_us DESC, id DESC LIMIT 1", [account]).fetchone()
+    return (int(row[0]), str(row[1])) if row else None
+
+
+def account_for_subscription(db: sqlite_utils.Database, provider: str, subscription: str) -> str | None:
+    """The account linked to (provider, subscription), by the ledger's links only (one at most)."""
+    row = db.execute("SELECT account FROM accounts WHERE provider = ? AND subscription = ?",
+                     [provider, subscription]).fetchone()
+    return row[0] if row else None
 
 
 def account_link(db: sqlite_utils.Database, account: str) -> Row | None:
@@ -183,3 +206,9 @@ def count_product_rows(db: sqlite_utils.Database) -> dict[str, int]:
     """Row counts of every intake table (tests use it to prove a rejection stored nothing)."""
     tables = ("product_events", "seat_facts", "snapshots", "snapshot_users", "plan_facts", "addon_facts", "accounts")
     return {table: db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] for table in tables}
+
+
+def ever_linked(db: sqlite_utils.Database, account: str) -> bool:
+    """Whether any ``account.linked`` for ``account`` is stored (an unlinked account was linked once)."""
+    return db.execute("SELECT 1 FROM product_events WHERE type = 'account.linked' AND account = ? LIMIT 1",
+                      [account]).fetchone() is not None

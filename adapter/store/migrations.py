@@ -330,6 +330,49 @@ def _m0700_sync_batches(db: sqlite_utils.Database) -> None:
     )
 
 
+@MIGRATIONS(name="0800_one_subscription_one_account")
+def _m0800_one_subscription_one_account(db: sqlite_utils.Database) -> None:
+    """A (provider, subscription) bills one account. Duplicates stored before this rule: the earliest link
+    (by instant, then event id) keeps the subscription, since a later one naming it was the mistake (or a
+    takeover); the later links are moved to ``link_conflicts`` for an operator, not silently dropped."""
+    db.executescript(
+        """
+        CREATE TABLE link_conflicts (
+            account TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            subscription TEXT NOT NULL,
+            plan TEXT NOT NULL,
+            timezone TEXT,
+            linked_us INTEGER NOT NULL,
+            event_id TEXT NOT NULL,
+            kept_account TEXT NOT NULL
+        );
+        INSERT INTO link_conflicts (account, provider, subscription, plan, timezone, linked_us, event_id, kept_account)
+            SELECT a.account, a.provider, a.subscription, a.plan, a.timezone, a.linked_us, a.event_id,
+                   (SELECT k.account FROM accounts k WHERE k.provider = a.provider AND k.subscription = a.subscription
+                    ORDER BY k.linked_us, k.event_id LIMIT 1)
+            FROM accounts a
+            WHERE EXISTS (SELECT 1 FROM accounts b WHERE b.provider = a.provider AND b.subscription = a.subscription
+                          AND (b.linked_us, b.event_id) < (a.linked_us, a.event_id));
+        DELETE FROM accounts WHERE event_id IN (SELECT event_id FROM link_conflicts);
+        DROP INDEX accounts_subscription;
+        CREATE UNIQUE INDEX accounts_subscription ON accounts (provider, subscription);
+        CREATE INDEX product_events_type ON product_events (type, account, occurred_us);
+        """
+    )
+
+
+@MIGRATIONS(name="0810_readiness")
+def _m0810_readiness(db: sqlite_utils.Database) -> None:
+    """``/readyz``'s write probe (one row, rewritten) and the sync workers' heartbeats."""
+    db.executescript(
+        """
+        CREATE TABLE readiness_probe (id INTEGER PRIMARY KEY CHECK (id = 1), checked_us INTEGER NOT NULL);
+        CREATE TABLE worker_heartbeats (owner TEXT PRIMARY KEY, beat_us INTEGER NOT NULL);
+        """
+    )
+
+
 @MIGRATIONS(name="0900_sync_holds")
 def _m0900_sync_holds(db: sqlite_utils.Database) -> None:
     # Why seat sync writes nothing to an account's subscription (cancelled, paused): one row per

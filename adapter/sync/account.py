@@ -47,6 +47,7 @@ from adapter.providers.translate import (
 )
 from adapter.sync.budget import HOUR_US, budget_wait, soon_after
 from adapter.sync.lifecycle import held
+from adapter.sync.owner import drop_calls_for_other_subscriptions, owned
 from adapter.sync.plan import SeatPlan, plan_quantities
 from adapter.sync.price_switch import price_switch_call
 from adapter.sync.pushed import pushed_position
@@ -140,7 +141,9 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
         outcome.synced_version = claimed_version
         return outcome
 
-    # 1. Finish what an earlier pass planned.
+    # 1. Finish what an earlier pass planned (for this link's subscription only: a call planned for a
+    # subscription the account no longer holds is never sent).
+    outcome.dead += drop_calls_for_other_subscriptions(db, linked, now_us())
     if not _send_planned(db, provider, account, owner, now_us, options, outcome):
         return outcome
     if outcome.dead:
@@ -151,27 +154,11 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
         return outcome
 
     # 2. Read the provider, guard against drift, plan the difference.
-    try:
-        state = call_with_retries(lambda: provider.read(linked.subscription, catalog),
-                                  attempts=options.retry_attempts, initial=options.retry_initial,
-                                  maximum=options.retry_maximum, sleep=options.sleep or time.sleep)
-    except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes
-        failure = classify(exc)
-        if failure.transient:
-            log.warning("reading %s from %s deferred: %s", linked.subscription, provider.name, failure.reason)
-            outcome.deferred = True
-            outcome.retry_at_us = soon_after(failure, now_us())
-            return outcome
-        store.dead_letter_read(db, account, linked.subscription, operation=f"{linked.provider}.read_subscription",
-                               code=failure.code, status=failure.status, reason=failure.reason,
-                               request_id=failure.request_id, now_us=now_us())
-        outcome.dead += 1
-        outcome.synced_version = claimed_version
+    state = _read_state(db, provider, linked, catalog, now_us, options, outcome, claimed_version)
+    if state is None:
         return outcome
 
-    if held(db, linked, now_us(), state.lifecycle):
-        outcome.held = True  # cancelled or paused before the mirror heard of it
-        outcome.synced_version = claimed_version
+    if not _takes_writes(db, provider, linked, state, now_us, options, outcome, claimed_version):
         return outcome
 
     try:
@@ -214,6 +201,45 @@ def sync_account(db: sqlite_utils.Database, catalog: Catalog, providers: dict[st
         else:
             outcome.synced_version = claimed_version
     return outcome
+
+
+def _read_state(db: sqlite_utils.Database, provider: Provider, linked: Account, catalog: Catalog,
+                now_us: Callable[[], int], options: SyncOptions, outcome: Outcome,
+                claimed_version: int) -> SubscriptionState | None:
+    """The subscription as the provider has it, or None with the outcome saying why (deferred or dead)."""
+    account = linked.account
+    try:
+        return call_with_retries(lambda: provider.read(linked.subscription, catalog),
+                                 attempts=options.retry_attempts, initial=options.retry_initial,
+                                 maximum=options.retry_maximum, sleep=options.sleep or time.sleep)
+    except Exception as exc:  # noqa: BLE001 - every failure is classified, none escapes
+        failure = classify(exc)
+        if failure.transient:
+            log.warning("reading %s from %s deferred: %s", linked.subscription, provider.name, failure.reason)
+            outcome.deferred = True
+            outcome.retry_at_us = soon_after(failure, now_us())
+            return None
+        store.dead_letter_read(db, account, linked.subscription, operation=f"{linked.provider}.read_subscription",
+                               code=failure.code, status=failure.status, reason=failure.reason,
+                               request_id=failure.request_id, now_us=now_us())
+        outcome.dead += 1
+        outcome.synced_version = claimed_version
+        return None
+
+
+def _takes_writes(db: sqlite_utils.Database, provider: Provider, linked: Account, state: SubscriptionState,
+                  now_us: Callable[[], int], options: SyncOptions, outcome: Outcome, claimed_version: int) -> bool:
+    """Whether this pass may write to the subscription it just read: not cancelled or paused (the mirror
+    may not have heard yet), and its metadata names this account (sync/owner.py)."""
+    if held(db, linked, now_us(), state.lifecycle):
+        outcome.held = True
+        outcome.synced_version = claimed_version
+        return False
+    if not owned(db, provider, linked, state, now_us, options, outcome):
+        if not outcome.deferred:
+            outcome.synced_version = claimed_version
+        return False
+    return True
 
 
 def idempotency_key(subscription: str, version: int, seq: int) -> str:

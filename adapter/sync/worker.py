@@ -35,7 +35,8 @@ SECOND_US = 1_000_000
 
 def providers_from_settings(settings: Settings) -> dict[str, Provider]:
     """The configured providers' seat clients (an account on an unconfigured one is dead-lettered)."""
-    return registry.seat_clients(settings)
+    clients: dict[str, Provider] = dict(registry.seat_clients(settings).items())
+    return clients
 
 
 @dataclass
@@ -142,8 +143,14 @@ class Worker:
         return outcomes
 
     def _drain(self) -> list[Outcome]:
-        db = self._db()
-        outcomes = []
+        try:
+            return self._drain_with(self._db())
+        except Exception as exc:
+            self._reopen_if_faulted(exc)  # this pool thread's connection; the pass fails as before
+            raise
+
+    def _drain_with(self, db: sqlite_utils.Database) -> list[Outcome]:
+        outcomes: list[Outcome] = []
         for _ in range(self.config.batch):
             claimed_us = self.now_us()
             claims = store.claim_due_accounts(db, self.owner, claimed_us,
@@ -214,12 +221,36 @@ class Worker:
     def run_forever(self, stop: threading.Event) -> None:
         log.info("sync worker %s started", self.owner)
         while not stop.is_set():
+            self._beat()
             try:
                 outcomes = self.run_once()
-            except Exception:
+            except Exception as exc:
                 log.exception("sync worker pass failed")
+                self._reopen_if_faulted(exc)
                 outcomes = []
             self.run_callbacks_once()
             if not outcomes:
                 stop.wait(self.config.poll)
         self._pool.shutdown(wait=True)
+        try:
+            store.forget_worker(self._db(), self.owner)
+        except Exception:  # noqa: BLE001 - stopping anyway; the heartbeat goes stale instead
+            log.warning("could not remove the heartbeat of %s", self.owner)
+
+    def _beat(self) -> None:
+        """The heartbeat /readyz reads: this worker's loop is turning."""
+        try:
+            store.beat(self._db(), self.owner, self.now_us())
+        except Exception as exc:  # noqa: BLE001 - a store fault: readiness shows it, the loop goes on
+            log.warning("worker heartbeat not written: %s", exc)
+            self._reopen_if_faulted(exc)
+
+    def _reopen_if_faulted(self, exc: BaseException) -> None:
+        """This thread's connection saw a store fault: open a fresh one next time (a connection can keep
+        failing after the fault clears)."""
+        if store.fault_of(exc) is not None and hasattr(self._local, "db"):
+            try:
+                self._local.db.close()
+            except Exception:  # noqa: BLE001, S110 - closing a broken connection may fail too
+                pass
+            del self._local.db

@@ -40,3 +40,26 @@ def test_worker_once_on_an_unlinked_account_marks_it_synced(settings, db):
     assert "nobody: 0 sent, 0 dead-lettered" in result.output
     state = store.sync_state(db, "nobody")
     assert state["synced_version"] == state["ledger_version"]
+
+
+def test_a_killed_workers_account_is_taken_over_within_the_lease(settings, db):
+    """Issue 12: a worker killed while it holds an account (it never releases the lease) delays that account by
+    at most the lease (15 s by default, `seatsync worker --lease`), not a fixed 120 s."""
+    from adapter.sync.worker import Worker, WorkerConfig
+
+    t0 = 1_800_000_000_000_000
+    store.mark_accounts_dirty(db, ["nobody"], now_us=t0)
+    config = WorkerConfig(coalesce_delay=0, threads=1)
+    assert config.lease == 15.0
+    [claim] = store.claim_due_accounts(db, "killed", t0, delay_us=0, lease_us=int(config.lease * 1_000_000))
+    assert claim["account"] == "nobody"
+    clock = [t0 + 14 * 1_000_000]
+    healthy = Worker(settings, providers={}, config=config, owner="healthy", now_us=lambda: clock[0])
+    assert healthy.run_once() == []  # the killed worker's lease still holds
+    clock[0] = t0 + 15 * 1_000_000 + 1
+    assert [outcome.account for outcome in healthy.run_once()] == ["nobody"]
+
+
+def test_worker_lease_option_is_validated():
+    result = CliRunner().invoke(cli, ["worker", "--once", "--lease", "1"])
+    assert result.exit_code == 2 and "--lease" in result.output

@@ -96,3 +96,15 @@ def test_unknown_versions_are_skipped_and_non_numeric_timestamp_named():
 def test_no_configured_secret_rejects():
     with pytest.raises(SignatureError):
         verify([], BODY.encode(), sign(PRODUCT_SECRET, BODY, "m"))
+
+
+def test_spec_example_verifies_beside_entries_of_other_versions_whatever_their_value():
+    # The spec's published example (docs/standard-webhooks.md#test-vector), with a v1a entry that is not
+    # base64 and one of an unknown version: consumers skip them and try the v1 entry.
+    headers = {"webhook-id": "msg_p5jXN8AQM9LWM0D4loKWxJek", "webhook-timestamp": "1614265330",
+               "webhook-signature": "v1a,not*base64!! v2,?? v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="}
+    verify([PRODUCT_SECRET], BODY.encode(), headers, now=1614265330)
+    only_other = {**headers, "webhook-signature": "v1a,not*base64!!"}
+    with pytest.raises(SignatureError) as caught:
+        verify([PRODUCT_SECRET], BODY.encode(), only_other, now=1614265330)
+    assert "no v1" in caught.value.reason

@@ -103,3 +103,166 @@ def test_authenticated_chargebee_bodies_that_crashed_are_400s(hostile, body, fie
 def test_ops_parameters_that_crashed_are_400s(hostile, query, field):
     client, _ = hostile
     assert_problem(client.get(f"/ops/reconciliation?format=json&{query}", headers=OPS), 400, field)
+
+
+# --- issue 12: time sanity and total validators -------------------------------------------------------
+
+from datetime import UTC, datetime, timedelta  # noqa: E402
+
+from hypothesis import HealthCheck, given  # noqa: E402
+from hypothesis import settings as hypothesis_settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+LINK = {"id": "l1", "type": "account.linked", "account": "acme", "provider": "stripe", "subscription": "sub_1",
+        "plan": "standard-monthly", "occurred_at": "2026-03-01T00:00:00Z"}
+
+
+def post_product(client, document) -> object:
+    body = json.dumps(document)
+    return client.post("/webhooks/product", data=body, content_type="application/json",
+                       headers=sign(PRODUCT_SECRET, body, "msg_hostile"))
+
+
+def test_an_event_years_ahead_of_the_server_clock_is_422_naming_occurred_at(hostile):
+    client, settings = hostile
+    ahead = (datetime.now(UTC) + timedelta(days=730)).isoformat()
+    seat = {"id": "f1", "type": "seat.activated", "account": "acme", "user": "ann", "occurred_at": ahead}
+    response = post_product(client, {"events": [{**seat, "id": "ok", "occurred_at": "2026-03-01T00:00:00Z"}, seat]})
+    assert_problem(response, 422, "/events/1/occurred_at")
+    assert "future" in response.get_json()["errors"][0]["reason"]
+    assert stored(settings) == 0
+
+
+def test_within_the_allowed_skew_is_accepted_and_the_skew_is_a_setting(hostile, settings):
+    from webhooks import create_app
+
+    client, _ = hostile
+    soon = (datetime.now(UTC) + timedelta(seconds=60)).isoformat()
+    seat = {"id": "s1", "type": "seat.activated", "account": "acme", "user": "ann", "occurred_at": soon}
+    assert post_product(client, seat).status_code == 202
+    strict = create_app(replace(settings, max_future=0.0)).test_client()
+    assert_problem(post_product(strict, {**seat, "id": "s2"}), 422, "/occurred_at")
+
+
+@pytest.mark.parametrize("timezone", ["A" * 300, "Europe/" + "x" * 250, "../../etc/passwd", "Europe/Berlin\x00",
+                                      "\ud800", "Ω" * 40, "/", "."])
+def test_any_timezone_is_a_422_never_a_500(hostile, timezone):
+    client, settings = hostile
+    assert_problem(post_product(client, {**LINK, "timezone": timezone}), 422, "/timezone")
+    assert stored(settings) == 0
+
+
+@pytest.mark.parametrize("field", ["id", "account", "user"])
+def test_a_lone_surrogate_in_any_string_is_a_422_never_a_500(hostile, field):
+    client, settings = hostile
+    seat = {"id": "e1", "type": "seat.activated", "account": "acme", "user": "ann",
+            "occurred_at": "2026-03-01T00:00:00Z"}
+    assert_problem(post_product(client, {**seat, field: "ann\udc80"}), 422, f"/{field}")
+    assert stored(settings) == 0
+
+
+# Hostile values: any JSON, any Unicode (lone surrogates included), numbers of any size.
+TEXT = st.one_of(st.text(st.characters(exclude_categories=()), max_size=40),
+                 st.text(st.characters(exclude_categories=()), min_size=250, max_size=300),  # past a file name
+                 st.text(st.characters(categories=["Cs"]), min_size=1, max_size=2).map(lambda t: f"a{t}"))
+NUMBER = st.one_of(st.integers(min_value=-(10 ** 400), max_value=10 ** 400), st.floats(allow_nan=False))
+SCALAR = st.one_of(st.none(), st.booleans(), NUMBER, TEXT)
+HOSTILE = st.recursive(SCALAR, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                         st.dictionaries(TEXT, inner, max_size=4)), max_leaves=12)
+FIELDS = ("id", "type", "account", "occurred_at", "user", "users", "plan", "addons", "provider", "subscription",
+          "timezone")
+EVENT_TYPES = ("seat.activated", "seat.deactivated", "account.plan_changed", "account.seats_snapshot",
+               "account.addons_changed", "account.linked", "account.unlinked")
+
+
+def _not_an_instant(value) -> bool:
+    from adapter.clock import parse_instant
+
+    try:
+        parse_instant(value)
+    except ValueError:
+        return True
+    return False
+
+
+# A value that can never be a valid occurred_at: every generated event fails at least there, so the
+# request must be refused, while every other field runs its validator on a hostile value too.
+POISON_INSTANT = st.one_of(HOSTILE, TEXT).filter(_not_an_instant)
+
+
+@st.composite
+def hostile_events(draw):
+    event = {"type": draw(st.one_of(st.sampled_from(EVENT_TYPES), HOSTILE))}
+    for name in FIELDS[2:]:
+        if draw(st.booleans()):
+            event[name] = draw(HOSTILE)
+    if draw(st.booleans()):
+        event["id"] = draw(st.one_of(TEXT, HOSTILE))
+    event["occurred_at"] = draw(POISON_INSTANT)
+    return event
+
+
+HYPOTHESIS = hypothesis_settings(max_examples=120, deadline=None,
+                                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+
+def assert_refused_with_a_problem(response):
+    assert 400 <= response.status_code < 500, (response.status_code, response.get_data(as_text=True)[:500])
+    assert response.mimetype == "application/problem+json"
+    problem = response.get_json()
+    assert problem["status"] == response.status_code and problem["title"]
+
+
+@HYPOTHESIS
+@given(document=st.one_of(hostile_events(), st.fixed_dictionaries({"events": st.lists(hostile_events(), min_size=1,
+                                                                                     max_size=5)})))
+def test_generated_hostile_product_events_are_4xx_problems_storing_nothing(hostile, document):
+    client, settings = hostile
+    assert_refused_with_a_problem(post_product(client, document))
+    assert stored(settings) == 0
+
+
+@HYPOTHESIS
+@given(body=st.one_of(HOSTILE.map(lambda v: json.dumps(v)), TEXT))
+def test_generated_hostile_product_bodies_are_4xx_problems_storing_nothing(hostile, body):
+    client, settings = hostile
+    if "events" in body or "occurred_at" in body:
+        body = "[" + body  # never a valid document
+    raw = body.encode("utf-8", "surrogatepass")  # a lone surrogate becomes bytes that are not UTF-8
+    response = client.post("/webhooks/product", data=raw, content_type="application/json",
+                           headers=sign(PRODUCT_SECRET, raw.decode("utf-8", "replace"), "msg_h"))
+    assert_refused_with_a_problem(response)
+    assert stored(settings) == 0
+
+
+VALID = {"id": st.text(min_size=1, max_size=8).map(lambda t: f"evt-{t}"), "account": st.just("acme"),
+         "user": st.just("ann"), "users": st.just(["ann", "bob"]), "plan": st.just("standard-monthly"),
+         "addons": st.just([]), "provider": st.just("stripe"), "subscription": st.just("sub_1"),
+         "timezone": st.just("Europe/Berlin"), "occurred_at": st.just("2026-03-01T00:00:00Z")}
+
+
+@st.composite
+def plausible_events(draw):
+    """Events of a real type whose fields are each either valid or hostile: some are accepted."""
+    from adapter.intake.parse import TYPE_FIELDS
+
+    event_type = draw(st.sampled_from(EVENT_TYPES))
+    required, optional = TYPE_FIELDS[event_type]
+    event = {"type": event_type}
+    for name in ("id", "account", "occurred_at", *required, *optional):
+        if name not in optional or draw(st.booleans()):
+            event[name] = draw(st.one_of(VALID[name], VALID[name], TEXT, HOSTILE))
+    return event
+
+
+@HYPOTHESIS
+@given(event=plausible_events())
+def test_generated_events_are_accepted_and_stored_or_refused_storing_nothing_never_5xx(hostile, event):
+    client, settings = hostile
+    before = stored(settings)
+    response = post_product(client, event)
+    if response.status_code == 202:
+        assert stored(settings) - before == sum(r["result"] == "accepted" for r in response.get_json()["results"])
+    else:
+        assert_refused_with_a_problem(response)
+        assert stored(settings) == before

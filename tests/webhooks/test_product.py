@@ -224,3 +224,13 @@ def test_a_broken_catalogue_stops_start_up_naming_the_setting(settings, tmp_path
         create_app(replace(settings, mappings=broken))
     assert caught.value.variable == "SEATSYNC_MAPPINGS"
     assert "\n" not in str(caught.value)
+
+
+def test_signature_entries_of_other_versions_are_skipped_over_http(client, db):
+    """Issue 12: a non-base64 entry of an unknown version beside a valid v1 entry was refused (401)."""
+    document = seat("evt_versions")
+    body = json.dumps(document)
+    headers = sign(PRODUCT_SECRET, body, "msg_versions")
+    headers["webhook-signature"] = f"v1a,not*base64!! v9,?? {headers['webhook-signature']}"
+    response = client.post(URL, data=body, headers={**headers, "Content-Type": "application/json"})
+    assert response.status_code == 202, response.get_data(as_text=True)

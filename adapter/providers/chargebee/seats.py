@@ -8,12 +8,15 @@ defaults.
 
 from __future__ import annotations
 
+import json
+
 from chargebee import Chargebee
 from chargebee.api_error import APIError
 
 from adapter.billing.policy import Catalog, price_roles
-from adapter.providers.chargebee.normalize import lifecycle
+from adapter.providers.chargebee.normalize import lifecycle, subscription_account
 from adapter.providers.errors import classify
+from adapter.providers.normalize import ACCOUNT_METADATA_KEY
 from adapter.providers.translate import CallSpec, SubscriptionState
 
 
@@ -65,7 +68,21 @@ class ChargebeeSeats:
             base_item=base["item_price_id"] if base else None, base_price=base["item_price_id"] if base else None,
             addon_items=addons, now_us=self.site_now_us(), lifecycle=lifecycle(sub),
             scheduled_change=bool(sub.get("has_scheduled_changes")),
+            owner=subscription_account(sub),
         )
+
+    def claim(self, subscription: str, account: str, idempotency_key: str) -> None:
+        # Chargebee replaces meta_data whole (SDK: UpdateForItemsParams.meta_data): merge into what is there.
+        sub = dict(self.client.Subscription.retrieve(subscription).subscription.raw_data)
+        meta = sub.get("meta_data")
+        if isinstance(meta, str):
+            try:
+                meta = json.loads(meta)
+            except ValueError:
+                meta = None
+        merged = {**(meta if isinstance(meta, dict) else {}), ACCOUNT_METADATA_KEY: account}
+        self.client.Subscription.update_for_items(subscription, {"meta_data": json.dumps(merged)},
+                                                  {"chargebee-idempotency-key": idempotency_key})
 
     def send(self, spec: CallSpec, idempotency_key: str) -> tuple[str | None, dict]:
         headers = {"chargebee-idempotency-key": idempotency_key}

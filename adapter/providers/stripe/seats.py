@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, cast
 import stripe
 
 from adapter.billing.policy import Catalog, price_roles
-from adapter.providers.stripe.normalize import lifecycle
+from adapter.providers.normalize import ACCOUNT_METADATA_KEY
+from adapter.providers.stripe.normalize import lifecycle, subscription_account
 from adapter.providers.translate import CallSpec, SubscriptionState
 
 if TYPE_CHECKING:
@@ -60,7 +61,13 @@ class StripeSeats:
             seat_price=seat["price"]["id"] if seat else None, base_item=base["id"] if base else None,
             base_price=base["price"]["id"] if base else None, addon_items=addons, now_us=now,
             lifecycle=lifecycle(sub),
+            owner=subscription_account(sub),
         )
+
+    def claim(self, subscription: str, account: str, idempotency_key: str) -> None:
+        # Stripe merges metadata keys on update: the product's own keys stay.
+        self.client.v1.subscriptions.update(subscription, {"metadata": {ACCOUNT_METADATA_KEY: account}},
+                                            {"idempotency_key": idempotency_key})
 
     def send(self, spec: CallSpec, idempotency_key: str) -> tuple[str | None, dict]:
         options: RequestOptions = {"idempotency_key": idempotency_key}
