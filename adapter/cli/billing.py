@@ -58,7 +58,7 @@ def preview(ctx, account, add, remove, plan, at, anchor, fmt):
 
     if sum(option is not None for option in (add, remove, plan)) != 1:
         raise click.UsageError("give exactly one of --add N, --remove N, --plan PLAN")
-    at_us = _instant(at)
+    at_us = _instant(at, ctx=ctx)
     anchor_us = _instant(anchor, "--anchor") if anchor is not None else None
     settings = get_settings(ctx)
     try:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from adapter.cli.base import GUNICORN_CONF, REPO_ROOT, cli, get_settings
+from adapter.cli.base import GUNICORN_CONF, REPO_ROOT, cli, get_settings, world_clock
 from adapter.config import load_settings, with_embedded_defaults
 
 
@@ -39,13 +39,14 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
     _bind(bind)
     env = dict(os.environ)
     sandbox = None
+    session_written = False
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    from adapter import embedded
+
     try:
         if not settings.has_provider_keys:
-            from adapter import embedded
-
             try:
                 sandbox = embedded.start_sandbox(REPO_ROOT, sandbox_port, settings.database)
             except embedded.EmbeddedError as exc:
@@ -61,18 +62,26 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
                 ctx.exit(2)
             env["SEATSYNC_MAPPINGS"] = str(settings.mappings)
             env.setdefault("SEATSYNC_PRODUCT_SECRETS", settings.product_secrets[0])
-            embedded.write_session(settings.database, {**sandbox.env, "SEATSYNC_MAPPINGS": env["SEATSYNC_MAPPINGS"]})
+            embedded.write_session(settings.database, {**sandbox.env, "SEATSYNC_MAPPINGS": env["SEATSYNC_MAPPINGS"]},
+                                   url=f"http://{bind}")
             click.echo(f"seatsync: local provider sandbox on {sandbox.url}; demo accounts: "
                        + ", ".join(a for a, _, _ in embedded.DEMO_ACCOUNTS))
+        else:
+            embedded.write_session(settings.database, {}, url=f"http://{bind}")  # where `seatsync send` posts
+        session_written = True
         click.echo(f"seatsync: database {settings.database}, mappings {settings.mappings}, listening on http://{bind}")
         server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), "--bind", bind,
                                    "webhooks:create_app()"], env=env)
         thread = None
+        if sandbox is not None:  # the demo's frozen clocks follow the world's now while seat changes wait
+            threading.Thread(target=embedded.follow_world_clock, args=(settings, stop), name="seatsync-demo-clocks",
+                             daemon=True).start()
         if run_worker:
             from adapter.sync.worker import Worker
 
-            thread = threading.Thread(target=Worker(settings).run_forever, args=(stop,), name="seatsync-worker",
-                                      daemon=True)
+            database = settings.database
+            thread = threading.Thread(target=Worker(settings, now_us=lambda: embedded.world_now_us(database)).run_forever,
+                                      args=(stop,), name="seatsync-worker", daemon=True)
             thread.start()
         while not stop.is_set() and server.poll() is None:
             stop.wait(0.5)
@@ -85,10 +94,9 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
         if server.returncode not in (0, -signal.SIGTERM):
             ctx.exit(server.returncode or 1)
     finally:
-        if sandbox is not None:
-            from adapter import embedded
-
+        if session_written:
             embedded.remove_session(settings.database)
+        if sandbox is not None:
             sandbox.stop()
 
 
@@ -107,7 +115,7 @@ def worker(ctx: click.Context, threads: int, delay: float, once: bool):
     from adapter.sync.worker import Worker, WorkerConfig
 
     settings = get_settings(ctx)
-    sync_worker = Worker(settings, config=WorkerConfig(threads=threads, coalesce_delay=delay))
+    sync_worker = Worker(settings, config=WorkerConfig(threads=threads, coalesce_delay=delay), now_us=world_clock(ctx))
     if once:
         outcomes = sync_worker.run_once()
         for outcome in outcomes:
