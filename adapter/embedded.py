@@ -222,13 +222,14 @@ def seed_demo(settings: Settings, sandbox: EmbeddedSandbox, seatsync_url: str) -
             key = f"seatsync:demo:{account}:{now}"  # a retried create replays instead of making a second one
             provider = registry.get(plan.provider)
             subscription = provider.demo_subscription(settings, account, plan, quantity, key)
-            # Dated when the provider started the subscription (its clock's second, a little before our
-            # now): the ledger then explains every second the provider bills, and the worker has nothing to do.
-            now = provider.seat_client(settings).read(subscription, catalog).period_start_us
             accounts.link(db, account, provider=plan.provider, subscription=subscription, plan=plan_id,
                           timezone=None, plans=catalog.plans, addons=catalog.addons, at_us=now)
+            # The seats are dated from the provider's period start (its clock's second or the local midnight,
+            # a little before our now): the ledger then explains every second the provider bills, and the
+            # worker has nothing to push (dated at our now, the worker would bill 0 seats before it).
+            start = min(now, provider.seat_client(settings).read(subscription, catalog).period_start_us)
             snapshot = {"id": f"{account}-snapshot-{now}", "type": "account.seats_snapshot", "account": account,
-                        "occurred_at": format_us(now), "users": users}
+                        "occurred_at": format_us(start), "users": users}
             ledger.record_events(db, parse_document(snapshot, plans=catalog.plans, addons=catalog.addons))
     finally:
         db.close()
