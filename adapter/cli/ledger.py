@@ -49,40 +49,6 @@ def accounts_link(ctx, account, provider, subscription, plan, timezone):
                f"on plan {linked.plan}" + (f" ({linked.timezone})" if linked.timezone else ""))
 
 
-@accounts.command("show")
-@click.argument("account")
-@click.option("--at", "at", default=None, help="RFC 3339 instant with offset (default: now).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-@click.pass_context
-def accounts_show(ctx, account, at, fmt):
-    """The link, plan, addons and seats of ACCOUNT."""
-    import json
-
-    from adapter import accounts as accounts_
-
-    at_us = _instant(at, ctx=ctx)
-    info = _read(ctx, lambda db: accounts_.describe(db, account, at_us))
-    if info is None:
-        click.echo(f"seatsync: unknown account {account!r}", err=True)
-        ctx.exit(1)
-    if fmt == "json":
-        click.echo(json.dumps(info, indent=2))
-        return
-    link = info["link"] or {}
-    rows = [
-        ("account", info["account"]),
-        ("provider", link.get("provider") or "(not linked)"),
-        ("subscription", link.get("subscription") or "-"),
-        ("plan", info["plan"] or "-"),
-        ("timezone", link.get("timezone") or "(the plan's)"),
-        ("linked at", link.get("linked_at") or "-"),
-        ("addons", ", ".join(info["addons"]) or "-"),
-        ("seats", f"{info['seats']} at {info['at']}"),
-    ]
-    for name, value in rows:
-        click.echo(f"{name:<13} {value}")
-
-
 @cli.command()
 @click.argument("account")
 @click.option("--at", "at", default=None, help="RFC 3339 instant with offset (default: now).")
