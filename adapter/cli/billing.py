@@ -46,9 +46,10 @@ def policies_check(ctx, path):
 @click.option("--plan", "plan", default=None, help="Plan id to switch to.")
 @click.option("--at", "at", default=None, help="RFC 3339 instant with offset (default: now).")
 @click.option("--anchor", default=None, help="Billing cycle anchor, RFC 3339 (default: when the account was linked).")
+@click.option("--utc", is_flag=True, help="Print times in UTC (default: the account's time zone).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
-def preview(ctx, account, add, remove, plan, at, anchor, fmt):
+def preview(ctx, account, add, remove, plan, at, anchor, utc, fmt):
     """What ACCOUNT would be charged or credited for one change, line by line, and when."""
     import json
 
@@ -78,7 +79,7 @@ def preview(ctx, account, add, remove, plan, at, anchor, fmt):
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
-    for text in render_table(result):
+    for text in render_table(result, utc=utc):
         click.echo(text)
 
 
