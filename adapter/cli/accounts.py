@@ -69,7 +69,7 @@ def sync_view(db, catalog, link, at_us: int) -> dict:
     }
 
 
-@accounts.command("show", short_help="ACCOUNT's link, plan and seats: in the ledger, pushed, at the provider.",
+@accounts.command("show", short_help="ACCOUNT's link, plan and seats: ledger, pushed, provider.",
                   epilog="Examples:\n\n\b\n  seatsync accounts show demo-standard\n"
                          "  seatsync accounts show demo-standard --live\n"
                          "  seatsync accounts show demo-clinic --at 2026-12-24T12:00:00+01:00 --format json")
@@ -125,7 +125,7 @@ def accounts_show(ctx, account, at, live, fmt):
         click.echo(f"{name:<13} {value}")
 
 
-@accounts.command("list", short_help="Every linked account: plan, seats in the ledger, pushed and at the provider.",
+@accounts.command("list", short_help="Every linked account with its seats and sync state.",
                   epilog="Examples:\n\n\b\n  seatsync accounts list\n  seatsync accounts list --provider stripe\n"
                          "  seatsync accounts list --drift --format json\n  seatsync accounts list --limit 20 --page 2")
 @click.option("--provider", type=click.Choice(registry.NAMES), default=None, help="Only this provider's accounts.")

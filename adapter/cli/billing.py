@@ -9,12 +9,14 @@ import click
 from adapter.cli.base import _instant, _open, cli, get_settings
 
 
-@cli.group()
+@cli.group(short_help="Check the billing policies and plan catalogues in mappings/.",
+           epilog="Examples:\n\n\b\n  seatsync policies check")
 def policies():
     """Billing policies and plan catalogues in mappings/."""
 
 
-@policies.command("check")
+@policies.command("check", short_help="Validate the policy files; exit 1 on any error.",
+                  epilog="Examples:\n\n\b\n  seatsync policies check\n  seatsync policies check ./my-mappings")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.pass_context
 def policies_check(ctx, path):
@@ -39,7 +41,8 @@ def policies_check(ctx, path):
     click.echo(f"ok: {len(catalog.plans)} plans, {len(catalog.addons)} addons")
 
 
-@cli.command()
+@cli.command(short_help="What one change would cost ACCOUNT, line by line.",
+             epilog="Examples:\n\n\b\n  seatsync preview demo-standard --add 1\n  seatsync preview demo-clinic --remove 1 --at 2026-12-16T14:00:00+01:00\n  seatsync preview demo-standard --plan premium-monthly --format json")
 @click.argument("account")
 @click.option("--add", "add", type=click.IntRange(min=1), default=None, help="Seats to add.")
 @click.option("--remove", "remove", type=click.IntRange(min=1), default=None, help="Seats to remove.")

@@ -7,7 +7,8 @@ import click
 from adapter.cli.base import _instant, cli, get_settings
 
 
-@cli.group(short_help="Run the demo world forward in time, or inject a difference.")
+@cli.group(short_help="Run the demo world forward in time, or inject a difference.",
+           epilog="Examples:\n\n\b\n  seatsync demo advance --days 32\n  seatsync demo tamper demo-standard")
 def demo():
     """The embedded world of `make run`: move its provider clocks, or change a quantity behind seatsync's back.
 
@@ -15,7 +16,7 @@ def demo():
     """
 
 
-@demo.command("advance", short_help="Move the sandbox's clocks forward: renewals, invoices, webhooks.",
+@demo.command("advance", short_help="Move the sandbox's clocks on: renewals and invoices.",
               epilog="Examples:\n\n\b\n  seatsync demo advance --days 31\n"
                      "  seatsync demo advance --to 2027-01-15T00:00:00Z")
 @click.option("--days", type=click.IntRange(1, 730), default=None, help="Days to move forward.")
@@ -49,7 +50,7 @@ def demo_advance(ctx, days, to):
     click.echo("next: `seatsync reconcile` checks every line of these invoices")
 
 
-@demo.command("tamper", short_help="Change ACCOUNT's seat quantity at the provider behind seatsync's back.",
+@demo.command("tamper", short_help="Change ACCOUNT's quantity behind seatsync's back.",
               epilog="Examples:\n\n\b\n  seatsync demo tamper demo-standard\n"
                      "  seatsync demo tamper demo-clinic --quantity 7")
 @click.argument("account")

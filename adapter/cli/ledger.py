@@ -11,12 +11,14 @@ EVENT_TYPE_NAMES = ("seat.activated", "seat.deactivated", "account.plan_changed"
                     "account.addons_changed", "account.linked")
 
 
-@cli.group()
+@cli.group(short_help="Link accounts to subscriptions; show and list them.",
+           epilog="Examples:\n\n\b\n  seatsync accounts list\n  seatsync accounts show demo-standard\n  seatsync accounts link acme --provider stripe --subscription sub_123 --plan standard-monthly")
 def accounts():
     """Link product accounts to provider subscriptions and look at them."""
 
 
-@accounts.command("link")
+@accounts.command("link", short_help="Record an account.linked event, as the product would.",
+                  epilog="Examples:\n\n\b\n  seatsync accounts link acme --provider stripe --subscription sub_123 --plan standard-monthly\n  seatsync accounts link clinic --provider chargebee --subscription AzZ1 --plan konfidens-solo-monthly --timezone Europe/Oslo")
 @click.argument("account")
 @click.option("--provider", required=True, type=click.Choice(registry.NAMES))
 @click.option("--subscription", required=True, help="The provider's subscription id.")
@@ -49,7 +51,8 @@ def accounts_link(ctx, account, provider, subscription, plan, timezone):
                f"on plan {linked.plan}" + (f" ({linked.timezone})" if linked.timezone else ""))
 
 
-@cli.command()
+@cli.command(short_help="How many seats ACCOUNT had at an instant, and whose.",
+             epilog="Examples:\n\n\b\n  seatsync seats demo-standard\n  seatsync seats demo-clinic --at 2026-12-24T12:00:00+01:00 --format json")
 @click.argument("account")
 @click.option("--at", "at", default=None, help="RFC 3339 instant with offset (default: now).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -101,7 +104,7 @@ def _flag_errors(body: str) -> list[str]:
     return lines
 
 
-@cli.command(short_help="Sign and POST a product event to the running server, as the product would.",
+@cli.command(short_help="Sign and POST a product event, as the product would.",
              epilog="Examples:\n\n\b\n"
                     "  seatsync send seat.activated --account demo-standard --user alice --user bob\n"
                     "  seatsync send seat.deactivated --account demo-standard --user bob\n"

@@ -18,7 +18,8 @@ def _bind(value: str) -> str:
     return value
 
 
-@cli.command()
+@cli.command(short_help="Serve the webhooks and run the sync worker (make run).",
+             epilog="Examples:\n\n\b\n  seatsync serve\n  seatsync serve --bind 127.0.0.1:8080 --sandbox-port 12112\n  seatsync serve --no-worker   # and `seatsync worker` elsewhere")
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on.")
 @click.option("--worker/--no-worker", "run_worker", default=True, show_default=True,
               help="Run the sync worker in this process (else run `seatsync worker` separately).")
@@ -100,7 +101,8 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
             sandbox.stop()
 
 
-@cli.command()
+@cli.command(short_help="The sync worker on its own (beside serve --no-worker).",
+             epilog="Examples:\n\n\b\n  seatsync worker\n  seatsync worker --once\n  seatsync worker --threads 8 --delay 5")
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64),
               help="Accounts synced in parallel.")
 @click.option("--delay", default=2.0, show_default=True, type=click.FloatRange(0, 60),
@@ -118,6 +120,8 @@ def worker(ctx: click.Context, threads: int, delay: float, once: bool):
     sync_worker = Worker(settings, config=WorkerConfig(threads=threads, coalesce_delay=delay), now_us=world_clock(ctx))
     if once:
         outcomes = sync_worker.run_once()
+        if not outcomes:
+            click.echo("nothing due: every account's seat changes are already at its provider")
         for outcome in outcomes:
             click.echo(f"{outcome.account}: {outcome.sent} sent, {outcome.dead} dead-lettered"
                        + (", deferred" if outcome.deferred else "") + (", drift recorded" if outcome.drift else ""))
