@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from adapter.cli.base import GUNICORN_CONF, REPO_ROOT, cli, get_settings, world_clock
+from adapter.cli.base import GUNICORN_CONF, REPO_ROOT, _read, cli, get_settings, world_clock
 from adapter.config import load_settings, with_embedded_defaults
 
 
@@ -117,6 +117,7 @@ def worker(ctx: click.Context, threads: int, delay: float, once: bool):
     from adapter.sync.worker import Worker, WorkerConfig
 
     settings = get_settings(ctx)
+    _read(ctx, lambda db: None)  # the worker's connections do not migrate: a fresh database is made here
     sync_worker = Worker(settings, config=WorkerConfig(threads=threads, coalesce_delay=delay), now_us=world_clock(ctx))
     if once:
         outcomes = sync_worker.run_once()
