@@ -222,14 +222,17 @@ def seed_demo(settings: Settings, sandbox: EmbeddedSandbox, seatsync_url: str) -
             key = f"seatsync:demo:{account}:{now}"  # a retried create replays instead of making a second one
             provider = registry.get(plan.provider)
             subscription = provider.demo_subscription(settings, account, plan, quantity, key)
+            period_start = provider.seat_client(settings).read(subscription, catalog).period_start_us
+            # The link is the cycle anchor reconciliation bills from: never before the provider's period start
+            # (a test clock created in the next second starts the period there; a day-mode term starts at the
+            # local midnight before, and its opening invoice is then not one seatsync made).
             accounts.link(db, account, provider=plan.provider, subscription=subscription, plan=plan_id,
-                          timezone=None, plans=catalog.plans, addons=catalog.addons, at_us=now)
-            # The seats are dated from the provider's period start (its clock's second or the local midnight,
-            # a little before our now): the ledger then explains every second the provider bills, and the
-            # worker has nothing to push (dated at our now, the worker would bill 0 seats before it).
-            start = min(now, provider.seat_client(settings).read(subscription, catalog).period_start_us)
+                          timezone=None, plans=catalog.plans, addons=catalog.addons, at_us=max(now, period_start))
+            # The seats are dated from the provider's period start (its clock's second or the local midnight):
+            # the ledger then explains every second the provider bills, and the worker has nothing to push
+            # (dated after it, the worker would bill 0 seats before them).
             snapshot = {"id": f"{account}-snapshot-{now}", "type": "account.seats_snapshot", "account": account,
-                        "occurred_at": format_us(start), "users": users}
+                        "occurred_at": format_us(min(now, period_start)), "users": users}
             ledger.record_events(db, parse_document(snapshot, plans=catalog.plans, addons=catalog.addons))
     finally:
         db.close()
@@ -303,6 +306,29 @@ def follow_world_clock(settings: Settings, stop, interval: float = 1.0) -> None:
                 log.warning("demo clocks: %s: %s", type(exc).__name__, exc)
     finally:
         db.close()
+
+
+def demo_worker(settings: Settings):
+    """The server's sync worker in the demo world: on the world's clock, and before each pass it brings the
+    provider clocks up to now when seat changes wait (`follow_world_clock` does so between passes too), so a
+    change is never planned against a provider clock that has not reached it."""
+    from adapter.sync.worker import Worker
+
+    database = settings.database
+
+    class DemoWorker(Worker):
+        def run_once(self):
+            db = store.open_db(database, migrate=False)
+            try:
+                if store.unsynced_accounts(db):
+                    move_clocks(settings, db, world_now_us(database))
+            except Exception as exc:  # noqa: BLE001 - the pass goes on; the clock thread tries again
+                log.warning("demo clocks: %s: %s", type(exc).__name__, exc)
+            finally:
+                db.close()
+            return super().run_once()
+
+    return DemoWorker(settings, now_us=lambda: world_now_us(database))
 
 
 def demo_advance(settings: Settings, to_us: int) -> Advanced:

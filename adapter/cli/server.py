@@ -80,9 +80,9 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
         if run_worker:
             from adapter.sync.worker import Worker
 
-            database = settings.database
-            thread = threading.Thread(target=Worker(settings, now_us=lambda: embedded.world_now_us(database)).run_forever,
-                                      args=(stop,), name="seatsync-worker", daemon=True)
+            sync_worker = embedded.demo_worker(settings) if sandbox is not None else Worker(settings)
+            thread = threading.Thread(target=sync_worker.run_forever, args=(stop,), name="seatsync-worker",
+                                      daemon=True)
             thread.start()
         while not stop.is_set() and server.poll() is None:
             stop.wait(0.5)
