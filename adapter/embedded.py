@@ -263,7 +263,8 @@ def _settle(settings: Settings, sandbox_url: str) -> None:
     from adapter.sync.worker import Worker
 
     _control(sandbox_url, "webhooks/flush", {"timeout": 60})
-    Worker(settings, now_us=lambda: world_now_us(settings.database)).run_callbacks_once()  # leased per event: safe beside the server's own worker
+    # Leased per event: safe beside the server's own worker.
+    Worker(settings, now_us=lambda: world_now_us(settings.database)).run_callbacks_once()
 
 
 def _wait_for_sync(db, timeout: float = 30.0) -> None:

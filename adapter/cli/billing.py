@@ -42,7 +42,10 @@ def policies_check(ctx, path):
 
 
 @cli.command(short_help="What one change would cost ACCOUNT, line by line.",
-             epilog="Examples:\n\n\b\n  seatsync preview demo-standard --add 1\n  seatsync preview demo-clinic --remove 1 --at 2026-12-16T14:00:00+01:00\n  seatsync preview demo-standard --plan premium-monthly --format json")
+             epilog=("Examples:\n\n\b\n"
+                     "  seatsync preview demo-standard --add 1\n"
+                     "  seatsync preview demo-clinic --remove 1 --at 2026-12-16T14:00:00+01:00\n"
+                     "  seatsync preview demo-standard --plan premium-monthly --format json"))
 @click.argument("account")
 @click.option("--add", "add", type=click.IntRange(min=1), default=None, help="Seats to add.")
 @click.option("--remove", "remove", type=click.IntRange(min=1), default=None, help="Seats to remove.")

@@ -12,7 +12,9 @@ from adapter.providers import registry
 
 
 @cli.command(short_help="Build the mirror from the provider's list APIs (resumable).",
-             epilog="Examples:\n\n\b\n  seatsync backfill --provider stripe\n  seatsync backfill --provider chargebee --since 2026-11-01")
+             epilog=("Examples:\n\n\b\n"
+                     "  seatsync backfill --provider stripe\n"
+                     "  seatsync backfill --provider chargebee --since 2026-11-01"))
 @click.option("--provider", required=True, type=click.Choice(registry.NAMES))
 @click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
               help="Only objects created on or after this UTC date (YYYY-MM-DD).")
@@ -57,7 +59,9 @@ def deliveries():
 
 
 @deliveries.command("list", short_help="Newest deliveries first, with attempts and the last answer.",
-                     epilog="Examples:\n\n\b\n  seatsync deliveries list\n  seatsync deliveries list --status failed --limit 10 --format json")
+                     epilog=("Examples:\n\n\b\n"
+                             "  seatsync deliveries list\n"
+                             "  seatsync deliveries list --status failed --limit 10 --format json"))
 @click.option("--status", type=click.Choice(["pending", "delivered", "failed"]), default=None)
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)

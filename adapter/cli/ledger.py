@@ -12,13 +12,20 @@ EVENT_TYPE_NAMES = ("seat.activated", "seat.deactivated", "account.plan_changed"
 
 
 @cli.group(short_help="Link accounts to subscriptions; show and list them.",
-           epilog="Examples:\n\n\b\n  seatsync accounts list\n  seatsync accounts show demo-standard\n  seatsync accounts link acme --provider stripe --subscription sub_123 --plan standard-monthly")
+           epilog=("Examples:\n\n\b\n"
+                   "  seatsync accounts list\n"
+                   "  seatsync accounts show demo-standard\n"
+                   "  seatsync accounts link acme --provider stripe --subscription sub_123 --plan standard-monthly"))
 def accounts():
     """Link product accounts to provider subscriptions and look at them."""
 
 
 @accounts.command("link", short_help="Record an account.linked event, as the product would.",
-                  epilog="Examples:\n\n\b\n  seatsync accounts link acme --provider stripe --subscription sub_123 --plan standard-monthly\n  seatsync accounts link clinic --provider chargebee --subscription AzZ1 --plan konfidens-solo-monthly --timezone Europe/Oslo")
+                  epilog=("Examples:\n\n\b\n"
+                          "  seatsync accounts link acme --provider stripe --subscription sub_123 \\\n"
+                          "      --plan standard-monthly\n"
+                          "  seatsync accounts link clinic --provider chargebee --subscription AzZ1 \\\n"
+                          "      --plan konfidens-solo-monthly --timezone Europe/Oslo"))
 @click.argument("account")
 @click.option("--provider", required=True, type=click.Choice(registry.NAMES))
 @click.option("--subscription", required=True, help="The provider's subscription id.")
@@ -52,7 +59,9 @@ def accounts_link(ctx, account, provider, subscription, plan, timezone):
 
 
 @cli.command(short_help="How many seats ACCOUNT had at an instant, and whose.",
-             epilog="Examples:\n\n\b\n  seatsync seats demo-standard\n  seatsync seats demo-clinic --at 2026-12-24T12:00:00+01:00 --format json")
+             epilog=("Examples:\n\n\b\n"
+                     "  seatsync seats demo-standard\n"
+                     "  seatsync seats demo-clinic --at 2026-12-24T12:00:00+01:00 --format json"))
 @click.argument("account")
 @click.option("--at", "at", default=None, help="RFC 3339 instant with offset (default: now).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)

@@ -78,7 +78,11 @@ def _after_fix(db, catalog, report, fixed, settings, reader, clock, *, quiet: bo
 
 
 @cli.command(short_help="Check every seat count and invoice line against the ledger.",
-             epilog="Examples:\n\n\b\n  seatsync reconcile\n  seatsync reconcile --account demo-standard --live\n  seatsync reconcile --period 2026-11 --format csv\n  seatsync reconcile --fix")
+             epilog=("Examples:\n\n\b\n"
+                     "  seatsync reconcile\n"
+                     "  seatsync reconcile --account demo-standard --live\n"
+                     "  seatsync reconcile --period 2026-11 --format csv\n"
+                     "  seatsync reconcile --fix"))
 @click.option("--account", default=None, help="Only this account.")
 @click.option("--period", default=None, help="A UTC calendar month, YYYY-MM.")
 @click.option("--since", default=None, help="RFC 3339 instant (default: the beginning).")

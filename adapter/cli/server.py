@@ -19,7 +19,10 @@ def _bind(value: str) -> str:
 
 
 @cli.command(short_help="Serve the webhooks and run the sync worker (make run).",
-             epilog="Examples:\n\n\b\n  seatsync serve\n  seatsync serve --bind 127.0.0.1:8080 --sandbox-port 12112\n  seatsync serve --no-worker   # and `seatsync worker` elsewhere")
+             epilog=("Examples:\n\n\b\n"
+                     "  seatsync serve\n"
+                     "  seatsync serve --bind 127.0.0.1:8080 --sandbox-port 12112\n"
+                     "  seatsync serve --no-worker   # and `seatsync worker` elsewhere"))
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on.")
 @click.option("--worker/--no-worker", "run_worker", default=True, show_default=True,
               help="Run the sync worker in this process (else run `seatsync worker` separately).")
@@ -102,7 +105,10 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
 
 
 @cli.command(short_help="The sync worker on its own (beside serve --no-worker).",
-             epilog="Examples:\n\n\b\n  seatsync worker\n  seatsync worker --once\n  seatsync worker --threads 8 --delay 5")
+             epilog=("Examples:\n\n\b\n"
+                     "  seatsync worker\n"
+                     "  seatsync worker --once\n"
+                     "  seatsync worker --threads 8 --delay 5"))
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64),
               help="Accounts synced in parallel.")
 @click.option("--delay", default=2.0, show_default=True, type=click.FloatRange(0, 60),

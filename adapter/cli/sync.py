@@ -14,7 +14,9 @@ def dead_letters():
 
 
 @dead_letters.command("list", short_help="Every dead letter: account, call and the provider's reason.",
-                       epilog="Examples:\n\n\b\n  seatsync dead-letters list\n  seatsync dead-letters list --all --format json")
+                       epilog=("Examples:\n\n\b\n"
+                               "  seatsync dead-letters list\n"
+                               "  seatsync dead-letters list --all --format json"))
 @click.option("--all", "include_retried", is_flag=True, help="Include letters already retried.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context

@@ -31,6 +31,10 @@ def clock_now(client: stripe.StripeClient, clock: str) -> int:
     return int(call_with_retries(lambda: client.v1.test_helpers.test_clocks.retrieve(clock)).frozen_time)
 
 
+def clock_status(client: stripe.StripeClient, clock: str) -> str:
+    return call_with_retries(lambda: client.v1.test_helpers.test_clocks.retrieve(clock)).status
+
+
 def advance(client: stripe.StripeClient, subscriptions: list[str], to_s: int, *, timeout: float = 60.0) -> list[str]:
     """Advance every test clock behind ``subscriptions`` to ``to_s`` (never back); what moved, for people."""
     moved = []
@@ -38,11 +42,11 @@ def advance(client: stripe.StripeClient, subscriptions: list[str], to_s: int, *,
         now = clock_now(client, clock)
         while now < to_s:
             step = min(to_s, now + MAX_STEP_SECONDS)
-            call_with_retries(lambda step=step: client.v1.test_helpers.test_clocks.advance(
+            call_with_retries(lambda clock=clock, step=step: client.v1.test_helpers.test_clocks.advance(
                 clock, {"frozen_time": step}))
             deadline = time.monotonic() + timeout
             # Stripe advances asynchronously (status "advancing" until the clock is "ready").
-            while call_with_retries(lambda: client.v1.test_helpers.test_clocks.retrieve(clock)).status != "ready":
+            while clock_status(client, clock) != "ready":
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"test clock {clock} still advancing after {timeout:.0f} s")
                 time.sleep(0.5)
