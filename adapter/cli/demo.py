@@ -28,8 +28,9 @@ def demo_advance(ctx, days, to):
     `seatsync reconcile` then checks those invoices.
     """
     from adapter import embedded
+    from adapter.billing.money import format_amount
     from adapter.cli.base import world_now_us
-    from adapter.clock import DAY_US, format_us
+    from adapter.clock import DAY_US, SECOND_US, format_us
 
     if (days is None) == (to is None):
         raise click.UsageError("give one of --days N or --to TIME")
@@ -45,8 +46,10 @@ def demo_advance(ctx, days, to):
     if not result.invoices:
         click.echo("no invoice was issued on the way (no renewal fell in that time)")
     for row in sorted(result.invoices, key=lambda r: (r["created"], r["id"])):
-        click.echo(f"  invoice {row['id']} ({row['provider']}, {row['billing_reason'] or row['status']}): "
-                   f"{row['total']} {str(row['currency'] or '').upper()} minor units, {row['status']}")
+        currency = str(row["currency"] or "").upper()
+        total = format_amount(row["total"], currency) if currency and row["total"] is not None else row["total"]
+        click.echo(f"  invoice {row['id']} ({row['provider']}, {row['billing_reason'] or 'renewal'}, "
+                   f"{format_us(row['created'] * SECOND_US)}): total {total}, {row['status']}")
     click.echo("next: `seatsync reconcile` checks every line of these invoices")
 
 
