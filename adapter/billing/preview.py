@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
@@ -194,31 +195,56 @@ def render_price_changes(result: Preview) -> list[str]:
     return out
 
 
-def render_table(result: Preview) -> list[str]:
-    """Lines of text for people."""
+def _when(moment: dt.datetime, zone: ZoneInfo) -> str:
+    """A line's instant for people: to the second (the providers bill no finer on a line), in ``zone``."""
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def render_table(result: Preview, *, utc: bool = False) -> list[str]:
+    """Lines of text for people: times in the account's zone (``utc``: in UTC), to the second.
+
+    The invoice footer counts every line of the invoice the change lands on, so the lines already pending
+    and the renewal's are listed under it: a count or total never covers lines that are not shown.
+    """
     currency = result.currency
+    zone_name = "UTC" if utc else result.timezone
+    zone = ZoneInfo(zone_name)
     change = (f"plan {result.plan} → {result.new_plan}" if result.new_plan
               else f"seats {result.seats_before} → {result.seats_after}")
     out = [
         f"account {result.account}: plan {result.plan} ({result.provider}, {currency}, {result.timezone})",
-        f"period  {result.period.start.isoformat()} → {result.period.end.isoformat()}",
-        f"change  {change} at {result.at.isoformat()}",
+        f"times   {zone_name}" + ("" if utc else " (the account's time zone)"),
+        f"period  {_when(result.period.start, zone)} → {_when(result.period.end, zone)}",
+        f"change  {change} at {_when(result.at, zone)}",
     ]
     if not result.lines:
         out.append("no proration lines: the policy bills this change at the renewal "
                    "(or it does not change what is billed)")
         return out + render_price_changes(result)
-    header = f"{'KIND':<17} {'QTY':>5} {'UNIT':>14} {'AMOUNT':>16}  {'FROM':<25} {'TO':<25} BILLED"
+
+    def row(line: ExpectedLine) -> list[str]:
+        return [f"{line.kind:<17} {line.quantity:>5} {format_amount(line.unit_amount, currency):>14} "
+                f"{format_amount(line.amount, currency):>16}  {_when(line.period_start, zone):<19}  "
+                f"{_when(line.period_end, zone):<19}  {line.billed} at {_when(line.billed_at, zone)}",
+                f"  {line.description} [{line.price_id}]"]
+
+    header = f"{'KIND':<17} {'QTY':>5} {'UNIT':>14} {'AMOUNT':>16}  {'FROM':<19}  {'TO':<19}  BILLED"
     out.append(header)
     for line in result.lines:
-        out.append(f"{line.kind:<17} {line.quantity:>5} {format_amount(line.unit_amount, currency):>14} "
-                   f"{format_amount(line.amount, currency):>16}  {line.period_start.isoformat():<25} "
-                   f"{line.period_end.isoformat():<25} {line.billed} at {line.billed_at.isoformat()}")
-        out.append(f"  {line.description} [{line.price_id}]")
-    out.append(f"net     {format_amount(sum(line.amount for line in result.lines), currency)}")
+        out += row(line)
+    count = len(result.lines)
+    out.append(f"net     {format_amount(sum(line.amount for line in result.lines), currency)} "
+               f"({count} line{'s' if count != 1 else ''} of this change)")
     invoice = result.invoice
     if invoice is not None:
-        out.append(f"invoice at {invoice.billed_at.isoformat()}: {len(invoice.lines)} lines, total "
+        others = [line for line in invoice.lines if line not in result.lines]
+        if others:
+            out.append(f"also on that invoice ({len(others)} line{'s' if len(others) != 1 else ''}: "
+                       "changes already made, the renewal):")
+            for line in others:
+                out += row(line)
+        out.append(f"invoice at {_when(invoice.billed_at, zone)}: {len(invoice.lines)} lines "
+                   f"({count} of this change" + (f", {len(others)} above" if others else "") + "), total "
                    f"{format_amount(invoice.total, currency)}, due {format_amount(invoice.amount_due, currency)}"
                    + (f", credit carried {format_amount(invoice.balance_after, currency)}"
                       if invoice.balance_after else ""))

@@ -46,12 +46,13 @@ def cli():
     """seatsync: per-seat billing adapter for Stripe and Chargebee."""
 
 
-def _instant(value: str | None, option: str = "--at") -> int:
-    """``--at``: RFC 3339 with an offset, or now when omitted."""
+def _instant(value: str | None, option: str = "--at", ctx: click.Context | None = None) -> int:
+    """``--at``: RFC 3339 with an offset, or now when omitted (with ``ctx``: the joined world's now, which
+    ``seatsync demo advance`` moves on)."""
     from adapter.clock import now_us, parse_instant
 
     if value is None or value == "now":
-        return now_us()
+        return world_now_us(ctx) if ctx is not None else now_us()
     try:
         return parse_instant(value)
     except ValueError as exc:
@@ -72,3 +73,48 @@ def _read(ctx: click.Context, query):
     finally:
         db.close()
 
+
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+def server_url(ctx: click.Context) -> str:
+    """Where the running ``seatsync serve`` listens: its session's ``--bind``, else the default."""
+    from adapter.embedded import read_session
+
+    session = read_session(get_settings(ctx, join_embedded=False).database) or {}
+    url = session.get("url")
+    return url if isinstance(url, str) and url else DEFAULT_URL
+
+
+def world_now_us(ctx: click.Context) -> int:
+    """Now in the world the command joined: after ``seatsync demo advance``, the demo clocks' time."""
+    from adapter.embedded import world_now_us as now
+
+    return now(get_settings(ctx).database)
+
+
+def world_clock(ctx: click.Context):
+    """``world_now_us`` as a clock for a worker started by this command."""
+    from adapter.embedded import world_now_us as now
+
+    database = get_settings(ctx).database
+    return lambda: now(database)
+
+
+def require_world(ctx: click.Context, command: str) -> None:
+    """Stop when a command needs the embedded world's catalogue and that world is not running.
+
+    Without provider keys and without SEATSYNC_MAPPINGS, the catalogue with real price ids is the one the
+    running ``make run`` wrote; ``./mappings`` holds placeholders, and reading the mirror through them
+    would report every seat and line as a difference.
+    """
+    from adapter.embedded import session_env
+
+    settings = get_settings(ctx)
+    if settings.has_provider_keys or "SEATSYNC_MAPPINGS" in os.environ:
+        return
+    if session_env(settings.database) is None:
+        click.echo(f"seatsync: {command}: the embedded world is not running, and ./mappings has only placeholder "
+                   "price ids; start it with `make run` (or set SEATSYNC_MAPPINGS and the provider keys)", err=True)
+        ctx.exit(2)

@@ -9,12 +9,14 @@ import click
 from adapter.cli.base import _instant, _open, cli, get_settings
 
 
-@cli.group()
+@cli.group(short_help="Check the billing policies and plan catalogues in mappings/.",
+           epilog="Examples:\n\n\b\n  seatsync policies check")
 def policies():
     """Billing policies and plan catalogues in mappings/."""
 
 
-@policies.command("check")
+@policies.command("check", short_help="Validate the policy files; exit 1 on any error.",
+                  epilog="Examples:\n\n\b\n  seatsync policies check\n  seatsync policies check ./my-mappings")
 @click.argument("path", required=False, type=click.Path(path_type=Path))
 @click.pass_context
 def policies_check(ctx, path):
@@ -39,16 +41,21 @@ def policies_check(ctx, path):
     click.echo(f"ok: {len(catalog.plans)} plans, {len(catalog.addons)} addons")
 
 
-@cli.command()
+@cli.command(short_help="What one change would cost ACCOUNT, line by line.",
+             epilog=("Examples:\n\n\b\n"
+                     "  seatsync preview demo-standard --add 1\n"
+                     "  seatsync preview demo-clinic --remove 1 --at 2026-12-16T14:00:00+01:00\n"
+                     "  seatsync preview demo-standard --plan premium-monthly --format json"))
 @click.argument("account")
 @click.option("--add", "add", type=click.IntRange(min=1), default=None, help="Seats to add.")
 @click.option("--remove", "remove", type=click.IntRange(min=1), default=None, help="Seats to remove.")
 @click.option("--plan", "plan", default=None, help="Plan id to switch to.")
 @click.option("--at", "at", default=None, help="RFC 3339 instant with offset (default: now).")
 @click.option("--anchor", default=None, help="Billing cycle anchor, RFC 3339 (default: when the account was linked).")
+@click.option("--utc", is_flag=True, help="Print times in UTC (default: the account's time zone).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
-def preview(ctx, account, add, remove, plan, at, anchor, fmt):
+def preview(ctx, account, add, remove, plan, at, anchor, utc, fmt):
     """What ACCOUNT would be charged or credited for one change, line by line, and when."""
     import json
 
@@ -58,7 +65,7 @@ def preview(ctx, account, add, remove, plan, at, anchor, fmt):
 
     if sum(option is not None for option in (add, remove, plan)) != 1:
         raise click.UsageError("give exactly one of --add N, --remove N, --plan PLAN")
-    at_us = _instant(at)
+    at_us = _instant(at, ctx=ctx)
     anchor_us = _instant(anchor, "--anchor") if anchor is not None else None
     settings = get_settings(ctx)
     try:
@@ -78,7 +85,7 @@ def preview(ctx, account, add, remove, plan, at, anchor, fmt):
     if fmt == "json":
         click.echo(json.dumps(result.as_dict(), indent=2))
         return
-    for text in render_table(result):
+    for text in render_table(result, utc=utc):
         click.echo(text)
 
 

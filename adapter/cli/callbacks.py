@@ -11,9 +11,12 @@ from adapter.cli.base import _open, cli, get_settings
 from adapter.providers import registry
 
 
-@cli.command()
+@cli.command(short_help="Build the mirror from the provider's list APIs (resumable).",
+             epilog=("Examples:\n\n\b\n"
+                     "  seatsync backfill --provider stripe\n"
+                     "  seatsync backfill --provider chargebee --since 2026-11-01"))
 @click.option("--provider", required=True, type=click.Choice(registry.NAMES))
-@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, metavar="YYYY-MM-DD",
               help="Only objects created on or after this UTC date (YYYY-MM-DD).")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
@@ -49,12 +52,16 @@ def backfill(ctx, provider, since, fmt):
         click.echo(f"{resource:<17} skipped: the API base does not serve this list")
 
 
-@cli.group()
+@cli.group(short_help="Product notifications and their delivery log.",
+           epilog="Examples:\n\n\b\n  seatsync deliveries list --status failed\n  seatsync deliveries retry 12")
 def deliveries():
     """Product notifications sent to SEATSYNC_PRODUCT_CALLBACK_URL, and their delivery log."""
 
 
-@deliveries.command("list")
+@deliveries.command("list", short_help="Newest deliveries first, with attempts and the last answer.",
+                     epilog=("Examples:\n\n\b\n"
+                             "  seatsync deliveries list\n"
+                             "  seatsync deliveries list --status failed --limit 10 --format json"))
 @click.option("--status", type=click.Choice(["pending", "delivered", "failed"]), default=None)
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -83,7 +90,8 @@ def deliveries_list(ctx, status, limit, fmt):
                    f"{row['attempts']:>5}  {last}")
 
 
-@deliveries.command("retry")
+@deliveries.command("retry", short_help="Send delivery ID now and print the product's answer.",
+                     epilog="Examples:\n\n\b\n  seatsync deliveries retry 12")
 @click.argument("delivery_id", metavar="ID", type=int)
 @click.pass_context
 def deliveries_retry(ctx: click.Context, delivery_id: int) -> None:

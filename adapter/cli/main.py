@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from adapter.cli import billing, callbacks, ledger, reconcile, server, sync  # noqa: F401 - registers the commands
+from adapter.cli import accounts, billing, callbacks, completion, demo, ledger, reconcile, server, sync  # noqa: F401
 from adapter.cli.base import cli
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import click
 
-from adapter.cli.base import _instant, _open, cli, get_settings
+from adapter.cli.base import _instant, _open, cli, get_settings, require_world, world_clock, world_now_us
 
 # --- reconciliation (issue 7) -----------------------------------------------------------------------
 
 
-def _window(period: str | None, since: str | None, until: str | None) -> tuple[int, int]:
+def _window(period: str | None, since: str | None, until: str | None, now_us: int) -> tuple[int, int]:
     """``--period YYYY-MM`` (a UTC calendar month) or ``--since``/``--until`` (RFC 3339; until defaults to now)."""
     from adapter import reconcile as reconcile_
-    from adapter.clock import now_us
+    from adapter.clock import format_us
 
     if period is not None:
         if since is not None or until is not None:
@@ -22,8 +22,11 @@ def _window(period: str | None, since: str | None, until: str | None) -> tuple[i
         except ValueError:
             raise click.BadParameter("expected YYYY-MM", param_hint="--period") from None
     since_us = _instant(since, "--since") if since is not None else 0
-    until_us = _instant(until, "--until") if until is not None else now_us()
+    until_us = _instant(until, "--until") if until is not None else now_us
     if until_us <= since_us:
+        if until is None:  # the user gave only --since: name it, and the now it was compared with
+            raise click.BadParameter(f"is after now ({format_us(now_us)}); give an earlier instant",
+                                     param_hint="--since")
         raise click.BadParameter("must be after --since", param_hint="--until")
     return since_us, until_us
 
@@ -43,7 +46,43 @@ def _live_quantity_reader(settings):
     return reader
 
 
-@cli.command()
+def _after_fix(db, catalog, report, fixed, settings, reader, clock, *, quiet: bool, **window):
+    """``--fix``: one worker pass over the drifted accounts, what it changed, then the report again.
+
+    The report after the fix reads seat quantities from the provider (the mirror learns of the fix only
+    when the provider's webhook arrives), so a drift the fix corrected is no longer listed.
+    """
+    from adapter import reconcile as reconcile_
+    from adapter.sync.worker import Worker, WorkerConfig
+
+    before = {d.account: d for d in report.differences if d.kind in ("seat_drift", "never_synced")}
+    outcomes = Worker(settings, catalog=catalog, config=WorkerConfig(coalesce_delay=0), now_us=clock).run_once()
+    sent = {o.account: o for o in outcomes}
+    out = click.echo if not quiet else (lambda text: click.echo(text, err=True))
+    for name in fixed:
+        outcome, difference = sent.get(name), before.get(name)
+        what = (f"the provider had {difference.actual_quantity} seats, the ledger {difference.expected_quantity}"
+                if difference is not None and difference.actual_quantity is not None else "made due")
+        if outcome is None:
+            out(f"fixed    {name}: {what}; made due, and another worker (the running server's) took it")
+        elif not outcome.sent:
+            out(f"fixed    {name}: {what}; nothing sent"
+                + (" yet: deferred by the provider's budget" if outcome.deferred else ": the provider already agrees"))
+        else:
+            out(f"fixed    {name}: {what}; {outcome.sent} quantity update{'s' if outcome.sent != 1 else ''} sent"
+                + (f", {outcome.dead} dead-lettered" if outcome.dead else ""))
+    live = reader if reader is not None else _live_quantity_reader(settings)
+    if not quiet:
+        out("report after the fix (seat quantities read from the provider):")
+    return reconcile_.reconcile(db, catalog, live=live, **window)
+
+
+@cli.command(short_help="Check every seat count and invoice line against the ledger.",
+             epilog=("Examples:\n\n\b\n"
+                     "  seatsync reconcile\n"
+                     "  seatsync reconcile --account demo-standard --live\n"
+                     "  seatsync reconcile --period 2026-11 --format csv\n"
+                     "  seatsync reconcile --fix"))
 @click.option("--account", default=None, help="Only this account.")
 @click.option("--period", default=None, help="A UTC calendar month, YYYY-MM.")
 @click.option("--since", default=None, help="RFC 3339 instant (default: the beginning).")
@@ -65,7 +104,9 @@ def reconcile(ctx, account, period, since, until, tolerance, fmt, live, fix_):
     from adapter import reconcile as reconcile_
     from adapter.billing.policy import CatalogError, load_catalog
 
-    since_us, until_us = _window(period, since, until)
+    require_world(ctx, "reconcile")
+    now_us = world_now_us(ctx)
+    since_us, until_us = _window(period, since, until, now_us)
     settings = get_settings(ctx)
     try:
         catalog = load_catalog(settings.mappings)
@@ -76,8 +117,12 @@ def reconcile(ctx, account, period, since, until, tolerance, fmt, live, fix_):
     db = _open(ctx)
     try:
         report = reconcile_.reconcile(db, catalog, since_us=since_us, until_us=until_us, account=account,
-                                      tolerance=tolerance, live=reader)
+                                      tolerance=tolerance, now_us=now_us, live=reader)
         fixed = reconcile_.fix(db, report) if fix_ else []
+        if fixed:
+            report = _after_fix(db, catalog, report, fixed, settings, reader, world_clock(ctx), since_us=since_us,
+                                until_us=until_us, account=account, tolerance=tolerance, now_us=now_us,
+                                quiet=fmt != "table")
     except reconcile_.ReconcileError as exc:
         click.echo(f"seatsync: {exc}", err=True)
         ctx.exit(2)
@@ -88,13 +133,6 @@ def reconcile(ctx, account, period, since, until, tolerance, fmt, live, fix_):
         ctx.exit(2)
     finally:
         db.close()
-    if fixed:
-        from adapter.sync.worker import Worker, WorkerConfig
-
-        outcomes = Worker(settings, catalog=catalog, config=WorkerConfig(coalesce_delay=0)).run_once()
-        sent = {o.account: o.sent for o in outcomes}
-        for name in fixed:
-            click.echo(f"fix: {name}: due for sync, {sent.get(name, 0)} quantity updates sent", err=True)
     if fmt == "json":
         click.echo(json.dumps(report.as_dict(), indent=2))
     elif fmt == "csv":

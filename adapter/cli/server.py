@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from adapter.cli.base import GUNICORN_CONF, REPO_ROOT, cli, get_settings
+from adapter.cli.base import GUNICORN_CONF, REPO_ROOT, _read, cli, get_settings, world_clock
 from adapter.config import load_settings, with_embedded_defaults
 
 
@@ -30,7 +30,11 @@ def _usable_database(ctx: click.Context, settings) -> None:
         ctx.exit(2)
 
 
-@cli.command()
+@cli.command(short_help="Serve the webhooks and run the sync worker (make run).",
+             epilog=("Examples:\n\n\b\n"
+                     "  seatsync serve\n"
+                     "  seatsync serve --bind 127.0.0.1:8080 --sandbox-port 12112\n"
+                     "  seatsync serve --no-worker   # and `seatsync worker` elsewhere"))
 @click.option("--bind", default="127.0.0.1:8000", show_default=True, help="HOST:PORT to listen on.")
 @click.option("--worker/--no-worker", "run_worker", default=True, show_default=True,
               help="Run the sync worker in this process (else run `seatsync worker` separately).")
@@ -52,13 +56,14 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
     _usable_database(ctx, settings)
     env = dict(os.environ)
     sandbox = None
+    session_written = False
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    from adapter import embedded
+
     try:
         if not settings.has_provider_keys:
-            from adapter import embedded
-
             try:
                 sandbox = embedded.start_sandbox(REPO_ROOT, sandbox_port, settings.database)
             except embedded.EmbeddedError as exc:
@@ -74,17 +79,25 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
                 ctx.exit(2)
             env["SEATSYNC_MAPPINGS"] = str(settings.mappings)
             env.setdefault("SEATSYNC_PRODUCT_SECRETS", settings.product_secrets[0])
-            embedded.write_session(settings.database, {**sandbox.env, "SEATSYNC_MAPPINGS": env["SEATSYNC_MAPPINGS"]})
+            embedded.write_session(settings.database, {**sandbox.env, "SEATSYNC_MAPPINGS": env["SEATSYNC_MAPPINGS"]},
+                                   url=f"http://{bind}")
             click.echo(f"seatsync: local provider sandbox on {sandbox.url}; demo accounts: "
                        + ", ".join(a for a, _, _ in embedded.DEMO_ACCOUNTS))
+        else:
+            embedded.write_session(settings.database, {}, url=f"http://{bind}")  # where `seatsync send` posts
+        session_written = True
         click.echo(f"seatsync: database {settings.database}, mappings {settings.mappings}, listening on http://{bind}")
         server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), "--bind", bind,
                                    "webhooks:create_app()"], env=env)
         thread = None
+        if sandbox is not None:  # the demo's frozen clocks follow the world's now while seat changes wait
+            threading.Thread(target=embedded.follow_world_clock, args=(settings, stop), name="seatsync-demo-clocks",
+                             daemon=True).start()
         if run_worker:
             from adapter.sync.worker import Worker
 
-            thread = threading.Thread(target=Worker(settings).run_forever, args=(stop,), name="seatsync-worker",
+            sync_worker = embedded.demo_worker(settings) if sandbox is not None else Worker(settings)
+            thread = threading.Thread(target=sync_worker.run_forever, args=(stop,), name="seatsync-worker",
                                       daemon=True)
             thread.start()
         while not stop.is_set() and server.poll() is None:
@@ -98,14 +111,17 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
         if server.returncode not in (0, -signal.SIGTERM):
             ctx.exit(server.returncode or 1)
     finally:
-        if sandbox is not None:
-            from adapter import embedded
-
+        if session_written:
             embedded.remove_session(settings.database)
+        if sandbox is not None:
             sandbox.stop()
 
 
-@cli.command()
+@cli.command(short_help="The sync worker on its own (beside serve --no-worker).",
+             epilog=("Examples:\n\n\b\n"
+                     "  seatsync worker\n"
+                     "  seatsync worker --once\n"
+                     "  seatsync worker --threads 8 --delay 5"))
 @click.option("--threads", default=4, show_default=True, type=click.IntRange(1, 64),
               help="Accounts synced in parallel.")
 @click.option("--delay", default=2.0, show_default=True, type=click.FloatRange(0, 60),
@@ -124,9 +140,13 @@ def worker(ctx: click.Context, threads: int, delay: float, lease: float, once: b
 
     settings = get_settings(ctx)
     _usable_database(ctx, settings)
-    sync_worker = Worker(settings, config=WorkerConfig(threads=threads, coalesce_delay=delay, lease=lease))
+    _read(ctx, lambda db: None)  # the worker's connections do not migrate: a fresh database is made here
+    sync_worker = Worker(settings, config=WorkerConfig(threads=threads, coalesce_delay=delay, lease=lease),
+                         now_us=world_clock(ctx))
     if once:
         outcomes = sync_worker.run_once()
+        if not outcomes:
+            click.echo("nothing due: every account's seat changes are already at its provider")
         for outcome in outcomes:
             click.echo(f"{outcome.account}: {outcome.sent} sent, {outcome.dead} dead-lettered"
                        + (", deferred" if outcome.deferred else "") + (", drift recorded" if outcome.drift else ""))

@@ -7,12 +7,16 @@ import click
 from adapter.cli.base import _read, cli
 
 
-@cli.group("dead-letters")
+@cli.group("dead-letters", short_help="Seat changes a provider refused for good, and retrying them.",
+           epilog="Examples:\n\n\b\n  seatsync dead-letters list\n  seatsync dead-letters retry 3")
 def dead_letters():
     """Seat changes a provider refused for good, with its reason."""
 
 
-@dead_letters.command("list")
+@dead_letters.command("list", short_help="Every dead letter: account, call and the provider's reason.",
+                       epilog=("Examples:\n\n\b\n"
+                               "  seatsync dead-letters list\n"
+                               "  seatsync dead-letters list --all --format json"))
 @click.option("--all", "include_retried", is_flag=True, help="Include letters already retried.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
@@ -37,7 +41,8 @@ def dead_letters_list(ctx, include_retried, fmt):
                    f"{row['subscription']:<22} {row['operation']:<42} {reason}")
 
 
-@dead_letters.command("retry")
+@dead_letters.command("retry", short_help="Make the account of dead letter ID due again.",
+                       epilog="Examples:\n\n\b\n  seatsync dead-letters retry 3")
 @click.argument("letter_id", metavar="ID", type=int)
 @click.pass_context
 def dead_letters_retry(ctx, letter_id):

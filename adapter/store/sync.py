@@ -320,3 +320,9 @@ def quantity_call_times_since(db: sqlite_utils.Database, subscription: str, sinc
     return [row[0] for row in db.execute(
         "SELECT completed_us FROM provider_calls WHERE subscription = ? AND quantity IS NOT NULL "
         "AND status = 'succeeded' AND completed_us >= ? ORDER BY completed_us", [subscription, since_us])]
+
+
+def unsynced_accounts(db: sqlite_utils.Database) -> list[str]:
+    """Accounts whose ledger has changes the worker has not pushed yet."""
+    return [row[0] for row in db.execute(
+        "SELECT account FROM sync_state WHERE ledger_version > synced_version ORDER BY account").fetchall()]

@@ -122,3 +122,71 @@ def test_only_a_live_servers_session_is_joined(tmp_path):
     assert embedded.session_env(database) is None
     embedded.remove_session(database)
     assert embedded.session_env(database) is None
+
+
+@pytest.mark.slow
+def test_the_readme_demo_runs_a_month_and_finds_the_tampered_seats(tmp_path):
+    """The README's quick start, as a newcomer runs it: `make run`'s world (a real `seatsync serve` with its
+    sandbox), a seat change reaching the provider, a renewal after `demo advance`, and a difference that
+    `demo tamper` makes, found by `reconcile` and corrected by `reconcile --fix`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "CHARGEBEE_", "SEATSYNC_"))}
+    env["SEATSYNC_DATABASE"] = str(tmp_path / "seatsync.db")
+    port, sandbox_port = free_port(), free_port()
+    server = subprocess.Popen(SEATSYNC + ["serve", "--bind", f"127.0.0.1:{port}", "--sandbox-port", str(sandbox_port)],
+                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              start_new_session=True)
+
+    def seatsync(*args):
+        return subprocess.run(SEATSYNC + list(args), cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+
+    try:
+        session = tmp_path / "embedded" / "session.json"
+        wait_for(lambda: session.exists() and json.loads(session.read_text()).get("url"), what="the session file")
+        assert json.loads(session.read_text())["url"] == f"http://127.0.0.1:{port}"  # serve --bind, recorded
+
+        def healthy():
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).status == 200
+            except OSError:
+                return False
+
+        wait_for(healthy, what="gunicorn")
+        sent = seatsync("send", "seat.activated", "--account", "demo-standard", "--user", "alice")  # no --url
+        assert sent.returncode == 0 and sent.stdout.startswith("HTTP 202"), sent.stdout + sent.stderr
+
+        def shown():
+            text = seatsync("accounts", "show", "demo-standard", "--live").stdout
+            return text if "at provider   11 (mirror" in text and "provider now  11 (read from its API)" in text \
+                else None
+
+        text = wait_for(shown, what="the seat change at the provider, in accounts show")
+        assert "last pushed   11" in text and "timezone      UTC (the plan's)" in text
+
+        advanced = seatsync("demo", "advance", "--days", "32")
+        assert advanced.returncode == 0, advanced.stdout + advanced.stderr
+        assert "Stripe test clock" in advanced.stdout and "Chargebee time machine" in advanced.stdout
+        assert "(stripe, subscription_cycle, " in advanced.stdout  # demo-standard's renewal
+
+        report = json.loads(seatsync("reconcile", "--format", "json").stdout)
+        assert report["summary"]["invoices"] >= 2 and report["summary"]["actual_lines"] >= 4, report
+        assert report["differences"] == [], report  # the renewal billed what the ledger and policy say
+        table = seatsync("reconcile")
+        assert table.returncode == 0 and "found    0 differences" in table.stdout, table.stdout
+
+        tampered = seatsync("demo", "tamper", "demo-standard")
+        assert tampered.returncode == 0, tampered.stderr
+        assert "set from 11 to 13, behind seatsync's back" in tampered.stdout
+        found = seatsync("reconcile")
+        assert found.returncode == 1, found.stdout + found.stderr
+        assert "seat_drift" in found.stdout and "provider (mirror) 13" in found.stdout
+        fixed = seatsync("reconcile", "--fix")
+        assert "fixed    demo-standard: the provider had 13 seats, the ledger 11" in fixed.stdout, fixed.stdout
+        after = fixed.stdout.split("report after the fix")[1]
+        assert "seat_drift" not in after and "found    0 differences" in after, fixed.stdout
+        assert fixed.returncode == 0
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    assert "Traceback" not in output, output
+    stopped = seatsync("reconcile")  # the world is gone: no false drift through ./mappings' placeholders
+    assert stopped.returncode == 2 and "the embedded world is not running" in stopped.stderr

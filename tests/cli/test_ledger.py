@@ -105,8 +105,9 @@ def test_send_every_type(run, server_url, db, args, check):
 def test_send_shows_the_problem_and_exits_1(run, server_url, db):
     result = run("send", "account.plan_changed", "--account", "acme", "--plan", "gold", "--url", server_url)
     assert result.exit_code == 1
-    assert result.output.startswith("HTTP 422")
-    assert json.loads(result.output.split("\n", 1)[1])["errors"][0]["field"] == "/plan"
+    assert result.stdout.startswith("HTTP 422")
+    assert json.loads(result.stdout.split("\n", 1)[1])["errors"][0]["field"] == "/plan"
+    assert "seatsync: --plan unknown plan 'gold'" in result.stderr  # the flag, not the JSON pointer
 
 
 def test_send_with_the_wrong_secret_is_refused(run, server_url, env):
@@ -120,7 +121,8 @@ def test_send_with_the_wrong_secret_is_refused(run, server_url, env):
 def test_send_to_nothing_says_so(run):
     result = run("send", "seat.activated", "--account", "a", "--user", "u", "--url", "http://127.0.0.1:9/x")
     assert result.exit_code == 2
-    assert "cannot reach" in result.output
+    assert "the server isn't running at http://127.0.0.1:9/x" in result.stderr
+    assert "start it with `make run`" in result.stderr
 
 
 def test_bad_at_is_a_usage_error(run):

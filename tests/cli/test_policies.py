@@ -103,7 +103,13 @@ def test_preview_000_deactivation_on_april_16_in_oslo(run, ledger_db):
     assert (data["seats_before"], data["seats_after"]) == (3, 2)
     assert data["period"] == {"start": "2026-03-31T22:00:00+00:00", "end": "2026-04-30T22:00:00+00:00"}
     table = run("preview", "clinic", "--remove", "1", "--at", "2026-04-16T14:00:00+02:00").output
-    assert "-300.00 NOK" in table and "next_invoice at 2026-04-30T22:00:00+00:00" in table
+    # Oslo time, to the second: 16 April 00:00 to 1 May 00:00, billed at the renewal, 1 May 00:00 in Oslo.
+    assert "-300.00 NOK" in table and "next_invoice at 2026-05-01 00:00:00" in table
+    assert "period  2026-04-01 00:00:00 → 2026-05-01 00:00:00" in table
+    assert "2026-04-16 00:00:00  2026-05-01 00:00:00" in table
+    assert "times   Europe/Oslo" in table
+    utc = run("preview", "clinic", "--remove", "1", "--at", "2026-04-16T14:00:00+02:00", "--utc").output
+    assert "next_invoice at 2026-04-30 22:00:00" in utc and "times   UTC" in utc
 
 
 def test_preview_002_threshold_crossing_sweeps_the_pending_prorations(run, ledger_db):
@@ -117,6 +123,8 @@ def test_preview_002_threshold_crossing_sweeps_the_pending_prorations(run, ledge
     assert {line["billed"] for line in data["lines"]} == {"threshold"}
     assert (data["invoice"]["billed_at"], data["invoice"]["total"], data["invoice"]["lines"]) == (
         "2026-09-01T00:00:00+00:00", 15890, 6)
+    table = run("preview", "team", "--add", "2", "--at", "2026-09-01T00:00:00Z").output
+    assert_footer_counts_what_is_shown(table)
     quiet = json.loads(run("preview", "team", "--add", "1", "--at", "2026-09-01T00:00:00Z", "--format", "json").output)
     assert {line["billed"] for line in quiet["lines"]} == {"next_invoice"}  # 9205 + 3342 stays under
 
@@ -126,7 +134,7 @@ def test_preview_002_monthly_has_nothing_to_prorate(run, ledger_db):
     result = run("preview", "m", "--add", "3", "--at", "2026-04-16T00:00:00Z")
     assert result.exit_code == 0
     assert "no proration lines" in result.output
-    assert "period  2026-04-01T00:00:00+00:00 → 2026-05-01T00:00:00+00:00" in result.output
+    assert "period  2026-04-01 00:00:00 → 2026-05-01 00:00:00" in result.output
 
 
 def test_preview_refuses_bad_requests(run, ledger_db):
@@ -141,3 +149,30 @@ def test_preview_refuses_bad_requests(run, ledger_db):
     assert other_currency.exit_code == 1 and "changes currency" in other_currency.output
     naive = run("preview", "acme", "--add", "1", "--at", "2026-04-10T00:00:00")
     assert naive.exit_code == 2 and "UTC offset" in naive.output
+
+
+def assert_footer_counts_what_is_shown(table: str) -> None:
+    """The invoice footer's line count and total are those of the line rows printed above it."""
+    import re
+    from decimal import Decimal
+
+    rows = [line for line in table.splitlines() if re.match(r"^(proration_|base_fee|seats|addon)", line)]
+    footer = next(line for line in table.splitlines() if line.startswith("invoice at "))
+    count, total = re.search(r": (\d+) lines .*total (-?[\d.]+) ", footer).groups()
+    amounts = [Decimal(re.search(r"(-?[\d.]+) [A-Z]{3}\s+\d{4}-", row).group(1)) for row in rows]
+    assert int(count) == len(rows), table
+    assert Decimal(total) == sum(amounts), table
+    assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d", table), table  # no microseconds
+
+
+def test_preview_lists_every_line_its_invoice_footer_counts(run, ledger_db):
+    """Two earlier changes pending and the renewal on the same invoice: "6 lines" under 6 rows, not 2."""
+    setup_account(ledger_db, "std", "standard-monthly", "2026-04-01T00:00:00Z", 10,
+                  later=[("seat.activated", "late1", "2026-04-10T00:00:00.123456Z")])
+    table = run("preview", "std", "--add", "1", "--at", "2026-04-16T12:00:00.654321Z").output
+    assert "6 lines (2 of this change, 4 above)" in table
+    assert_footer_counts_what_is_shown(table)
+    header = next(line for line in table.splitlines() if line.startswith("KIND"))
+    row = next(line for line in table.splitlines() if line.startswith("proration_debit"))
+    assert row.index("2026-04-16 12:00:00") == header.index("FROM")  # columns aligned under their titles
+    assert row.index("2026-05-01 00:00:00") == header.index("TO")

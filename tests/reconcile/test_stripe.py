@@ -198,15 +198,16 @@ def test_faults_before_the_renewal_are_drift_and_a_dead_letter(world):
     assert found(live) == [("drifted", "seat_drift")]
 
     # The command line, as ops would run it: --live reads Stripe, --fix makes the drifted account due and
-    # runs the worker once, which pushes the ledger's 3 back (invoices untouched); exit 1 for the differences.
+    # runs the worker once, which pushes the ledger's 3 back (invoices untouched), says what it fixed and
+    # prints the report after the fix: the drift is gone, so exit 0.
     env = {"SEATSYNC_DATABASE": str(world.settings.database), "SEATSYNC_MAPPINGS": str(world.settings.mappings),
            "STRIPE_API_KEY": "sk_test_sandbox", "STRIPE_API_BASE": world.sandbox.url}
     invoices_before = store.mirror_rows(world.db, "mirror_invoices")
     result = CliRunner().invoke(cli, ["reconcile", "--account", "drifted", "--live", "--fix", "--since",
                                       iso(APRIL_1), "--until", iso(APRIL_16 + 60), "--format", "json"], env=env)
-    assert result.exit_code == 1, result.output
-    assert [d["kind"] for d in json.loads(result.stdout)["differences"]] == ["seat_drift"]
-    assert "fix: drifted: due for sync, 1 quantity updates sent" in result.stderr
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["differences"] == []
+    assert "fixed    drifted: the provider had 7 seats, the ledger 3; 1 quantity update sent" in result.stderr
     assert seat_quantity(world, drifted) == 3
     mirror(world)
     assert store.mirror_rows(world.db, "mirror_invoices") == invoices_before

@@ -57,6 +57,32 @@ class Chargebee:
 
         return create_demo_subscription(chargebee_client(settings), account, plan, quantity, key)
 
+    def demo_advance(self, settings: Any, subscriptions: list[str], to_s: int) -> list[str]:
+        """Move the site's time machine to ``to_s`` (test sites, the sandbox)."""
+        from adapter.providers.chargebee import demo
+        from adapter.providers.chargebee.client import chargebee_client
+
+        return demo.advance(chargebee_client(settings), subscriptions, to_s)
+
+    def demo_set_quantity(self, settings: Any, state: SubscriptionState, quantity: int) -> None:
+        """Set the seat quantity directly, as a person in the dashboard would (the demo's injected drift)."""
+        from adapter.providers.chargebee import demo
+        from adapter.providers.chargebee.client import chargebee_client
+
+        if state.seat_price is None:
+            raise ValueError(f"subscription {state.subscription} has no seat item to tamper with")
+        demo.set_quantity(chargebee_client(settings), state.subscription, state.seat_price, quantity)
+
+    def sandbox_settings(self, plans: list) -> dict[str, dict]:
+        """The local sandbox's site settings (control API) that bill these plans as configured: a
+        Chargebee site has one billing mode and one timezone (site settings, docs/chargebee.md)."""
+        ours = [plan for plan in plans if plan.provider == self.name]
+        if not ours:
+            return {}
+        day = [plan for plan in ours if plan.proration == "day"]
+        timezone = (day or ours)[0].timezone
+        return {"chargebee/settings": {"billing_mode": "day" if day else "millisecond", "timezone": timezone}}
+
     def fetcher(self, settings: Any):
         """Reads objects and events by id (ordering, verification, invoice lines)."""
         from adapter.providers.chargebee.client import ChargebeeFetcher, chargebee_client

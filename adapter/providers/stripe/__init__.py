@@ -62,6 +62,26 @@ class Stripe:
 
         return create_demo_subscription(stripe_client(settings), account, plan, quantity, key)
 
+    def demo_advance(self, settings: Any, subscriptions: list[str], to_s: int) -> list[str]:
+        """Move the test clocks behind ``subscriptions`` to ``to_s`` (test mode, the sandbox)."""
+        from adapter.providers.stripe import demo
+        from adapter.providers.stripe.client import stripe_client
+
+        return demo.advance(stripe_client(settings), subscriptions, to_s)
+
+    def demo_set_quantity(self, settings: Any, state: SubscriptionState, quantity: int) -> None:
+        """Set the seat quantity directly, as a person in the dashboard would (the demo's injected drift)."""
+        from adapter.providers.stripe import demo
+        from adapter.providers.stripe.client import stripe_client
+
+        if state.seat_item is None:
+            raise ValueError(f"subscription {state.subscription} has no seat item to tamper with")
+        demo.set_quantity(stripe_client(settings), state.subscription, state.seat_item, quantity)
+
+    def sandbox_settings(self, plans: list) -> dict[str, dict]:
+        """The local sandbox's settings these plans need: none (Stripe prices carry everything)."""
+        return {}
+
     def fetcher(self, settings: Any):
         """Reads objects and events by id (ordering, verification, invoice lines)."""
         from adapter.providers.stripe.client import StripeFetcher, stripe_client

@@ -7,6 +7,7 @@ tests.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -240,8 +241,13 @@ def verify_webhook(payload: bytes, signature_header: str | None, secrets: tuple[
 def create_demo_subscription(client, account: str, plan, quantity: int, key: str) -> str:
     """A customer and a subscription for a demo account, linked by ``seatsync_account`` metadata; ``key``
     makes a retried create replay instead of making a second one."""
+    # Each demo customer follows its own test clock, so `seatsync demo advance` can run a month
+    # through Stripe's test_helpers API (renewals, invoices, their webhooks).
+    test_clock = call_with_retries(lambda: client.v1.test_helpers.test_clocks.create(
+        {"frozen_time": int(time.time())}, {"idempotency_key": f"{key}:clock"}))
     customer = call_with_retries(lambda: client.v1.customers.create(
-        {"name": account, "payment_method": "pm_card_visa", "metadata": {"seatsync_account": account}},
+        {"name": account, "payment_method": "pm_card_visa", "metadata": {"seatsync_account": account},
+         "test_clock": test_clock.id},
         {"idempotency_key": f"{key}:customer"}))
     items = [{"price": plan.seat.price_id, "quantity": quantity}]
     if plan.base_fee:
