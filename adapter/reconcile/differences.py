@@ -64,8 +64,10 @@ class Report:
     actual_lines: int = 0  # mirrored invoice and credit-note lines in the window
     differences: list[Difference] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
-    # The engine's bill per account, as checked (the ops account page shows it beside the mirror).
+    # The engine's bill per account, as checked (the ops account page shows it beside the mirror). Kept
+    # only when asked (one account): a full run holds nothing per account once the account is done.
     expectations: dict[str, Expectation] = field(default_factory=dict, repr=False)
+    keep_expectations: bool = field(default=False, repr=False)
 
     @property
     def by_kind(self) -> dict[str, int]:
