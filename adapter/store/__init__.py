@@ -2,7 +2,8 @@
 
 ``connection`` opens the database and runs write transactions; ``migrations`` builds the schema;
 ``ledger``, ``sync``, ``callbacks``, ``notify``, ``reconcile`` and ``health`` hold each feature's queries;
-``maintenance`` keeps the planner's statistics current; ``faults`` says which errors mean the store cannot take a request now (503). Callers use
+``maintenance`` keeps the planner's statistics current;
+``faults`` says which errors mean the store cannot take a request now (503). Callers use
 the functions through this package (``store.claim_due_accounts(...)``).
 """
 
