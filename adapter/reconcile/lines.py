@@ -110,6 +110,7 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
     _match_one_field_wrong(catalog, link, left_expected, left_actual, currency, out)
     if facts.reshapes_open_charges:
         _reshaped(left_expected, left_actual, tolerance)
+    _invoiced_early(link, expectation.bill.pending, left_actual, tolerance)
     _leftover_actual(link, left_actual, matched_keys, currency, out)
 
     pending = [_Actual(row, "", "pending") for row in store.recon_pending_charges(db, provider, link.subscription)]
@@ -208,6 +209,23 @@ def _match_one_field_wrong(catalog: Catalog, link: accounts.Account, left_expect
             left_actual.remove(item)
             break
     left_expected[:] = [line for index, line in enumerate(left_expected) if index not in taken]
+
+
+def _invoiced_early(link: accounts.Account, pending: tuple[ExpectedLine, ...], left_actual: list[_Actual],
+                    tolerance: int) -> None:
+    """An invoiced line that is exactly a line the policy still expects pending (the provider invoiced it
+    before its time, e.g. an invoice created by hand): the money is right, so it is matched, not unexpected.
+    The policies here do not care when a correct line is invoiced, so nothing is reported."""
+    by_key: dict[tuple, list[ExpectedLine]] = {}
+    for line in pending:
+        by_key.setdefault(_expected_key(line), []).append(line)
+    for item in list(left_actual):
+        for key in item.keys(link.provider):
+            lines = by_key.get(key)
+            if lines and abs(item.row["amount"] - lines[0].amount) <= tolerance:
+                lines.pop(0)
+                left_actual.remove(item)
+                break
 
 
 def _leftover_actual(link: accounts.Account, left_actual: list[_Actual], matched_keys: set[tuple], currency: str,
