@@ -18,9 +18,9 @@ from adapter.store.faults import fault_of as fault_of
 from adapter.store.health import *  # noqa: F401,F403
 from adapter.store.ledger import *  # noqa: F401,F403
 from adapter.store.lifecycle import *  # noqa: F401,F403
-from adapter.store.statistics import optimize as optimize
-from adapter.store.statistics import optimize_if_due as optimize_if_due
 from adapter.store.migrations import MIGRATIONS as MIGRATIONS
 from adapter.store.notify import *  # noqa: F401,F403
 from adapter.store.reconcile import *  # noqa: F401,F403
+from adapter.store.statistics import optimize as optimize
+from adapter.store.statistics import optimize_if_due as optimize_if_due
 from adapter.store.sync import *  # noqa: F401,F403
