@@ -26,6 +26,7 @@ from zoneinfo import ZoneInfo
 import httpx
 import stripe
 from chargebee import Chargebee
+from stripe.params._subscription_create_params import SubscriptionCreateParamsItem
 
 from adapter import store
 from adapter.billing.policy import load_catalog
@@ -78,7 +79,7 @@ def build_template(directory: Path) -> dict:
         stripe_account, stripe_plan_id = TEMPLATE["stripe"]
         stripe_plan = catalog.plans[stripe_plan_id]
         clock, customer = stripe_customer_on_clock(client, int(STRIPE_START.timestamp()))
-        items = [{"price": stripe_plan.seat.price_id, "quantity": USERS}]
+        items: list[SubscriptionCreateParamsItem] = [{"price": stripe_plan.seat.price_id, "quantity": USERS}]
         if stripe_plan.base_fee:
             items.append({"price": stripe_plan.base_fee.price_id, "quantity": 1})
         sub = client.v1.subscriptions.create({"customer": customer.id, "items": items})
