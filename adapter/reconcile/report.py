@@ -66,7 +66,7 @@ def reconcile(db: sqlite_utils.Database, catalog: Catalog, *, since_us: int, unt
         links = [link]
     else:
         links = accounts.all_accounts(db)
-    report = Report(since_us, min(until_us, max(now_us, since_us + 1)))
+    report = Report(since_us, min(until_us, max(now_us, since_us + 1)), keep_expectations=account is not None)
     for link in links:
         report.accounts += 1
         try:
