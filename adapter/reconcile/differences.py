@@ -25,6 +25,7 @@ KINDS = {
     "invoice_unpaid": "invoice unpaid or past due",
     "invoice_missing": "expected invoice not in the mirror",
     "price_change_not_applied": "renewal billed at the price before an announced price change",
+    "unlinked_seats": "seat events for an account never linked: seats nobody bills",
 }
 DEFAULT_TOLERANCE = 1
 # Money the customer owes on an invoice that is right: a receivable, totalled apart from billing
