@@ -34,7 +34,20 @@ MONTH = "2025-10"
 
 
 def _peak_mib() -> float:
+    """``getrusage``'s peak RSS. Linux keeps ``ru_maxrss`` across fork and exec, so this is at least the
+    parent's RSS when it started the child: an upper bound of the measurement's own peak."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # Linux: KiB
+
+
+def _own_peak_mib() -> float | None:
+    """The process image's own high-water mark (``VmHWM``, reset by exec): the measurement's peak alone."""
+    try:
+        for text in Path("/proc/self/status").read_text().splitlines():
+            if text.startswith("VmHWM:"):
+                return round(int(text.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return None
 
 
 def measure(what: str, info: dict) -> dict:
@@ -62,6 +75,7 @@ def measure(what: str, info: dict) -> dict:
                   "lines": report.lines}
     result["seconds"] = round(time.monotonic() - started, 3)
     result["peak_rss_mib"] = _peak_mib()
+    result["own_peak_rss_mib"] = _own_peak_mib()
     db.close()
     return result
 

@@ -25,6 +25,7 @@ KINDS = {
     "invoice_unpaid": "invoice unpaid or past due",
     "invoice_missing": "expected invoice not in the mirror",
     "price_change_not_applied": "renewal billed at the price before an announced price change",
+    "unlinked_seats": "seat events for an account never linked: seats nobody bills",
 }
 DEFAULT_TOLERANCE = 1
 # Money the customer owes on an invoice that is right: a receivable, totalled apart from billing
@@ -79,7 +80,8 @@ class Report:
     def _totals(self, receivable: bool) -> dict[str, int]:
         totals: dict[str, int] = {}
         for d in self.differences:
-            if (d.kind in RECEIVABLE_KINDS) == receivable:
+            # A difference with no price (unlinked seats of an unknown plan) has no currency: no money to add.
+            if (d.kind in RECEIVABLE_KINDS) == receivable and d.currency:
                 totals[d.currency] = totals.get(d.currency, 0) + d.money_at_stake
         return dict(sorted(totals.items()))
 

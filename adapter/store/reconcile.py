@@ -95,3 +95,11 @@ def timeline_provider_events(db: sqlite_utils.Database, provider: str, object_id
         f"SELECT id, event_id, type, object_type, object_id, created, received_us, status, outcome "
         f"FROM provider_events WHERE provider = ? AND object_id IN ({marks}) ORDER BY created, id",
         [provider, *object_ids]))
+
+
+def recon_never_linked_accounts(db: sqlite_utils.Database) -> list[str]:
+    """Accounts with seat events or snapshots but no ``account.linked`` ever stored: seats nobody bills."""
+    return [row["account"] for row in db.query(
+        "SELECT account FROM (SELECT DISTINCT account FROM seat_facts UNION SELECT DISTINCT account FROM snapshots) s "
+        "WHERE NOT EXISTS (SELECT 1 FROM product_events p WHERE p.type = 'account.linked' AND p.account = s.account) "
+        "ORDER BY account")]
