@@ -83,7 +83,9 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
     until_us, since_us = report.until_us, report.since_us
     lifecycle = registry.lifecycle(store.mirror_row(db, "mirror_subscriptions", link.provider, link.subscription))
     ends_us = lifecycle.at_us if lifecycle is not None and lifecycle.state == "cancelled" else None
-    expectation = expected_bill(db, catalog, link, until_us, ends_us=ends_us)
+    # Only lines from ``since_us`` on are compared: the engine starts at the period holding it (a month
+    # costs a month, not the history).
+    expectation = expected_bill(db, catalog, link, until_us, ends_us=ends_us, since_us=since_us)
     if report.keep_expectations:
         report.expectations[link.account] = expectation
     plan, provider = expectation.plan, link.provider
