@@ -209,7 +209,9 @@ def render_table(result: Preview, *, utc: bool = False) -> list[str]:
     currency = result.currency
     zone_name = "UTC" if utc else result.timezone
     zone = ZoneInfo(zone_name)
+    unchanged = result.new_plan is None and result.seats_after == result.seats_before
     change = (f"plan {result.plan} → {result.new_plan}" if result.new_plan
+              else "none (seats " + str(result.seats_before) + ")" if unchanged
               else f"seats {result.seats_before} → {result.seats_after}")
     out = [
         f"account {result.account}: plan {result.plan} ({result.provider}, {currency}, {result.timezone})",
@@ -217,6 +219,8 @@ def render_table(result: Preview, *, utc: bool = False) -> list[str]:
         f"period  {_when(result.period.start, zone)} → {_when(result.period.end, zone)}",
         f"change  {change} at {_when(result.at, zone)}",
     ]
+    if not result.lines and unchanged:
+        return out + render_price_changes(result)
     if not result.lines:
         out.append("no proration lines: the policy bills this change at the renewal "
                    "(or it does not change what is billed)")

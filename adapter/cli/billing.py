@@ -43,6 +43,7 @@ def policies_check(ctx, path):
 
 @cli.command(short_help="What one change would cost ACCOUNT, line by line.",
              epilog=("Examples:\n\n\b\n"
+                     "  seatsync preview demo-clinic\n"
                      "  seatsync preview demo-standard --add 1\n"
                      "  seatsync preview demo-clinic --remove 1 --at 2026-12-16T14:00:00+01:00\n"
                      "  seatsync preview demo-standard --plan premium-monthly --format json"))
@@ -56,15 +57,18 @@ def policies_check(ctx, path):
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.pass_context
 def preview(ctx, account, add, remove, plan, at, anchor, utc, fmt):
-    """What ACCOUNT would be charged or credited for one change, line by line, and when."""
+    """What ACCOUNT would be charged or credited for one change, line by line, and when.
+
+    Without a change: the current period and the account's scheduled price changes."""
     import json
 
     from adapter.billing.policy import CatalogError, load_catalog
     from adapter.billing.preview import PreviewError, render_table
     from adapter.billing.preview import preview as preview_change
 
-    if sum(option is not None for option in (add, remove, plan)) != 1:
-        raise click.UsageError("give exactly one of --add N, --remove N, --plan PLAN")
+    # No change at all is a question too: where the account stands and which announced price is ahead.
+    if sum(option is not None for option in (add, remove, plan)) > 1:
+        raise click.UsageError("give at most one of --add N, --remove N, --plan PLAN")
     at_us = _instant(at, ctx=ctx)
     anchor_us = _instant(anchor, "--anchor") if anchor is not None else None
     settings = get_settings(ctx)

@@ -137,12 +137,19 @@ def test_preview_002_monthly_has_nothing_to_prorate(run, ledger_db):
     assert "period  2026-04-01 00:00:00 → 2026-05-01 00:00:00" in result.output
 
 
+def test_preview_without_a_change_shows_where_the_account_stands(run, ledger_db):
+    setup_account(ledger_db, "acme", "standard-monthly", "2026-04-01T00:00:00Z", 2)
+    result = run("preview", "acme", "--at", "2026-04-10T00:00:00Z", "--utc")
+    assert result.exit_code == 0, result.output
+    assert "change  none (seats 2)" in result.output and "no proration lines" not in result.output
+
+
 def test_preview_refuses_bad_requests(run, ledger_db):
     setup_account(ledger_db, "acme", "standard-monthly", "2026-04-01T00:00:00Z", 2)
     unknown = run("preview", "nobody", "--add", "1")
     assert unknown.exit_code == 1 and "unknown account 'nobody'" in unknown.output
     both = run("preview", "acme", "--add", "1", "--remove", "1")
-    assert both.exit_code == 2 and "exactly one of --add N, --remove N, --plan PLAN" in both.output
+    assert both.exit_code == 2 and "at most one of --add N, --remove N, --plan PLAN" in both.output
     too_many = run("preview", "acme", "--remove", "3", "--at", "2026-04-10T00:00:00Z")
     assert too_many.exit_code == 1 and "cannot remove 3 seats: the account has 2" in too_many.output
     other_currency = run("preview", "acme", "--plan", "konfidens-pro-monthly", "--at", "2026-04-10T00:00:00Z")
