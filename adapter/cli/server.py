@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from adapter.cli.base import GUNICORN_CONF, REPO_ROOT, _read, cli, get_settings, world_clock
+from adapter.cli.base import GUNICORN_CONF, _read, cli, get_settings, world_clock
 from adapter.config import load_settings, with_embedded_defaults
 
 
@@ -42,7 +42,7 @@ def _usable_database(ctx: click.Context, settings) -> None:
               help="Port of the local provider sandbox, started when no provider keys are set.")
 @click.pass_context
 def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
-    """Serve the webhooks (gunicorn with deploy/gunicorn.conf.py) and run the sync worker.
+    """Serve the webhooks (gunicorn with webhooks/gunicorn_conf.py) and run the sync worker.
 
     With neither STRIPE_API_KEY nor CHARGEBEE_API_KEY set, it also starts the
     local provider sandbox and seeds a demo account per article policy.
@@ -65,7 +65,7 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
     try:
         if not settings.has_provider_keys:
             try:
-                sandbox = embedded.start_sandbox(REPO_ROOT, sandbox_port, settings.database)
+                sandbox = embedded.start_sandbox(sandbox_port, settings.database)
             except embedded.EmbeddedError as exc:
                 click.echo(f"seatsync: {exc}", err=True)
                 ctx.exit(2)
@@ -87,7 +87,7 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
             embedded.write_session(settings.database, {}, url=f"http://{bind}")  # where `seatsync send` posts
         session_written = True
         click.echo(f"seatsync: database {settings.database}, mappings {settings.mappings}, listening on http://{bind}")
-        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), "--bind", bind,
+        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONF, "--bind", bind,
                                    "webhooks:create_app()"], env=env)
         thread = None
         if sandbox is not None:  # the demo's frozen clocks follow the world's now while seat changes wait
