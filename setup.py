@@ -18,7 +18,7 @@ setup(
     package_data={
         # PEP 561: the packages carry their type hints.
         "adapter": ["py.typed"],
-        "webhooks": ["py.typed", "templates/*/*.html"],
+        "webhooks": ["py.typed", "openapi.json", "templates/*/*.html"],
         "seatsync_mappings": ["*.toml"],
         "seatsync_sandbox": ["*.md"],
     },

@@ -17,7 +17,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     """The app factory: ``gunicorn 'webhooks:create_app()'`` or ``create_app(settings)`` in tests."""
     if settings is None:
         settings = with_embedded_defaults(load_settings())
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)  # no static files: every route is in openapi.json
     app.config["SEATSYNC"] = settings
     # Reject bodies larger than the largest legal batch (1,000 events) early.
     app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024
@@ -40,6 +40,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from . import ops
     app.register_blueprint(ops.bp)
+
+    from . import openapi
+    app.register_blueprint(openapi.bp)
 
     @app.get("/healthz")
     def healthz():

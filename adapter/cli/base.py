@@ -7,6 +7,7 @@ with one line naming it and a non-zero exit.
 from __future__ import annotations
 
 import os
+
 import click
 
 from adapter.config import ConfigError, Settings, load_settings, with_embedded_defaults
@@ -114,6 +115,7 @@ def require_world(ctx: click.Context, command: str) -> None:
     if settings.has_provider_keys or "SEATSYNC_MAPPINGS" in os.environ:
         return
     if session_env(settings.database) is None:
-        click.echo(f"seatsync: {command}: the embedded world is not running, and the default mappings have only placeholder "
-                   "price ids; start it with `make run` (or set SEATSYNC_MAPPINGS and the provider keys)", err=True)
+        click.echo(f"seatsync: {command}: the embedded world is not running, and the default mappings have only "
+                   "placeholder price ids; start it with `make run` (or set SEATSYNC_MAPPINGS and the provider keys)",
+                   err=True)
         ctx.exit(2)

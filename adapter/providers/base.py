@@ -224,6 +224,9 @@ class Provider(Protocol):
 
     def configured(self, settings: Any) -> bool: ...
 
+    def doctor(self, settings: Any, catalog: Any, url: str | None) -> list[Any]:
+        """``seatsync doctor``'s findings (``adapter/providers/doctor.py`` ``Finding``); raises ``CannotCheck``."""
+
     def amount_owed(self, invoice: dict) -> int:
         """What a mirrored invoice row still owes."""
 

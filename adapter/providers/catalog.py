@@ -17,8 +17,9 @@ from adapter.billing.policy import Catalog
 from adapter.providers.retry import call_with_retries
 
 
-def _prices(catalog: Catalog, provider: str):
-    """(price id, unit amount, currency, interval, display name, kind) for each price of ``provider``."""
+def catalogue_prices(catalog: Catalog, provider: str):
+    """(price id, unit amount, currency, interval, display name, kind, source file) for each price of
+    ``provider`` (``seatsync doctor`` checks the same list this module creates)."""
     for plan in catalog.plans.values():
         if plan.provider != provider:
             continue
@@ -26,14 +27,24 @@ def _prices(catalog: Catalog, provider: str):
         if plan.base_fee:
             prices.append((plan.base_fee, f"{plan.name} base fee", "addon"))
         for price, name, kind in prices:
-            yield price.price_id, price.unit_amount, plan.currency, plan.interval, name, kind
+            yield price.price_id, price.unit_amount, plan.currency, plan.interval, name, kind, plan.source
             for change in price.price_changes:
-                yield change.price_id, change.unit_amount, plan.currency, plan.interval, name, kind
+                if change.price_id != price.price_id:
+                    yield change.price_id, change.unit_amount, plan.currency, plan.interval, name, kind, plan.source
     for addon in catalog.addons.values():
         if addon.provider == provider:
-            yield addon.price.price_id, addon.price.unit_amount, addon.currency, addon.interval, addon.name, "addon"
-            for change in addon.price.price_changes:
-                yield change.price_id, change.unit_amount, addon.currency, addon.interval, addon.name, "addon"
+            price = addon.price
+            yield price.price_id, price.unit_amount, addon.currency, addon.interval, addon.name, "addon", addon.source
+            for change in price.price_changes:
+                if change.price_id != price.price_id:
+                    yield (change.price_id, change.unit_amount, addon.currency, addon.interval, addon.name, "addon",
+                           addon.source)
+
+
+def _prices(catalog: Catalog, provider: str):
+    """(price id, unit amount, currency, interval, display name, kind) for each price of ``provider``."""
+    for price_id, amount, currency, interval, name, kind, _ in catalogue_prices(catalog, provider):
+        yield price_id, amount, currency, interval, name, kind
 
 
 def create_stripe_prices(client, catalog: Catalog) -> dict[str, str]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 
 from adapter import accounts, store
 from adapter.billing.engine import ExpectedLine
@@ -32,21 +33,27 @@ class _Actual:
     row: dict
     invoice: str
     source: str  # invoice | credit_note | pending
+    _keys: list[tuple] | None = field(default=None, repr=False, compare=False)
 
     @property
     def credit(self) -> bool:
         return self.row["amount"] < 0
 
     def keys(self, provider: str) -> list[tuple]:
-        row = self.row
-        ends = [row["period_end"]]
-        slack = registry.get(provider).line_end_slack_seconds
-        if slack and row["period_end"] is not None:
-            ends.append(row["period_end"] + slack)  # a shown end before the period's end
-        return [_key(row["price"], row["period_start"], end, row["quantity"], self.credit) for end in ends]
+        # Computed once: the matching passes ask for them per candidate line.
+        if self._keys is None:
+            row = self.row
+            ends = [row["period_end"]]
+            slack = registry.get(provider).line_end_slack_seconds
+            if slack and row["period_end"] is not None:
+                ends.append(row["period_end"] + slack)  # a shown end before the period's end
+            self._keys = [_key(row["price"], row["period_start"], end, row["quantity"], self.credit) for end in ends]
+        return self._keys
 
 
+@lru_cache(maxsize=65536)
 def _expected_key(line: ExpectedLine) -> tuple:
+    # Expected lines are frozen values; the passes ask for the same line's key many times.
     return _key(line.price_id, _seconds(to_us(line.period_start)),
                 _seconds(to_us(line.period_end)), line.quantity, line.amount < 0)
 
@@ -76,7 +83,9 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
     until_us, since_us = report.until_us, report.since_us
     lifecycle = registry.lifecycle(store.mirror_row(db, "mirror_subscriptions", link.provider, link.subscription))
     ends_us = lifecycle.at_us if lifecycle is not None and lifecycle.state == "cancelled" else None
-    expectation = report.expectations[link.account] = expected_bill(db, catalog, link, until_us, ends_us=ends_us)
+    expectation = expected_bill(db, catalog, link, until_us, ends_us=ends_us)
+    if report.keep_expectations:
+        report.expectations[link.account] = expectation
     plan, provider = expectation.plan, link.provider
     facts = registry.get(provider)
     currency = plan.currency
@@ -101,6 +110,7 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
     _match_one_field_wrong(catalog, link, left_expected, left_actual, currency, out)
     if facts.reshapes_open_charges:
         _reshaped(left_expected, left_actual, tolerance)
+    _invoiced_early(link, expectation.bill.pending, left_actual, tolerance)
     _leftover_actual(link, left_actual, matched_keys, currency, out)
 
     pending = [_Actual(row, "", "pending") for row in store.recon_pending_charges(db, provider, link.subscription)]
@@ -167,12 +177,19 @@ def _match_exact(link: accounts.Account, expected: list[ExpectedLine], actual: l
 def _match_one_field_wrong(catalog: Catalog, link: accounts.Account, left_expected: list[ExpectedLine],
                            left_actual: list[_Actual], currency: str, out: list[Difference]) -> None:
     """Pass 2: the same line with one field wrong (quantity at renewal, or price); both sides leave the lists."""
+    # The candidates of an actual line are the expected lines of the same period and sign, in their order:
+    # indexed once instead of scanning every leftover expected line per actual line.
+    by_period: dict[tuple, list[int]] = {}
+    for index, line in enumerate(left_expected):
+        start, end = _expected_key(line)[1:3]
+        by_period.setdefault((start, end, line.amount < 0), []).append(index)
+    taken: set[int] = set()
     for item in list(left_actual):
         row = item.row
-        for line in left_expected:
-            same_period = (_expected_key(line)[1:3] in [k[1:3] for k in item.keys(link.provider)])
-            if not same_period or (line.amount < 0) != item.credit:
-                continue
+        spans = {(k[1], k[2], item.credit) for k in item.keys(link.provider)}
+        candidates = sorted({index for span in spans for index in by_period.get(span, ()) if index not in taken})
+        for index in candidates:
+            line = left_expected[index]
             if line.price_id == row["price"] and not line.proration and line.quantity != row["quantity"]:
                 out.append(_diff(link, "wrong_quantity_at_renewal", line, item, currency,
                                  f"billed {row['quantity']} at renewal, the ledger had {line.quantity}"))
@@ -188,9 +205,27 @@ def _match_one_field_wrong(catalog: Catalog, link: accounts.Account, left_expect
                                  f"expected {line.amount}"))
             else:
                 continue
-            left_expected.remove(line)
+            taken.add(index)
             left_actual.remove(item)
             break
+    left_expected[:] = [line for index, line in enumerate(left_expected) if index not in taken]
+
+
+def _invoiced_early(link: accounts.Account, pending: tuple[ExpectedLine, ...], left_actual: list[_Actual],
+                    tolerance: int) -> None:
+    """An invoiced line that is exactly a line the policy still expects pending (the provider invoiced it
+    before its time, e.g. an invoice created by hand): the money is right, so it is matched, not unexpected.
+    The policies here do not care when a correct line is invoiced, so nothing is reported."""
+    by_key: dict[tuple, list[ExpectedLine]] = {}
+    for line in pending:
+        by_key.setdefault(_expected_key(line), []).append(line)
+    for item in list(left_actual):
+        for key in item.keys(link.provider):
+            lines = by_key.get(key)
+            if lines and abs(item.row["amount"] - lines[0].amount) <= tolerance:
+                lines.pop(0)
+                left_actual.remove(item)
+                break
 
 
 def _leftover_actual(link: accounts.Account, left_actual: list[_Actual], matched_keys: set[tuple], currency: str,

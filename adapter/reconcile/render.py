@@ -35,10 +35,12 @@ def render_table(report: Report) -> list[str]:
     """Lines of text for people: the summary, then one line per difference."""
     summary = report.summary()
     money = ", ".join(format_amount(amount, currency) for currency, amount in summary["money_at_stake"].items())
+    owed = ", ".join(format_amount(amount, currency) for currency, amount in summary["receivables"].items())
     out = [f"window   {summary['since']} → {summary['until']}",
            f"checked  {summary['accounts']} accounts, {summary['invoices']} invoices, {summary['lines']} expected "
            f"and {summary['actual_lines']} actual lines",
-           f"found    {summary['differences']} differences" + (f", {money} at stake" if money else "")]
+           f"found    {summary['differences']} differences" + (f", {money} at stake" if money else "")
+           + (f", {owed} receivable on unpaid invoices" if owed else "")]
     for kind, count in summary["by_kind"].items():
         out.append(f"  {kind:<26} {count}")
     for error in report.errors:

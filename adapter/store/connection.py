@@ -36,8 +36,12 @@ def open_db(path: str | Path | None = None, *, migrate: bool = True) -> sqlite_u
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_SECONDS * 1000)}")
     db = sqlite_utils.Database(conn)
-    if migrate:
+    if migrate and MIGRATIONS.pending(db):
         MIGRATIONS.apply(db)
+        # New tables or indexes: give the planner statistics now, not when the first hourly optimize runs.
+        from adapter.store.statistics import optimize
+
+        optimize(db, full=True)
     return db
 
 

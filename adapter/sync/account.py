@@ -409,9 +409,10 @@ def _baseline_or_drift(db: sqlite_utils.Database, linked: Account, state: Subscr
     account = linked.account
     sync = store.sync_state(db, account) or {}
     if sync.get("baseline_quantity") is None and state.quantity is not None:
-        # First look at this subscription: what it bills up to now is taken as given;
-        # from now on it must follow the ledger.
-        store.set_baseline(db, account, state.quantity, max(start, provider_now))
+        # First look at this subscription: what it billed up to the link is taken as given; from the
+        # link on it must follow the ledger. The link instant, not this look's: seat changes between the
+        # two are dated as they happened, as reconciliation (adapter/billing/expected) expects them.
+        store.set_baseline(db, account, state.quantity, max(start, min(provider_now, linked.linked_us)))
         return store.sync_state(db, account) or {}
     if state.quantity is not None and sync.get("last_set_quantity") is not None \
             and state.quantity != sync["last_set_quantity"]:

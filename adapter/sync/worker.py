@@ -179,6 +179,7 @@ class Worker:
             ("sweeper", lambda: sweeper.sweep_if_due(db, self.settings)),
             ("price notices", lambda: price_notices.notify_price_changes(db, self.catalog, at_us=self.now_us())),
             ("notifications", lambda: notify.deliver_due_notifications(db, self.settings, owner=self.owner)),
+            ("planner statistics", lambda: store.optimize_if_due(db, self.now_us())),
         ):
             try:
                 task()

@@ -42,6 +42,12 @@ class Chargebee:
     threshold_call = staticmethod(calls.threshold_call)
     price_change_call = staticmethod(calls.price_change_call)
 
+    def doctor(self, settings: Any, catalog, url: str | None) -> list:
+        """``seatsync doctor``: the catalogue's prices, the webhook endpoint and the settings, as findings."""
+        from adapter.providers.chargebee import doctor
+
+        return doctor.check(settings, catalog, url)
+
     def configured(self, settings: Any) -> bool:
         return bool(settings.chargebee_api_key)
 

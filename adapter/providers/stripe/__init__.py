@@ -47,6 +47,12 @@ class Stripe:
         # price (price_change_not_applied).
         return None
 
+    def doctor(self, settings: Any, catalog, url: str | None) -> list:
+        """``seatsync doctor``: the catalogue's prices, the webhook endpoint and the settings, as findings."""
+        from adapter.providers.stripe import doctor
+
+        return doctor.check(settings, catalog, url)
+
     def configured(self, settings: Any) -> bool:
         return bool(settings.stripe_api_key)
 
