@@ -30,6 +30,25 @@ def _usable_database(ctx: click.Context, settings) -> None:
         ctx.exit(2)
 
 
+def _refuse_taken_ports(ctx: click.Context, bind: str, sandbox_port: int | None) -> None:
+    """A second serve must stop here, before it touches the database, the sandbox or the session file of the
+    one already running (issue 13 item 8): probe each port by binding it, then let it go at once."""
+    import socket
+
+    host, _, port = bind.rpartition(":")
+    wanted = [("--bind", host.strip("[]"), int(port))]
+    if sandbox_port is not None:
+        wanted.append(("--sandbox-port", "127.0.0.1", sandbox_port))
+    for flag, address, number in wanted:
+        with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as probe:
+            try:
+                probe.bind((address, number))
+            except OSError as exc:
+                click.echo(f"seatsync: serve: {flag} {address}:{number} is taken ({exc.strerror}); "
+                           "is another seatsync running?", err=True)
+                ctx.exit(2)
+
+
 @cli.command(short_help="Serve the webhooks and run the sync worker (make run).",
              epilog=("Examples:\n\n\b\n"
                      "  seatsync serve\n"
@@ -53,6 +72,7 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
 
     settings = get_settings(ctx, join_embedded=False)  # serve starts its own world
     _bind(bind)
+    _refuse_taken_ports(ctx, bind, None if settings.has_provider_keys else sandbox_port)
     _usable_database(ctx, settings)
     env = dict(os.environ)
     sandbox = None
