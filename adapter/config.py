@@ -12,7 +12,7 @@ import binascii
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -22,6 +22,14 @@ STRIPE_TEST_RATE = 24.0  # Stripe: 25 operations/s in test mode
 STRIPE_LIVE_RATE = 95.0  # 100/s live
 CHARGEBEE_RATE = 140 / 60  # Chargebee test sites: 150/min
 CHARGEBEE_DEFAULT_API_BASE = "https://{site}.chargebee.com"
+
+
+def default_mappings() -> Path:
+    """The policies shipped with seatsync (``mappings/`` in a checkout, ``seatsync_mappings`` when installed):
+    found from the package, so an installed seatsync does not depend on the working directory."""
+    from importlib.resources import files
+
+    return Path(str(files("seatsync_mappings")))
 
 
 class ConfigError(Exception):
@@ -36,7 +44,7 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class Settings:
     database: Path = Path("./var/seatsync.db")
-    mappings: Path = Path("./mappings")
+    mappings: Path = field(default_factory=default_mappings)
     product_secrets: tuple[str, ...] = ()
     stripe_api_key: str | None = None
     stripe_api_base: str = STRIPE_DEFAULT_API_BASE
@@ -174,7 +182,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError("SEATSYNC_OPS_TOKEN", "must be at least 16 characters")
     return Settings(
         database=Path(env.get("SEATSYNC_DATABASE") or "./var/seatsync.db"),
-        mappings=Path(env.get("SEATSYNC_MAPPINGS") or "./mappings"),
+        mappings=Path(env.get("SEATSYNC_MAPPINGS") or default_mappings()),
         product_secrets=_secret_list("SEATSYNC_PRODUCT_SECRETS", env.get("SEATSYNC_PRODUCT_SECRETS")),
         stripe_api_key=env.get("STRIPE_API_KEY") or None,
         stripe_api_base=_url("STRIPE_API_BASE", env.get("STRIPE_API_BASE")) or STRIPE_DEFAULT_API_BASE,

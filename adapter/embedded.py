@@ -1,8 +1,9 @@
 """The embedded setup behind ``make run``: the local provider sandbox and a ready demo world.
 
 With no provider keys configured, ``seatsync serve`` starts the sandbox that
-ships in the source tree (``python -m tests.sandbox``, a separate process:
-seatsync never imports it), points both SDKs at it, registers seatsync's
+ships with the distribution (``python -m seatsync_sandbox``, the source tree's
+``tests/sandbox`` installed under that name; a separate process: seatsync never
+imports it), points both SDKs at it, registers seatsync's
 webhook receivers with it, and seeds one demo account per article policy, so
 a newcomer can ``seatsync send`` a seat event and watch quantities and
 pending charges change.
@@ -76,15 +77,20 @@ def _state_secret(state_dir: Path, name: str, make) -> str:
     return value
 
 
-def start_sandbox(repo_root: Path, port: int, database: Path, *, timeout: float = 20.0) -> EmbeddedSandbox:
-    if not (repo_root / "tests" / "sandbox" / "__main__.py").exists():
-        raise EmbeddedError("no provider keys are set and this installation has no local sandbox "
-                            "(it ships with the source tree): set STRIPE_API_KEY or CHARGEBEE_API_KEY")
+SANDBOX_MODULE = "seatsync_sandbox"
+
+
+def start_sandbox(port: int, database: Path, *, timeout: float = 20.0) -> EmbeddedSandbox:
+    import importlib.util
+
+    if importlib.util.find_spec(SANDBOX_MODULE) is None:
+        raise EmbeddedError(f"no provider keys are set and this installation has no local sandbox ({SANDBOX_MODULE}): "
+                            "reinstall seatsync, or set STRIPE_API_KEY or CHARGEBEE_API_KEY")
     url = f"http://127.0.0.1:{port}"
     log_path = database.parent / "embedded" / "sandbox.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:  # the sandbox's request log, out of the way of seatsync's own
-        process = subprocess.Popen([sys.executable, "-m", "tests.sandbox", "--port", str(port)], cwd=repo_root,
+        process = subprocess.Popen([sys.executable, "-m", SANDBOX_MODULE, "--port", str(port)],
                                    stdout=log, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + timeout
     while True:
@@ -126,7 +132,7 @@ def write_session(database: Path, env: dict[str, str], *, url: str | None = None
 
     ``seatsync reconcile``, ``preview`` or ``worker`` run from a second terminal must talk to the same
     sandbox and read the catalogue with the price ids the sandbox created; without this they would use
-    ``./mappings`` and see every mirrored line as a foreign price. ``seatsync send`` posts to ``url``
+    the default mappings and see every mirrored line as a foreign price. ``seatsync send`` posts to ``url``
     (``serve --bind``), and the world's now is the wall clock plus ``offset_us``.
     """
     path = database.parent / "embedded" / SESSION_FILE

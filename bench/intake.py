@@ -1,6 +1,6 @@
 """Intake benchmark: signed single events per second and latency, seatsync vs a bare 202 endpoint.
 
-Both servers are gunicorn with ``deploy/gunicorn.conf.py`` on loopback, running
+Both servers are gunicorn with ``webhooks/gunicorn_conf.py`` (``seatsync serve``'s) on loopback, running
 side by side in the same run and driven alternately, in rounds, by the same
 client (so a noisy moment on the machine hits both alike): a pool of
 threads, each with a keep-alive connection, posting pre-signed single events
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-GUNICORN_CONF = REPO_ROOT / "deploy" / "gunicorn.conf.py"
+GUNICORN_CONF = "python:webhooks.gunicorn_conf"  # the one `seatsync serve` uses
 PATH = "/webhooks/product"
 WARMUP = 50
 
@@ -44,7 +44,7 @@ class Server:
 
     def __init__(self, app: str, env: dict):
         self.port = _free_port()
-        argv = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF),
+        argv = [sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONF,
                 "--bind", f"127.0.0.1:{self.port}", app]
         self.process = subprocess.Popen(argv, cwd=REPO_ROOT, env=env, start_new_session=True,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -204,7 +204,7 @@ def run_intake(*, count: int = 3000, concurrency: int = 16, rounds: int = 5) -> 
         "benchmark": "intake: signed single events, keep-alive clients, loopback",
         "machine": {"cpus": multiprocessing.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
-        "gunicorn": {"config": str(GUNICORN_CONF.relative_to(REPO_ROOT)),
+        "gunicorn": {"config": GUNICORN_CONF,
                      "workers": int(os.environ.get("SEATSYNC_WORKERS", max(1, min(4, multiprocessing.cpu_count())))),
                      "threads": int(os.environ.get("SEATSYNC_THREADS", 16))},
         "concurrency": concurrency,

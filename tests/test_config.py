@@ -2,13 +2,13 @@ import pytest
 
 from adapter.config import ConfigError, load_settings, new_whsec, validate_whsec
 
-from .conftest import PRODUCT_SECRET, ROTATED_SECRET
+from .conftest import PRODUCT_SECRET, REPO_ROOT, ROTATED_SECRET
 
 
 def test_defaults_when_environment_is_empty():
     settings = load_settings({})
     assert str(settings.database) == "var/seatsync.db"
-    assert str(settings.mappings) == "mappings"
+    assert settings.mappings == REPO_ROOT / "mappings"  # the shipped default, found from its package
     assert settings.product_secrets == ()
     assert settings.stripe_api_base == "https://api.stripe.com"
     assert not settings.has_provider_keys

@@ -7,14 +7,14 @@ with one line naming it and a non-zero exit.
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import click
 
 from adapter.config import ConfigError, Settings, load_settings, with_embedded_defaults
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-GUNICORN_CONF = REPO_ROOT / "deploy" / "gunicorn.conf.py"
+# gunicorn reads its settings from a module of the package (``python:`` config), so an installed seatsync
+# needs no file of the source tree.
+GUNICORN_CONF = "python:webhooks.gunicorn_conf"
 
 
 def get_settings(ctx: click.Context, *, join_embedded: bool = True) -> Settings:
@@ -115,6 +115,7 @@ def require_world(ctx: click.Context, command: str) -> None:
     if settings.has_provider_keys or "SEATSYNC_MAPPINGS" in os.environ:
         return
     if session_env(settings.database) is None:
-        click.echo(f"seatsync: {command}: the embedded world is not running, and ./mappings has only placeholder "
-                   "price ids; start it with `make run` (or set SEATSYNC_MAPPINGS and the provider keys)", err=True)
+        click.echo(f"seatsync: {command}: the embedded world is not running, and the default mappings have only "
+                   "placeholder price ids; start it with `make run` (or set SEATSYNC_MAPPINGS and the provider keys)",
+                   err=True)
         ctx.exit(2)

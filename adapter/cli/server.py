@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from adapter.cli.base import GUNICORN_CONF, REPO_ROOT, _read, cli, get_settings, world_clock
+from adapter.cli.base import GUNICORN_CONF, _read, cli, get_settings, world_clock
 from adapter.config import load_settings, with_embedded_defaults
 
 
@@ -30,6 +30,25 @@ def _usable_database(ctx: click.Context, settings) -> None:
         ctx.exit(2)
 
 
+def _refuse_taken_ports(ctx: click.Context, bind: str, sandbox_port: int | None) -> None:
+    """A second serve must stop here, before it touches the database, the sandbox or the session file of the
+    one already running (issue 13 item 8): probe each port by binding it, then let it go at once."""
+    import socket
+
+    host, _, port = bind.rpartition(":")
+    wanted = [("--bind", host.strip("[]"), int(port))]
+    if sandbox_port is not None:
+        wanted.append(("--sandbox-port", "127.0.0.1", sandbox_port))
+    for flag, address, number in wanted:
+        with socket.socket(socket.AF_INET6 if ":" in address else socket.AF_INET) as probe:
+            try:
+                probe.bind((address, number))
+            except OSError as exc:
+                click.echo(f"seatsync: serve: {flag} {address}:{number} is taken ({exc.strerror}); "
+                           "is another seatsync running?", err=True)
+                ctx.exit(2)
+
+
 @cli.command(short_help="Serve the webhooks and run the sync worker (make run).",
              epilog=("Examples:\n\n\b\n"
                      "  seatsync serve\n"
@@ -42,7 +61,7 @@ def _usable_database(ctx: click.Context, settings) -> None:
               help="Port of the local provider sandbox, started when no provider keys are set.")
 @click.pass_context
 def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
-    """Serve the webhooks (gunicorn with deploy/gunicorn.conf.py) and run the sync worker.
+    """Serve the webhooks (gunicorn with webhooks/gunicorn_conf.py) and run the sync worker.
 
     With neither STRIPE_API_KEY nor CHARGEBEE_API_KEY set, it also starts the
     local provider sandbox and seeds a demo account per article policy.
@@ -53,6 +72,7 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
 
     settings = get_settings(ctx, join_embedded=False)  # serve starts its own world
     _bind(bind)
+    _refuse_taken_ports(ctx, bind, None if settings.has_provider_keys else sandbox_port)
     _usable_database(ctx, settings)
     env = dict(os.environ)
     sandbox = None
@@ -65,7 +85,7 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
     try:
         if not settings.has_provider_keys:
             try:
-                sandbox = embedded.start_sandbox(REPO_ROOT, sandbox_port, settings.database)
+                sandbox = embedded.start_sandbox(sandbox_port, settings.database)
             except embedded.EmbeddedError as exc:
                 click.echo(f"seatsync: {exc}", err=True)
                 ctx.exit(2)
@@ -87,7 +107,7 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
             embedded.write_session(settings.database, {}, url=f"http://{bind}")  # where `seatsync send` posts
         session_written = True
         click.echo(f"seatsync: database {settings.database}, mappings {settings.mappings}, listening on http://{bind}")
-        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF), "--bind", bind,
+        server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", GUNICORN_CONF, "--bind", bind,
                                    "webhooks:create_app()"], env=env)
         thread = None
         if sandbox is not None:  # the demo's frozen clocks follow the world's now while seat changes wait

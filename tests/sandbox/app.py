@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from flask import Flask, jsonify, request
 
-from tests.sandbox import chargebee, control, stripe
-from tests.sandbox.core import EXTENSION, World
+from . import chargebee, control, stripe
+from .core import EXTENSION, World
 
 # Each half: (module, API prefix). Both are built the same way (tests.sandbox.core docstring).
 HALVES = ((stripe, "stripe", "/v1"), (chargebee, "chargebee", "/api/v2"))
@@ -14,7 +14,7 @@ HALVES = ((stripe, "stripe", "/v1"), (chargebee, "chargebee", "/api/v2"))
 def create_app(config: dict | None = None) -> Flask:
     """Build a sandbox app. ``config`` is kept on ``world.config`` for the halves
     (e.g. ``{"seed": 1}``); the world is ``app.extensions["sandbox_world"]``."""
-    app = Flask("tests.sandbox")
+    app = Flask(__package__ or __name__)  # tests.sandbox or, installed, seatsync_sandbox
     world = World(config)
     app.extensions[EXTENSION] = world
     for half, name, prefix in HALVES:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from tests.sandbox.core import FAULT_KINDS, SandboxConfigError, current_world
+from .core import FAULT_KINDS, SandboxConfigError, current_world
 
 PROVIDERS = ("stripe", "chargebee")
 

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import base64
 
-from tests.sandbox.chargebee.api import bp as api_blueprint
-from tests.sandbox.chargebee.control import bp as control_blueprint
-from tests.sandbox.chargebee.errors import lock_timeout, rate_limited, server_error
-from tests.sandbox.chargebee.state import ChargebeeState
-from tests.sandbox.core import SandboxConfigError, World
+from .api import bp as api_blueprint
+from .control import bp as control_blueprint
+from .errors import lock_timeout, rate_limited, server_error
+from .state import ChargebeeState
+from ..core import SandboxConfigError, World
 
 __all__ = ["api_blueprint", "basic_auth_signer", "control_blueprint", "install", "ChargebeeState"]
 

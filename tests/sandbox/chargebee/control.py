@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from tests.sandbox.chargebee.errors import ChargebeeError
-from tests.sandbox.chargebee.ops import catalog, renewals, subscriptions
-from tests.sandbox.chargebee.ops.events import publish
-from tests.sandbox.chargebee.settings import SettingError, validated
-from tests.sandbox.chargebee.state import ChargebeeState
-from tests.sandbox.core import current_world
+from .errors import ChargebeeError
+from .ops import catalog, renewals, subscriptions
+from .ops.events import publish
+from .settings import SettingError, validated
+from .state import ChargebeeState
+from ..core import current_world
 
 bp = Blueprint("chargebee_control", __name__)
 

@@ -26,7 +26,7 @@ import typing
 from functools import lru_cache
 from typing import Any, ForwardRef
 
-from tests.sandbox.chargebee.errors import wrong_value
+from .errors import wrong_value
 
 SCALAR, FREE = "scalar", "free"  # a single value; Dict[Any, Any] (meta_data: a JSON string or an object)
 

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from tests.sandbox.chargebee.errors import missing, wrong_value
+from .errors import missing, wrong_value
 
 _TOKEN = re.compile(r"\[([^\]]*)\]")
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from tests.sandbox.chargebee.money import ROUNDING_MODES
+from .money import ROUNDING_MODES
 
 
 @dataclass

@@ -15,10 +15,10 @@ import time
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-from tests.sandbox.core import SlidingWindowLimiter
-from tests.sandbox.core.tables import Index, Journal, Queue, Table
+from ..core import SlidingWindowLimiter
+from ..core.tables import Index, Journal, Queue, Table
 
-from tests.sandbox.chargebee.settings import SiteSettings
+from .settings import SiteSettings
 
 TIME_MACHINE = "delorean"  # the one time machine a Chargebee test site has
 

@@ -28,13 +28,13 @@ changes happen under ``world.lock`` (one RLock), so request handlers never
 interleave half-applied updates.
 """
 
-from tests.sandbox.core.config import SandboxConfigError
-from tests.sandbox.core.faults import FAULT_KINDS, Faults, FaultSettings
-from tests.sandbox.core.idempotency import IdempotencyStore, StoredResponse
-from tests.sandbox.core.limiter import SlidingWindowLimiter
-from tests.sandbox.core.locks import ObjectLocks
-from tests.sandbox.core.webhooks import DeliverySettings, Endpoint, WebhookDispatcher
-from tests.sandbox.core.world import EXTENSION, World, current_world
+from .config import SandboxConfigError
+from .faults import FAULT_KINDS, Faults, FaultSettings
+from .idempotency import IdempotencyStore, StoredResponse
+from .limiter import SlidingWindowLimiter
+from .locks import ObjectLocks
+from .webhooks import DeliverySettings, Endpoint, WebhookDispatcher
+from .world import EXTENSION, World, current_world
 
 __all__ = ["EXTENSION", "FAULT_KINDS", "DeliverySettings", "Endpoint", "FaultSettings", "Faults", "IdempotencyStore",
            "ObjectLocks", "SandboxConfigError", "SlidingWindowLimiter", "StoredResponse", "WebhookDispatcher", "World",

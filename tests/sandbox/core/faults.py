@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from flask import Response, request
 
-from tests.sandbox.core.config import SandboxConfigError, check_count, check_non_negative, check_rate
+from .config import SandboxConfigError, check_count, check_non_negative, check_rate
 
 FAULT_KINDS = ("rate_limit", "server_error", "timeout", "lock_timeout")
 

@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
-from tests.sandbox.core.config import SandboxConfigError, check_count, check_non_negative, check_rate
+from .config import SandboxConfigError, check_count, check_non_negative, check_rate
 
 Signer = Callable[[bytes], dict]
 SignerFactory = Callable[[dict], Signer]

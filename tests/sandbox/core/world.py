@@ -7,10 +7,10 @@ from typing import Any, Callable
 
 from flask import current_app
 
-from tests.sandbox.core.faults import Faults
-from tests.sandbox.core.idempotency import IdempotencyStore
-from tests.sandbox.core.locks import ObjectLocks
-from tests.sandbox.core.webhooks import WebhookDispatcher
+from .faults import Faults
+from .idempotency import IdempotencyStore
+from .locks import ObjectLocks
+from .webhooks import WebhookDispatcher
 
 # The key under which ``create_app`` keeps the world in ``app.extensions``.
 EXTENSION = "sandbox_world"

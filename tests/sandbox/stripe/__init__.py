@@ -18,11 +18,11 @@ import json
 from flask import Response
 from stripe import WebhookSignature
 
-from tests.sandbox.core import SandboxConfigError, World
-from tests.sandbox.stripe.api import bp as api_blueprint
-from tests.sandbox.stripe.control import bp as control_blueprint
-from tests.sandbox.stripe.errors import StripeError
-from tests.sandbox.stripe.state import StripeState
+from ..core import SandboxConfigError, World
+from .api import bp as api_blueprint
+from .control import bp as control_blueprint
+from .errors import StripeError
+from .state import StripeState
 
 __all__ = ["api_blueprint", "control_blueprint", "install", "stripe_signer", "StripeState"]
 

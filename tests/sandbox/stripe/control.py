@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from tests.sandbox.core import SandboxConfigError, current_world
-from tests.sandbox.stripe.errors import StripeError
-from tests.sandbox.stripe.ops.clocks import advance_default_clock
-from tests.sandbox.stripe.settings import validated_changes
-from tests.sandbox.stripe.state import StripeState
+from ..core import SandboxConfigError, current_world
+from .errors import StripeError
+from .ops.clocks import advance_default_clock
+from .settings import validated_changes
+from .state import StripeState
 
 bp = Blueprint("stripe_control", __name__)
 

@@ -22,7 +22,7 @@ import stripe.params as stripe_params
 import stripe.params.test_helpers as stripe_test_helper_params
 from stripe._request_options import RequestOptions
 
-from tests.sandbox.stripe.errors import StripeError
+from .errors import StripeError
 
 _KEY_PART = re.compile(r"\[([^\]]*)\]")
 _NAME = re.compile(r"\b([A-Z][A-Za-z0-9_]*)\b")

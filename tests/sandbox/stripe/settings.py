@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Any
 
-from tests.sandbox.core import SandboxConfigError
+from ..core import SandboxConfigError
 
 DEFAULT_REQUESTS_PER_SECOND = 25
 DEFAULT_QUANTITY_UPDATES_PER_HOUR = 200

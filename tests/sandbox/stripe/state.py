@@ -14,10 +14,10 @@ import threading
 import time
 from typing import Any
 
-from tests.sandbox.core import SlidingWindowLimiter, World
-from tests.sandbox.core.tables import Index, Journal, Table
-from tests.sandbox.stripe.errors import StripeError
-from tests.sandbox.stripe.settings import StripeLimits
+from ..core import SlidingWindowLimiter, World
+from ..core.tables import Index, Journal, Table
+from .errors import StripeError
+from .settings import StripeLimits
 
 API_VERSION = "2026-10-28.endive"
 LIVE_STATUSES = ("active", "past_due")  # subscriptions that renew

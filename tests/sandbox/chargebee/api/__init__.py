@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from tests.sandbox.chargebee.api import customers, events, invoices, subscriptions
-from tests.sandbox.chargebee.api.http import gatekeeping
-from tests.sandbox.chargebee.errors import ChargebeeError
+from . import customers, events, invoices, subscriptions
+from .http import gatekeeping
+from ..errors import ChargebeeError
 
 bp = Blueprint("chargebee_api", __name__)
 bp.before_request(gatekeeping)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from tests.sandbox.chargebee.api.http import current_state, listing, match_string, read, sorted_by, write
-from tests.sandbox.chargebee.ops import catalog
-from tests.sandbox.chargebee.ops.render import render_customer
-from tests.sandbox.chargebee.state import public
+from .http import current_state, listing, match_string, read, sorted_by, write
+from ..ops import catalog
+from ..ops.render import render_customer
+from ..state import public
 
 bp = Blueprint("customers", __name__)
 

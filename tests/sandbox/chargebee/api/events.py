@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from tests.sandbox.chargebee import params as p
-from tests.sandbox.chargebee.api.http import current_state, listing, match_string, match_time, read, write
-from tests.sandbox.chargebee.api.http import with_delivery_status
-from tests.sandbox.chargebee.errors import ChargebeeError, not_found, wrong_value
-from tests.sandbox.chargebee.ops import endpoints, renewals
-from tests.sandbox.chargebee.state import TIME_MACHINE, public
-from tests.sandbox.core import current_world
+from .. import params as p
+from .http import current_state, listing, match_string, match_time, read, write
+from .http import with_delivery_status
+from ..errors import ChargebeeError, not_found, wrong_value
+from ..ops import endpoints, renewals
+from ..state import TIME_MACHINE, public
+from ...core import current_world
 
 bp = Blueprint("events", __name__)
 

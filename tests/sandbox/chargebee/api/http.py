@@ -18,14 +18,14 @@ from typing import Callable
 
 from flask import Response, request
 
-from tests.sandbox.chargebee import params as p
-from tests.sandbox.chargebee.declared import check as check_declared
-from tests.sandbox.chargebee.errors import ChargebeeError, lock_timeout, rate_limited, wrong_value
-from tests.sandbox.chargebee.ops.events import publish
-from tests.sandbox.chargebee.ops.render import render_customer, render_subscription
-from tests.sandbox.chargebee.ops.subscriptions import Outcome
-from tests.sandbox.chargebee.state import ChargebeeState, public
-from tests.sandbox.core import current_world
+from .. import params as p
+from ..declared import check as check_declared
+from ..errors import ChargebeeError, lock_timeout, rate_limited, wrong_value
+from ..ops.events import publish
+from ..ops.render import render_customer, render_subscription
+from ..ops.subscriptions import Outcome
+from ..state import ChargebeeState, public
+from ...core import current_world
 
 IDEMPOTENCY_HEADER = "chargebee-idempotency-key"
 REPLAYED_HEADER = "chargebee-idempotency-replayed"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from tests.sandbox.chargebee import params as p
-from tests.sandbox.chargebee.api.http import candidates, current_state, listing, match_string, read, sorted_by, write
-from tests.sandbox.chargebee.errors import ChargebeeError, not_found, wrong_value
-from tests.sandbox.chargebee.ops import catalog, invoices, renewals, subscriptions
-from tests.sandbox.chargebee.state import public
+from .. import params as p
+from .http import candidates, current_state, listing, match_string, read, sorted_by, write
+from ..errors import ChargebeeError, not_found, wrong_value
+from ..ops import catalog, invoices, renewals, subscriptions
+from ..state import public
 
 bp = Blueprint("invoices", __name__)
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from tests.sandbox.chargebee import params as p
-from tests.sandbox.chargebee.api.http import (candidates, current_state, listing, match_string, read, sorted_by,
+from .. import params as p
+from .http import (candidates, current_state, listing, match_string, read, sorted_by,
                                               subscription_body, write)
-from tests.sandbox.chargebee.ops import estimates, lifecycle, subscriptions
-from tests.sandbox.chargebee.ops.render import render_customer, render_subscription
+from ..ops import estimates, lifecycle, subscriptions
+from ..ops.render import render_customer, render_subscription
 
 bp = Blueprint("subscriptions", __name__)
 

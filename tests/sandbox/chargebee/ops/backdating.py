@@ -35,10 +35,10 @@ still created now (document date now), their lines dated from the backdated inst
 
 from __future__ import annotations
 
-from tests.sandbox.chargebee import params as p
-from tests.sandbox.chargebee.errors import ChargebeeError, missing, wrong_value
-from tests.sandbox.chargebee.state import ChargebeeState
-from tests.sandbox.chargebee.terms import align_start, to_datetime
+from .. import params as p
+from ..errors import ChargebeeError, missing, wrong_value
+from ..state import ChargebeeState
+from ..terms import align_start, to_datetime
 
 CHANGE_OPTIONS = ("immediately", "end_of_term", "specific_date")
 BACKDATING_STATUSES = ("active", "cancelled", "non_renewing")

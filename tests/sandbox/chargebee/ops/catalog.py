@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from tests.sandbox.chargebee import params as p
-from tests.sandbox.chargebee.errors import ChargebeeError, not_found, wrong_value
-from tests.sandbox.chargebee.ops.events import record
-from tests.sandbox.chargebee.ops.render import render_customer
-from tests.sandbox.chargebee.state import ChargebeeState
-from tests.sandbox.chargebee.terms import PERIOD_UNITS
+from .. import params as p
+from ..errors import ChargebeeError, not_found, wrong_value
+from .events import record
+from .render import render_customer
+from ..state import ChargebeeState
+from ..terms import PERIOD_UNITS
 
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_.\-@~]{1,100}$")
 

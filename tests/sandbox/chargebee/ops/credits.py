@@ -3,9 +3,9 @@
 
 from __future__ import annotations
 
-from tests.sandbox.chargebee.ops.events import record
-from tests.sandbox.chargebee.ops.invoices import settle_if_covered, touch_invoice
-from tests.sandbox.chargebee.state import ChargebeeState
+from .events import record
+from .invoices import settle_if_covered, touch_invoice
+from ..state import ChargebeeState
 
 
 def _new_credit_note(state: ChargebeeState, sub: dict, lines: list[dict], amount: int, cn_type: str,

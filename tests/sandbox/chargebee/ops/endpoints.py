@@ -21,9 +21,9 @@ from urllib.parse import urlparse
 
 from chargebee.models import enums
 
-from tests.sandbox.chargebee import params as p
-from tests.sandbox.chargebee.errors import ChargebeeError, not_found, wrong_value
-from tests.sandbox.chargebee.state import ChargebeeState
+from .. import params as p
+from ..errors import ChargebeeError, not_found, wrong_value
+from ..state import ChargebeeState
 
 MAX_ENDPOINTS = 5
 EVENT_TYPES = frozenset(e.value for e in enums.EventType)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tests.sandbox.chargebee import params as p
-from tests.sandbox.chargebee.ops.render import render_subscription
-from tests.sandbox.chargebee.ops.renewals import renew
-from tests.sandbox.chargebee.ops.subscriptions import update_for_items
-from tests.sandbox.chargebee.state import ChargebeeState, public
+from .. import params as p
+from .render import render_subscription
+from .renewals import renew
+from .subscriptions import update_for_items
+from ..state import ChargebeeState, public
 
 
 def estimate_update_for_items(state: ChargebeeState, sub_id: str, prm: dict) -> dict:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.sandbox.chargebee.state import ChargebeeState, public
+from ..state import ChargebeeState, public
 
 
 def record(state: ChargebeeState, event_type: str, content: dict[str, Any], *, source: str = "api") -> dict:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tests.sandbox.chargebee.errors import ChargebeeError, invalid_state, not_found
-from tests.sandbox.chargebee.ops import catalog
-from tests.sandbox.chargebee.ops.events import record
-from tests.sandbox.chargebee.ops.render import render_customer, render_subscription
-from tests.sandbox.chargebee.state import ChargebeeState
+from ..errors import ChargebeeError, invalid_state, not_found
+from . import catalog
+from .events import record
+from .render import render_customer, render_subscription
+from ..state import ChargebeeState
 
 
 def _new_invoice(state: ChargebeeState, sub: dict, lines: list[dict], *, recurring: bool) -> dict:

@@ -31,18 +31,18 @@ receivables/refund handling, trials, ``invoice_date``) are refused with ``param_
 
 from __future__ import annotations
 
-from tests.sandbox.chargebee import params as p
-from tests.sandbox.chargebee.errors import ChargebeeError, invalid_state, missing, wrong_value
-from tests.sandbox.chargebee.ops.credits import issue_credits
-from tests.sandbox.chargebee.ops.events import record
-from tests.sandbox.chargebee.ops.lines import full_term_segments, line, open_unbilled
-from tests.sandbox.chargebee.ops.render import render_customer, render_subscription
-from tests.sandbox.chargebee.ops.renewals import invoice_unbilled, renew
-from tests.sandbox.chargebee.ops.subscriptions import (Outcome, _realize_charges, _start_term, drop_scheduled_change,
+from .. import params as p
+from ..errors import ChargebeeError, invalid_state, missing, wrong_value
+from .credits import issue_credits
+from .events import record
+from .lines import full_term_segments, line, open_unbilled
+from .render import render_customer, render_subscription
+from .renewals import invoice_unbilled, renew
+from .subscriptions import (Outcome, _realize_charges, _start_term, drop_scheduled_change,
                                                        get_subscription)
-from tests.sandbox.chargebee.proration import Segment, consolidate
-from tests.sandbox.chargebee.state import ChargebeeState
-from tests.sandbox.chargebee.terms import align_start
+from ..proration import Segment, consolidate
+from ..state import ChargebeeState
+from ..terms import align_start
 
 # Declared by chargebee-python but not modelled: refused when set to anything but their no-op value.
 UNMODELLED = {"cancel": ("account_receivables_handling", "refundable_credits_handling", "contract_term_cancel_option",

@@ -7,10 +7,10 @@ descriptions follow the MOCK credit-note sample ("<name> - Prorated Credits for
 
 from __future__ import annotations
 
-from tests.sandbox.chargebee.money import line_amount
-from tests.sandbox.chargebee.proration import Segment, billable, full_amount
-from tests.sandbox.chargebee.state import ChargebeeState
-from tests.sandbox.chargebee.terms import fraction_of_term, shown_end, to_datetime
+from ..money import line_amount
+from ..proration import Segment, billable, full_amount
+from ..state import ChargebeeState
+from ..terms import fraction_of_term, shown_end, to_datetime
 
 
 def segment_amount(state: ChargebeeState, seg: Segment) -> int:

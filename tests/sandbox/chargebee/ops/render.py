@@ -7,9 +7,9 @@ unbilled charges.
 
 from __future__ import annotations
 
-from tests.sandbox.chargebee.proration import entry_months, full_amount
-from tests.sandbox.chargebee.state import ChargebeeState, public
-from tests.sandbox.chargebee.terms import shown_end
+from ..proration import entry_months, full_amount
+from ..state import ChargebeeState, public
+from ..terms import shown_end
 
 
 def render_subscription(state: ChargebeeState, sub: dict) -> dict:

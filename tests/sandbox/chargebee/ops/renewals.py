@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from tests.sandbox.chargebee.errors import wrong_value
-from tests.sandbox.chargebee.ops.events import record
-from tests.sandbox.chargebee.ops.invoices import issue_invoice
-from tests.sandbox.chargebee.ops.lines import full_term_segments, line, open_unbilled, swept_line
-from tests.sandbox.chargebee.ops.render import render_customer, render_subscription
-from tests.sandbox.chargebee.state import ChargebeeState
-from tests.sandbox.chargebee.terms import add_period
+from ..errors import wrong_value
+from .events import record
+from .invoices import issue_invoice
+from .lines import full_term_segments, line, open_unbilled, swept_line
+from .render import render_customer, render_subscription
+from ..state import ChargebeeState
+from ..terms import add_period
 
 
 def invoice_unbilled(state: ChargebeeState, sub: dict) -> dict | None:
@@ -69,7 +69,7 @@ def travel_forward(state: ChargebeeState, destination_ms: int) -> list[dict]:
     """Move the site clock, renewing every subscription whose term ends on the way, in time order."""
     if destination_ms <= state.now_ms:
         raise wrong_value("destination_time", "destination_time : must be later than the time machine's current time")
-    from tests.sandbox.chargebee.ops.lifecycle import on_due  # (lifecycle builds on renew)
+    from .lifecycle import on_due  # (lifecycle builds on renew)
 
     invoices = []
     while True:

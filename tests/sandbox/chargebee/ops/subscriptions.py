@@ -29,18 +29,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tests.sandbox.chargebee import params as p
-from tests.sandbox.chargebee.errors import ChargebeeError, invalid_state, missing, not_found, wrong_value
-from tests.sandbox.chargebee.ops import catalog
-from tests.sandbox.chargebee.ops.backdating import at_term_end, effective_at
-from tests.sandbox.chargebee.ops.credits import issue_credits
-from tests.sandbox.chargebee.ops.events import record
-from tests.sandbox.chargebee.ops.invoices import issue_invoice
-from tests.sandbox.chargebee.ops.lines import full_term_segments, line, one_off_lines, open_unbilled, unbilled_from_line
-from tests.sandbox.chargebee.ops.render import render_customer, render_subscription
-from tests.sandbox.chargebee.proration import Segment, billable, consolidate
-from tests.sandbox.chargebee.state import ChargebeeState
-from tests.sandbox.chargebee.terms import add_period, align_start
+from .. import params as p
+from ..errors import ChargebeeError, invalid_state, missing, not_found, wrong_value
+from . import catalog
+from .backdating import at_term_end, effective_at
+from .credits import issue_credits
+from .events import record
+from .invoices import issue_invoice
+from .lines import full_term_segments, line, one_off_lines, open_unbilled, unbilled_from_line
+from .render import render_customer, render_subscription
+from ..proration import Segment, billable, consolidate
+from ..state import ChargebeeState
+from ..terms import add_period, align_start
 
 
 # update_for_items parameters that change billing but that the sandbox does

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from tests.sandbox.stripe.api import customers, endpoints, events, invoices, schedules, subscriptions
-from tests.sandbox.stripe.api.http import gate
+from . import customers, endpoints, events, invoices, schedules, subscriptions
+from .http import gate
 
 bp = Blueprint("stripe_v1", __name__)
 bp.before_request(gate)

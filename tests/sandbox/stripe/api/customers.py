@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from tests.sandbox.stripe import params as P
-from tests.sandbox.stripe.api.http import check_supported, paginate, run
-from tests.sandbox.stripe.errors import StripeError
-from tests.sandbox.stripe.ops import customers
-from tests.sandbox.stripe.ops.objects import render
-from tests.sandbox.stripe.state import Ledger
+from .. import params as P
+from .http import check_supported, paginate, run
+from ..errors import StripeError
+from ..ops import customers
+from ..ops.objects import render
+from ..state import Ledger
 
 bp = Blueprint("customers", __name__)
 

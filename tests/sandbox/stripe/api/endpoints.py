@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from tests.sandbox.stripe import params as P
-from tests.sandbox.stripe.api.http import paginate, run
-from tests.sandbox.stripe.ops import endpoints
-from tests.sandbox.stripe.ops.objects import render
-from tests.sandbox.stripe.state import Ledger
+from .. import params as P
+from .http import paginate, run
+from ..ops import endpoints
+from ..ops.objects import render
+from ..state import Ledger
 
 bp = Blueprint("webhook_endpoints", __name__)
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from tests.sandbox.core import current_world
-from tests.sandbox.stripe import params as P
-from tests.sandbox.stripe.api.http import created_filter, paginate, run
-from tests.sandbox.stripe.errors import StripeError
-from tests.sandbox.stripe.ops import clocks
-from tests.sandbox.stripe.ops.objects import render
-from tests.sandbox.stripe.state import Ledger
+from ...core import current_world
+from .. import params as P
+from .http import created_filter, paginate, run
+from ..errors import StripeError
+from ..ops import clocks
+from ..ops.objects import render
+from ..state import Ledger
 
 bp = Blueprint("events", __name__)
 

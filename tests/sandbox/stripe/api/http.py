@@ -18,11 +18,11 @@ from typing import Any, Callable
 
 from flask import Response, request
 
-from tests.sandbox.core import StoredResponse, current_world
-from tests.sandbox.stripe import params as P
-from tests.sandbox.stripe.errors import StripeError
-from tests.sandbox.stripe.ops.objects import render
-from tests.sandbox.stripe.state import Ledger, StripeState
+from ...core import StoredResponse, current_world
+from .. import params as P
+from ..errors import StripeError
+from ..ops.objects import render
+from ..state import Ledger, StripeState
 
 log = logging.getLogger(__name__)
 

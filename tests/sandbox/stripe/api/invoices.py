@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from tests.sandbox.stripe import params as P
-from tests.sandbox.stripe.api.http import check_supported, created_filter, newest_first, paginate, run
-from tests.sandbox.stripe.api.subscriptions import PRORATION_BEHAVIORS, item_changes
-from tests.sandbox.stripe.errors import StripeError
-from tests.sandbox.stripe.ops import invoices, preview
-from tests.sandbox.stripe.ops.objects import render
-from tests.sandbox.stripe.state import Ledger, owner_subscription
+from .. import params as P
+from .http import check_supported, created_filter, newest_first, paginate, run
+from .subscriptions import PRORATION_BEHAVIORS, item_changes
+from ..errors import StripeError
+from ..ops import invoices, preview
+from ..ops.objects import render
+from ..state import Ledger, owner_subscription
 
 bp = Blueprint("invoices", __name__)
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from flask import Blueprint, request
 
-from tests.sandbox.stripe import params as P
-from tests.sandbox.stripe.api.http import run
-from tests.sandbox.stripe.errors import StripeError
-from tests.sandbox.stripe.ops import schedules
-from tests.sandbox.stripe.ops.objects import render
-from tests.sandbox.stripe.state import Ledger
+from .. import params as P
+from .http import run
+from ..errors import StripeError
+from ..ops import schedules
+from ..ops.objects import render
+from ..state import Ledger
 
 bp = Blueprint("schedules", __name__)
 

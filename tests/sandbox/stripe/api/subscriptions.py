@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from tests.sandbox.stripe import params as P
-from tests.sandbox.stripe.api.http import check_supported, current_state, newest_first, paginate, run
-from tests.sandbox.stripe.errors import StripeError
-from tests.sandbox.stripe.ops import lifecycle, subscriptions
-from tests.sandbox.stripe.ops.objects import emit, render
-from tests.sandbox.stripe.state import Ledger
+from .. import params as P
+from .http import check_supported, current_state, newest_first, paginate, run
+from ..errors import StripeError
+from ..ops import lifecycle, subscriptions
+from ..ops.objects import emit, render
+from ..state import Ledger
 
 bp = Blueprint("subscriptions", __name__)
 

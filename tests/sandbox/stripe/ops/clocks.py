@@ -3,13 +3,13 @@ in time order (reference stripe.md §8 TC, §2 INV-WF)."""
 
 from __future__ import annotations
 
-from tests.sandbox.stripe import billing
-from tests.sandbox.stripe.errors import StripeError
-from tests.sandbox.stripe.ops import lifecycle, schedules
-from tests.sandbox.stripe.ops.invoices import attempt_payment, cycle_line, finalize_invoice, new_invoice, sweep, total
-from tests.sandbox.stripe.ops.objects import emit, render
-from tests.sandbox.stripe.ops.subscriptions import interval_of
-from tests.sandbox.stripe.state import Ledger
+from .. import billing
+from ..errors import StripeError
+from . import lifecycle, schedules
+from .invoices import attempt_payment, cycle_line, finalize_invoice, new_invoice, sweep, total
+from .objects import emit, render
+from .subscriptions import interval_of
+from ..state import Ledger
 
 
 def create_clock(ledger: Ledger, frozen_time: int, name: str | None) -> dict:

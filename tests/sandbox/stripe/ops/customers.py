@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import copy
 
-from tests.sandbox.stripe.errors import StripeError
-from tests.sandbox.stripe.ops.objects import emit, merge_metadata
-from tests.sandbox.stripe.state import Ledger
+from ..errors import StripeError
+from .objects import emit, merge_metadata
+from ..state import Ledger
 
 
 def create_customer(ledger: Ledger, *, email=None, name=None, description=None, metadata=None, test_clock=None,

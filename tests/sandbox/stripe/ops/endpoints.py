@@ -19,9 +19,9 @@ from urllib.parse import urlparse
 
 from stripe.params import WebhookEndpointCreateParams
 
-from tests.sandbox.stripe.errors import StripeError
-from tests.sandbox.stripe.ops.objects import merge_metadata
-from tests.sandbox.stripe.state import Ledger
+from ..errors import StripeError
+from .objects import merge_metadata
+from ..state import Ledger
 
 
 def _literals(annotation) -> frozenset[str]:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 
-from tests.sandbox.stripe import billing
-from tests.sandbox.stripe.currency import ACCOUNT_CURRENCY, format_amount
-from tests.sandbox.stripe.errors import StripeError
-from tests.sandbox.stripe.ops.customers import add_balance_transaction
-from tests.sandbox.stripe.ops.objects import emit
-from tests.sandbox.stripe.state import Ledger, owner_subscription
+from .. import billing
+from ..currency import ACCOUNT_CURRENCY, format_amount
+from ..errors import StripeError
+from .customers import add_balance_transaction
+from .objects import emit
+from ..state import Ledger, owner_subscription
 
 USD_MINIMUM_CHARGE = 50  # minor units; smaller amounts due go to the balance (reference §1 Credits)
 

@@ -26,12 +26,12 @@ mid-period ``cancel_at`` whose credit was already created is refused; the wordin
 
 from __future__ import annotations
 
-from tests.sandbox.stripe import billing
-from tests.sandbox.stripe.errors import StripeError
-from tests.sandbox.stripe.ops.invoices import bill_now, finalize_invoice, new_invoice, pending_items, sweep, total
-from tests.sandbox.stripe.ops.objects import emit
-from tests.sandbox.stripe.ops.subscriptions import period_of, proration_item
-from tests.sandbox.stripe.state import Ledger
+from .. import billing
+from ..errors import StripeError
+from .invoices import bill_now, finalize_invoice, new_invoice, pending_items, sweep, total
+from .objects import emit
+from .subscriptions import period_of, proration_item
+from ..state import Ledger
 
 PAUSE_BEHAVIORS = ("keep_as_draft", "mark_uncollectible", "void")
 FEEDBACK = ("customer_service", "low_quality", "missing_features", "other", "switched_service", "too_complex",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests.sandbox.stripe.state import API_VERSION, Ledger
+from ..state import API_VERSION, Ledger
 
 
 def render(ledger: Ledger, obj: dict) -> dict:

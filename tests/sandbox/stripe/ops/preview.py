@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from tests.sandbox.stripe import billing
-from tests.sandbox.stripe.ops.invoices import cycle_line, item_line, new_invoice, pending_items, sweep, total
-from tests.sandbox.stripe.ops.objects import render
-from tests.sandbox.stripe.ops.subscriptions import change_items, interval_of
-from tests.sandbox.stripe.state import Ledger
+from .. import billing
+from .invoices import cycle_line, item_line, new_invoice, pending_items, sweep, total
+from .objects import render
+from .subscriptions import change_items, interval_of
+from ..state import Ledger
 
 
 def preview(ledger: Ledger, customer: dict, sub: dict, *, changes: list[dict] | None, proration_behavior: str,

@@ -28,12 +28,12 @@ subscription's ``schedule`` field is set or cleared; the wording of every refusa
 
 from __future__ import annotations
 
-from tests.sandbox.stripe import billing
-from tests.sandbox.stripe.errors import StripeError
-from tests.sandbox.stripe.ops import lifecycle
-from tests.sandbox.stripe.ops.objects import emit, merge_metadata, render
-from tests.sandbox.stripe.ops.subscriptions import change_items, interval_of, new_item, period_of, price_interval
-from tests.sandbox.stripe.state import Ledger
+from .. import billing
+from ..errors import StripeError
+from . import lifecycle
+from .objects import emit, merge_metadata, render
+from .subscriptions import change_items, interval_of, new_item, period_of, price_interval
+from ..state import Ledger
 
 END_BEHAVIORS = ("release", "cancel")  # stripe-python also declares none and renew: not modelled
 PRORATION_BEHAVIORS = ("always_invoice", "create_prorations", "none")

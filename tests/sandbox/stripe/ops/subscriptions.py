@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from tests.sandbox.stripe import billing
-from tests.sandbox.stripe.errors import StripeError
-from tests.sandbox.stripe.ops.customers import charge_in
-from tests.sandbox.stripe.ops.invoices import bill_now, cycle_line, new_invoice, sweep
-from tests.sandbox.stripe.ops.objects import emit, merge_metadata, render
-from tests.sandbox.stripe.state import LIVE_STATUSES, Ledger
+from .. import billing
+from ..errors import StripeError
+from .customers import charge_in
+from .invoices import bill_now, cycle_line, new_invoice, sweep
+from .objects import emit, merge_metadata, render
+from ..state import LIVE_STATUSES, Ledger
 
 __all__ = ["LIVE_STATUSES", "change_items", "create_subscription", "interval_of", "period_of"]
 

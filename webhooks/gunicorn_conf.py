@@ -1,4 +1,5 @@
-"""gunicorn settings used by ``seatsync serve`` (and by bench/, so both measure the same server)."""
+"""gunicorn settings used by ``seatsync serve`` (``--config python:webhooks.gunicorn_conf``) and by bench/, so both
+measure the same server. A module of the package, so an installed seatsync needs no file of the source tree."""
 
 import multiprocessing
 import os
