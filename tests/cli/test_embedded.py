@@ -31,6 +31,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def sandbox_call(call, timeout=30.0):
+    """One read at the sandbox, retried while it answers 429: seatsync's worker paces itself to the same
+    25 requests/s budget (Stripe's test mode), so a poll of our own may find the budget spent."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return call()
+        except stripe.RateLimitError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+
+
 def wait_for(check, timeout=30.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -76,11 +89,11 @@ def test_make_run_world_turns_a_signed_seat_event_into_a_quantity_update(tmp_pat
         assert "202" in sent.stdout
 
         def seats_at_provider():
-            items = client.v1.subscriptions.retrieve(subscription).to_dict()["items"]["data"]
+            items = sandbox_call(lambda: client.v1.subscriptions.retrieve(subscription)).to_dict()["items"]["data"]
             return [i["quantity"] for i in items if i["quantity"] == 11]
 
         wait_for(seats_at_provider, what="quantity 11 at the sandbox")
-        pending = client.v1.invoice_items.list({"pending": True, "limit": 100}).to_dict()["data"]
+        pending = sandbox_call(lambda: client.v1.invoice_items.list({"pending": True, "limit": 100})).to_dict()["data"]
         lines = sorted(i["quantity"] for i in pending if i["description"].find("Standard") >= 0)
         assert lines == [10, 11]  # one credit/debit pair: 10 seats' unused time, 11 seats' remaining time
 
@@ -89,8 +102,8 @@ def test_make_run_world_turns_a_signed_seat_event_into_a_quantity_update(tmp_pat
         preview = subprocess.run(SEATSYNC + ["preview", "demo-standard", "--add", "1", "--format", "json"],
                                  cwd=REPO, env=env, capture_output=True, text=True, timeout=30)
         assert preview.returncode == 0, preview.stderr
-        sandbox_prices = {i["price"]["id"] for i in client.v1.subscriptions.retrieve(subscription).to_dict()
-                          ["items"]["data"]}
+        live = sandbox_call(lambda: client.v1.subscriptions.retrieve(subscription)).to_dict()
+        sandbox_prices = {i["price"]["id"] for i in live["items"]["data"]}
         assert {line["price_id"] for line in json.loads(preview.stdout)["lines"]} <= sandbox_prices
 
         def reconciled():
