@@ -22,6 +22,7 @@ STRIPE_TEST_RATE = 24.0  # Stripe: 25 operations/s in test mode
 STRIPE_LIVE_RATE = 95.0  # 100/s live
 CHARGEBEE_RATE = 140 / 60  # Chargebee test sites: 150/min
 CHARGEBEE_DEFAULT_API_BASE = "https://{site}.chargebee.com"
+LOG_LEVELS = ("info", "debug", "warning", "error")  # the first is the default
 
 
 def default_mappings() -> Path:
@@ -65,6 +66,11 @@ class Settings:
     product_callback_secret: str | None = None
     max_future: float = 300.0  # seconds an event's occurred_at may be ahead of the server's clock
     unlinked_events: str = "accept"  # seat events of accounts never linked: accept (and notify) | reject
+    log_format: str = "text"  # text: one human line per record | json: one JSON object per line
+    log_level: str = "info"
+    # prometheus_client's multiprocess folder: every gunicorn worker and the sync worker write their metrics
+    # here and /metrics adds them up; None: this process's metrics only (tests, one-off commands).
+    metrics_dir: Path | None = None
 
     @property
     def has_provider_keys(self) -> bool:
@@ -168,6 +174,18 @@ def _seconds(variable: str, raw: str | None, default: float) -> float:
     return value
 
 
+def _directory(variable: str, raw: str | None) -> Path | None:
+    """An existing, writable directory (prometheus_client writes its files there and does not create it)."""
+    if raw is None or not raw.strip():
+        return None
+    path = Path(raw.strip())
+    if not path.is_dir():
+        raise ConfigError(variable, f"must be an existing directory, got {raw!r}")
+    if not os.access(path, os.W_OK):
+        raise ConfigError(variable, f"the directory {raw!r} is not writable")
+    return path
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raise ``ConfigError`` on the first problem."""
     env = os.environ if environ is None else environ
@@ -203,6 +221,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         product_callback_secret=callback_secret,
         max_future=_seconds("SEATSYNC_MAX_FUTURE", env.get("SEATSYNC_MAX_FUTURE"), 300.0),
         unlinked_events=_choice("SEATSYNC_UNLINKED_EVENTS", env.get("SEATSYNC_UNLINKED_EVENTS"), ("accept", "reject")),
+        log_format=_choice("SEATSYNC_LOG_FORMAT", env.get("SEATSYNC_LOG_FORMAT"), ("text", "json")),
+        log_level=_choice("SEATSYNC_LOG_LEVEL", env.get("SEATSYNC_LOG_LEVEL"), LOG_LEVELS),
+        metrics_dir=_directory("PROMETHEUS_MULTIPROC_DIR", env.get("PROMETHEUS_MULTIPROC_DIR")),
     )
 
 

@@ -52,6 +52,8 @@ def test_the_counter_sees_each_form():
 ALLOWED = {
     "adapter.clock": set(),
     "adapter.config": {"adapter.clock"},
+    "adapter.logs": {"adapter.config"},
+    "adapter.metrics": set(),
     "adapter.store": {"adapter.clock", "adapter.config"},
     "adapter.providers": {"adapter.clock", "adapter.config", "adapter.billing"},
     "adapter.billing": {"adapter.clock", "adapter.ledger", "adapter.accounts", "adapter.providers"},
@@ -59,9 +61,9 @@ ALLOWED = {
     "adapter.ledger": {"adapter.clock", "adapter.intake", "adapter.store"},
     "adapter.accounts": {"adapter.clock", "adapter.intake", "adapter.ledger", "adapter.store"},
     "adapter.sync": {"adapter.clock", "adapter.config", "adapter.store", "adapter.ledger", "adapter.accounts",
-                     "adapter.billing", "adapter.providers", "adapter.callbacks"},
+                     "adapter.billing", "adapter.providers", "adapter.callbacks", "adapter.metrics"},
     "adapter.callbacks": {"adapter.clock", "adapter.store", "adapter.ledger", "adapter.accounts", "adapter.intake",
-                          "adapter.billing", "adapter.providers"},
+                          "adapter.billing", "adapter.providers", "adapter.metrics"},
     "adapter.reconcile": {"adapter.clock", "adapter.store", "adapter.ledger", "adapter.accounts", "adapter.billing",
                           "adapter.providers"},
 }

@@ -24,6 +24,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     ensure_usable(settings.database)  # create, migrate and write once, before any worker serves
     problems.register(app)
 
+    from . import request_log
+    request_log.init_app(app)
+
     from . import db as request_db
     request_db.init_app(app)
 
@@ -43,6 +46,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     from . import openapi
     app.register_blueprint(openapi.bp)
+
+    from . import metrics
+    app.register_blueprint(metrics.bp)
 
     @app.get("/healthz")
     def healthz():

@@ -18,6 +18,31 @@ keepalive = 5
 accesslog = os.environ.get("SEATSYNC_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("SEATSYNC_LOG_LEVEL", "info")
+
+
+def _logconfig_dict() -> dict:
+    """seatsync's logging setup (adapter/logs.py) for gunicorn's own lines too. A bad setting is left to the
+    app factory, which stops start-up with its one line naming the variable."""
+    from adapter.config import ConfigError, Settings, load_settings
+    from adapter.logs import dict_config
+
+    try:
+        settings = load_settings()
+    except ConfigError:
+        settings = Settings()
+    return dict_config(settings, access_log=bool(os.environ.get("SEATSYNC_ACCESS_LOG")))
+
+
+logconfig_dict = _logconfig_dict()
 # Load the app once in the master so a configuration error stops start-up
 # with its one clear line instead of N worker tracebacks.
 preload_app = True
+
+
+def child_exit(server, worker) -> None:
+    """A gunicorn worker that exits leaves its metric files for /metrics to sum; prometheus_client's
+    multiprocess mode wants it marked dead so its live gauges are dropped."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)

@@ -11,6 +11,8 @@ import logging
 from flask import Flask, Response, json
 from werkzeug.exceptions import HTTPException
 
+from adapter.logs import REQUEST_ID
+
 log = logging.getLogger(__name__)
 
 PROBLEM_TYPE_BASE = "https://seatsync.dev/problems/"
@@ -39,6 +41,9 @@ class Problem(Exception):
             body["detail"] = self.detail
         if self.errors:
             body["errors"] = self.errors
+        request_id = REQUEST_ID.get()
+        if request_id is not None:  # the id the response's X-Request-Id carries: quote it to find the log line
+            body["request_id"] = request_id
         return body
 
 

@@ -8,8 +8,9 @@ the field or header, and stores nothing.
 from __future__ import annotations
 
 from flask import Blueprint, Flask, current_app, request
+from werkzeug.exceptions import HTTPException
 
-from adapter import ledger
+from adapter import ledger, metrics
 from adapter.billing.policy import CatalogError, load_catalog
 from adapter.callbacks import notify
 from adapter.clock import now_us
@@ -52,6 +53,20 @@ def committer(app: Flask) -> GroupCommitter:
 
 @bp.post("/webhooks/product")
 def receive_product_events():
+    try:
+        body, status = _receive()
+    except Problem as problem:
+        metrics.INTAKE_REJECTED.labels(problem.slug).inc()
+        raise
+    except HTTPException as exc:  # 413 while reading the body
+        metrics.INTAKE_REJECTED.labels(str(exc.name).lower().replace(" ", "-")).inc()
+        raise
+    for result in body["results"]:
+        metrics.INTAKE_EVENTS.labels(result["result"]).inc()
+    return body, status
+
+
+def _receive() -> tuple[dict, int]:
     settings = current_app.config["SEATSYNC"]
     body = request.get_data(cache=False)  # MAX_CONTENT_LENGTH applies: 413 before reading more
     try:

@@ -38,7 +38,7 @@ from typing import Any, Protocol
 
 import sqlite_utils
 
-from adapter import accounts, store
+from adapter import accounts, metrics, store
 from adapter.billing import policy
 from adapter.callbacks import mirror, notify
 from adapter.clock import now_us
@@ -88,7 +88,9 @@ def intake_row(provider: str, event: dict, body: bytes | str, *, source: str, re
 def record_event(db: sqlite_utils.Database, provider: str, event: dict, body: bytes | str, *,
                  source: str = "webhook") -> bool:
     """Commit a verified provider event; ``False`` when it is a duplicate."""
-    return store.insert_provider_event(db, intake_row(provider, event, body, source=source))
+    stored = store.insert_provider_event(db, intake_row(provider, event, body, source=source))
+    metrics.PROVIDER_EVENTS_RECEIVED.labels(provider, "new" if stored else "duplicate").inc()
+    return stored
 
 
 # ----------------------------------------------------------------------- processing
@@ -163,6 +165,7 @@ def _process_row(db, row: dict, fetchers: _Fetchers, owner: str, clock, report: 
         log.warning("provider event %s/%s attempt %d failed: %s", row["provider"], row["event_id"], attempts, exc)
         store.postpone_provider_event(db, row["id"], error=f"{type(exc).__name__}: {exc}",
                                       next_attempt_us=clock() + delay, give_up=give_up)
+        metrics.PROVIDER_EVENTS_APPLIED.labels(row["provider"], "failed" if give_up else "postponed").inc()
         if give_up:
             report.failed += 1
         else:
@@ -172,6 +175,7 @@ def _process_row(db, row: dict, fetchers: _Fetchers, owner: str, clock, report: 
         return  # the lease expired and another worker has the event
     report.processed += 1
     report.outcomes[outcome] = report.outcomes.get(outcome, 0) + 1
+    metrics.PROVIDER_EVENTS_APPLIED.labels(row["provider"], outcome).inc()
 
 
 def _in_transaction(db, row: dict, owner: str, clock, apply: Callable[[], str]) -> str | None:

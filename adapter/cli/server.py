@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 import click
@@ -49,6 +50,24 @@ def _refuse_taken_ports(ctx: click.Context, bind: str, sandbox_port: int | None)
                 ctx.exit(2)
 
 
+def _metrics_dir(settings) -> str | None:
+    """prometheus_client's multiprocess folder, shared by gunicorn's workers and this process's sync worker.
+
+    ``PROMETHEUS_MULTIPROC_DIR`` when set (shared with a separate ``seatsync worker``; its files are wiped
+    here, as prometheus_client asks, so restart both together), else a private temporary folder removed at
+    exit (returned). prometheus_client reads the variable when first imported: this runs before that.
+    """
+    import tempfile
+
+    if settings.metrics_dir is not None:
+        for stale in settings.metrics_dir.glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return None
+    created = tempfile.mkdtemp(prefix="seatsync-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = created
+    return created
+
+
 @cli.command(short_help="Serve the webhooks and run the sync worker (make run).",
              epilog=("Examples:\n\n\b\n"
                      "  seatsync serve\n"
@@ -72,6 +91,10 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
 
     settings = get_settings(ctx, join_embedded=False)  # serve starts its own world
     _bind(bind)
+    from adapter import logs
+
+    logs.configure(settings)
+    metrics_dir = _metrics_dir(settings)  # before anything imports prometheus_client
     _refuse_taken_ports(ctx, bind, None if settings.has_provider_keys else sandbox_port)
     _usable_database(ctx, settings)
     env = dict(os.environ)
@@ -131,6 +154,8 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
         if server.returncode not in (0, -signal.SIGTERM):
             ctx.exit(server.returncode or 1)
     finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
         if session_written:
             embedded.remove_session(settings.database)
         if sandbox is not None:
@@ -159,6 +184,9 @@ def worker(ctx: click.Context, threads: int, delay: float, lease: float, once: b
     from adapter.sync.worker import Worker, WorkerConfig
 
     settings = get_settings(ctx)
+    from adapter import logs
+
+    logs.configure(settings)
     _usable_database(ctx, settings)
     _read(ctx, lambda db: None)  # the worker's connections do not migrate: a fresh database is made here
     sync_worker = Worker(settings, config=WorkerConfig(threads=threads, coalesce_delay=delay, lease=lease),

@@ -22,12 +22,11 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, NotRequired, Protocol, TypedDict
 
 import sqlite_utils
 
-from adapter import clock, ledger, store
+from adapter import clock, ledger, metrics, store
 from adapter.accounts import Account, get_account
 from adapter.billing.periods import local_midnight
 from adapter.billing.policy import Catalog, Plan
@@ -47,6 +46,7 @@ from adapter.providers.translate import (
 )
 from adapter.sync.budget import HOUR_US, budget_wait, soon_after
 from adapter.sync.lifecycle import held
+from adapter.sync.observed import observed_send
 from adapter.sync.owner import drop_calls_for_other_subscriptions, owned
 from adapter.sync.plan import SeatPlan, plan_quantities
 from adapter.sync.price_switch import price_switch_call
@@ -269,9 +269,11 @@ def _send_planned(db: sqlite_utils.Database, provider: Provider, account: str, o
                         call["quantity"], call["effective_us"])
         store.record_call_attempt(db, call["id"])
         try:
+            send = observed_send(provider, spec, account=account, subscription=call["subscription"],
+                                 idempotency_key=call["idempotency_key"])
             request_id, response = call_with_retries(
-                partial(provider.send, spec, call["idempotency_key"]), attempts=options.retry_attempts,
-                initial=options.retry_initial, maximum=options.retry_maximum, sleep=options.sleep or time.sleep)
+                send, attempts=options.retry_attempts, initial=options.retry_initial,
+                maximum=options.retry_maximum, sleep=options.sleep or time.sleep)
         except Exception as exc:  # noqa: BLE001
             failure = classify(exc)
             if failure.transient:
@@ -282,6 +284,7 @@ def _send_planned(db: sqlite_utils.Database, provider: Provider, account: str, o
             store.dead_letter_call(db, call, code=failure.code, status=failure.status, reason=failure.reason,
                                    request_id=failure.request_id, now_us=now_us())
             outcome.dead += 1
+            metrics.DEAD_LETTERS.labels(provider.name).inc()
             return True  # the rest of the batch was dead-lettered with it; the version is done
         with store.write_transaction(db):
             store.complete_call(db, call["id"], request_id=request_id, response=json.dumps(response, default=str),

@@ -44,6 +44,19 @@ def sandbox_call(call, timeout=30.0):
             time.sleep(0.5)
 
 
+OPS_TOKEN = "ops-token-for-the-make-run-test"
+
+
+def scrape_metrics(port: int) -> dict:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                     headers={"Authorization": f"Bearer {OPS_TOKEN}"})
+    text = urllib.request.urlopen(request, timeout=10).read().decode()
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for family in text_string_to_metric_families(text) for sample in family.samples}
+
+
 def wait_for(check, timeout=30.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -56,8 +69,10 @@ def wait_for(check, timeout=30.0, what="condition"):
 
 @pytest.mark.slow
 def test_make_run_world_turns_a_signed_seat_event_into_a_quantity_update(tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STRIPE_", "CHARGEBEE_", "SEATSYNC_"))}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("STRIPE_", "CHARGEBEE_", "SEATSYNC_", "PROMETHEUS_"))}
     env["SEATSYNC_DATABASE"] = str(tmp_path / "seatsync.db")
+    env["SEATSYNC_OPS_TOKEN"] = OPS_TOKEN
     port, sandbox_port = free_port(), free_port()
     server = subprocess.Popen(SEATSYNC + ["serve", "--bind", f"127.0.0.1:{port}", "--sandbox-port", str(sandbox_port)],
                               cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -93,6 +108,13 @@ def test_make_run_world_turns_a_signed_seat_event_into_a_quantity_update(tmp_pat
             return [i["quantity"] for i in items if i["quantity"] == 11]
 
         wait_for(seats_at_provider, what="quantity 11 at the sandbox")
+        # The sync worker (this serve's own process) and the gunicorn workers count into one multiprocess
+        # folder; /metrics adds them up.
+        samples = scrape_metrics(port)
+        assert samples[("seatsync_intake_events_total", (("result", "accepted"),))] >= 1
+        assert sum(value for (name, labels), value in samples.items()
+                   if name == "seatsync_provider_calls_total" and ("outcome", "ok") in labels) >= 1
+        assert ("seatsync_due_accounts", ()) in samples and samples[("seatsync_database_bytes", ())] > 0
         pending = sandbox_call(lambda: client.v1.invoice_items.list({"pending": True, "limit": 100})).to_dict()["data"]
         lines = sorted(i["quantity"] for i in pending if i["description"].find("Standard") >= 0)
         assert lines == [10, 11]  # one credit/debit pair: 10 seats' unused time, 11 seats' remaining time
@@ -118,6 +140,10 @@ def test_make_run_world_turns_a_signed_seat_event_into_a_quantity_update(tmp_pat
         output, _ = server.communicate(timeout=30)
     assert "Traceback" not in output, output
     assert not (tmp_path / "embedded" / "session.json").exists()  # the world is gone with its server
+    # The log shows the seat change reaching the provider (README: "watch it reach the provider"), and
+    # the request that brought it.
+    assert any("quantity 11 ok" in line and "demo-standard" in line for line in output.splitlines()), output
+    assert "POST /webhooks/product 202" in output, output
 
 
 def test_only_a_live_servers_session_is_joined(tmp_path):
