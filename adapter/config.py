@@ -65,6 +65,8 @@ class Settings:
     product_callback_secret: str | None = None
     max_future: float = 300.0  # seconds an event's occurred_at may be ahead of the server's clock
     unlinked_events: str = "accept"  # seat events of accounts never linked: accept (and notify) | reject
+    # Seconds between the worker's stored reconcile runs (adapter/reconcile/runs.py); 0: no scheduled run.
+    reconcile_interval: float = 3600.0
 
     @property
     def has_provider_keys(self) -> bool:
@@ -168,6 +170,14 @@ def _seconds(variable: str, raw: str | None, default: float) -> float:
     return value
 
 
+def _interval(variable: str, raw: str | None, default: float, minimum: float) -> float:
+    """Seconds between runs of a scheduled task: ``0`` (off) or from ``minimum`` up to a year."""
+    value = _seconds(variable, raw, default)
+    if 0 < value < minimum:
+        raise ConfigError(variable, f"must be 0 (off) or at least {minimum:g} seconds, got {raw!r}")
+    return value
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raise ``ConfigError`` on the first problem."""
     env = os.environ if environ is None else environ
@@ -203,6 +213,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         product_callback_secret=callback_secret,
         max_future=_seconds("SEATSYNC_MAX_FUTURE", env.get("SEATSYNC_MAX_FUTURE"), 300.0),
         unlinked_events=_choice("SEATSYNC_UNLINKED_EVENTS", env.get("SEATSYNC_UNLINKED_EVENTS"), ("accept", "reject")),
+        reconcile_interval=_interval("SEATSYNC_RECONCILE_INTERVAL", env.get("SEATSYNC_RECONCILE_INTERVAL"), 3600.0,
+                                     60.0),
     )
 
 
