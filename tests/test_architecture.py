@@ -59,7 +59,7 @@ ALLOWED = {
     "adapter.ledger": {"adapter.clock", "adapter.intake", "adapter.store"},
     "adapter.accounts": {"adapter.clock", "adapter.intake", "adapter.ledger", "adapter.store"},
     "adapter.sync": {"adapter.clock", "adapter.config", "adapter.store", "adapter.ledger", "adapter.accounts",
-                     "adapter.billing", "adapter.providers", "adapter.callbacks"},
+                     "adapter.billing", "adapter.providers", "adapter.callbacks", "adapter.reconcile"},
     "adapter.callbacks": {"adapter.clock", "adapter.store", "adapter.ledger", "adapter.accounts", "adapter.intake",
                           "adapter.billing", "adapter.providers"},
     "adapter.reconcile": {"adapter.clock", "adapter.store", "adapter.ledger", "adapter.accounts", "adapter.billing",

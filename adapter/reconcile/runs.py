@@ -30,6 +30,10 @@ FLUSH_ROWS = 500  # differences written per transaction
 
 
 
+class RunStopped(Exception):
+    """The process is stopping: the run ends at the account it was at (recorded as failed)."""
+
+
 @dataclass(frozen=True)
 class StoredRun:
     """A finished run: its row (window, counts, totals, trigger, instants) and its report read back."""
@@ -69,11 +73,13 @@ def totals(db: sqlite_utils.Database, run_id: int) -> dict[str, Any]:
 def run_and_store(db: sqlite_utils.Database, catalog: Catalog, *, trigger: str, owner: str, since_us: int,
                   until_us: int, now_us: Callable[[], int], tolerance: int = DEFAULT_TOLERANCE,
                   live: LiveReader | None = None, interval_us: int | None = None, lease_us: int = LEASE_US,
-                  flush_rows: int = FLUSH_ROWS, keep: int = store.KEEP_RUNS) -> int | None:
+                  flush_rows: int = FLUSH_ROWS, keep: int = store.KEEP_RUNS,
+                  stopping: Callable[[], bool] | None = None) -> int | None:
     """Reconcile ``[since_us, until_us)`` over every account and store the run; its id, or None when it is
     not due (``interval_us``: the last run of ``trigger`` is younger) or another run holds the lease.
 
-    A failure (a database error, a bad window) marks the run ``failed`` with why, and is raised."""
+    A failure (a database error, a bad window) marks the run ``failed`` with why, and is raised; so does
+    ``stopping()`` turning true between two accounts (``RunStopped``: the worker is shutting down)."""
     started = now_us()
     run_id = store.begin_reconcile_run(db, owner=owner, trigger=trigger, now_us=started, since_us=since_us,
                                        until_us=until_us, tolerance=tolerance, lease_us=lease_us,
@@ -92,6 +98,8 @@ def run_and_store(db: sqlite_utils.Database, catalog: Catalog, *, trigger: str, 
 
     def take(report: Report) -> None:
         nonlocal found
+        if stopping is not None and stopping():
+            raise RunStopped("the worker stopped during the run")
         found += len(report.differences)
         buffer.extend(_row(d) for d in report.differences)
         report.differences.clear()  # written out: the run holds nothing of an account once it is done
@@ -117,11 +125,11 @@ def run_and_store(db: sqlite_utils.Database, catalog: Catalog, *, trigger: str, 
 
 
 def run_scheduled(db: sqlite_utils.Database, catalog: Catalog, *, owner: str, now_us: Callable[[], int],
-                  interval_us: int) -> int | None:
+                  interval_us: int, stopping: Callable[[], bool] | None = None) -> int | None:
     """The worker's run, when due: the window ``seatsync reconcile`` takes with none given (from the beginning
     up to now, the worker's clock: in the embedded world, the demo's)."""
     return run_and_store(db, catalog, trigger="scheduled", owner=owner, since_us=0, until_us=now_us(),
-                         now_us=now_us, interval_us=interval_us)
+                         now_us=now_us, interval_us=interval_us, stopping=stopping)
 
 
 def stored(db: sqlite_utils.Database, row: store.Row, *, kind: str | None = None) -> StoredRun:
