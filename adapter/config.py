@@ -71,6 +71,8 @@ class Settings:
     # prometheus_client's multiprocess folder: every gunicorn worker and the sync worker write their metrics
     # here and /metrics adds them up; None: this process's metrics only (tests, one-off commands).
     metrics_dir: Path | None = None
+    # Seconds between the worker's stored reconcile runs (adapter/reconcile/runs.py); 0: no scheduled run.
+    reconcile_interval: float = 3600.0
 
     @property
     def has_provider_keys(self) -> bool:
@@ -186,6 +188,14 @@ def _directory(variable: str, raw: str | None) -> Path | None:
     return path
 
 
+def _interval(variable: str, raw: str | None, default: float, minimum: float) -> float:
+    """Seconds between runs of a scheduled task: ``0`` (off) or from ``minimum`` up to a year."""
+    value = _seconds(variable, raw, default)
+    if 0 < value < minimum:
+        raise ConfigError(variable, f"must be 0 (off) or at least {minimum:g} seconds, got {raw!r}")
+    return value
+
+
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raise ``ConfigError`` on the first problem."""
     env = os.environ if environ is None else environ
@@ -224,6 +234,8 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=_choice("SEATSYNC_LOG_FORMAT", env.get("SEATSYNC_LOG_FORMAT"), ("text", "json")),
         log_level=_choice("SEATSYNC_LOG_LEVEL", env.get("SEATSYNC_LOG_LEVEL"), LOG_LEVELS),
         metrics_dir=_directory("PROMETHEUS_MULTIPROC_DIR", env.get("PROMETHEUS_MULTIPROC_DIR")),
+        reconcile_interval=_interval("SEATSYNC_RECONCILE_INTERVAL", env.get("SEATSYNC_RECONCILE_INTERVAL"), 3600.0,
+                                     60.0),
     )
 
 

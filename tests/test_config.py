@@ -63,3 +63,13 @@ def test_unlinked_events_is_accept_or_reject():
     with pytest.raises(ConfigError) as caught:
         load_settings({"SEATSYNC_UNLINKED_EVENTS": "drop"})
     assert caught.value.variable == "SEATSYNC_UNLINKED_EVENTS"
+
+
+def test_reconcile_interval_is_seconds_zero_is_off_and_a_bad_value_names_the_variable():
+    assert load_settings({}).reconcile_interval == 3600.0
+    assert load_settings({"SEATSYNC_RECONCILE_INTERVAL": "0"}).reconcile_interval == 0.0
+    assert load_settings({"SEATSYNC_RECONCILE_INTERVAL": "900"}).reconcile_interval == 900.0
+    for bad in ("hourly", "-1", "nan", "5", "99999999"):
+        with pytest.raises(ConfigError) as caught:
+            load_settings({"SEATSYNC_RECONCILE_INTERVAL": bad})
+        assert caught.value.variable == "SEATSYNC_RECONCILE_INTERVAL"

@@ -1,9 +1,14 @@
 """Ops pages: the reconciliation report and one account's billing timeline.
 
 ``/ops/reconciliation`` answers HTML (filterable, sortable), JSON or CSV from
-the same route: ``?format=html|json|csv``, else the Accept header. Query
-parameters: ``account``, ``kind``, ``period`` (YYYY-MM) or ``since``/``until``
-(RFC 3339), ``tolerance``, ``sort`` (a column) and ``order`` (asc|desc).
+the same route: ``?format=html|json|csv``, else the Accept header. It shows the
+last stored run (the worker's scheduled one or ``seatsync reconcile --store``'s:
+``adapter/reconcile/runs.py``), with its finish time and age; it never runs a
+reconcile over every account inside a request. ``period`` (YYYY-MM) or
+``since``/``until`` (RFC 3339) and ``tolerance`` pick the newest stored run over
+exactly that window (404 naming the parameter when none is stored); ``account``
+checks one account live instead (cheap). ``kind``, ``sort`` (a column) and
+``order`` (asc|desc) filter and order the differences.
 
 ``/ops/accounts/<id>`` (same window parameters) joins, in time order, the account's seat events,
 seatsync's provider calls (idempotency keys, request ids, status), the
@@ -29,6 +34,7 @@ from adapter.billing.policy import CatalogError, load_catalog
 from adapter.callbacks import price_notices
 from adapter.clock import format_us, now_us, parse_instant, to_us
 from adapter.providers import registry
+from adapter.reconcile import runs
 
 from .db import get_db
 from .problems import Problem, problem_response
@@ -116,11 +122,38 @@ def _run(account: str | None, since: int, until: int, tolerance: int) -> reconci
         raise Problem(400, "Bad Request", str(exc), errors=[{"field": "until", "reason": str(exc)}]) from None
 
 
+WINDOW_PARAMETERS = ("period", "since", "until")
+
+
+def _stored_run(kind: str | None) -> runs.StoredRun | None:
+    """The stored run the request asks for: the newest one, or the newest over exactly the window (and the
+    tolerance) given. None only when no run is stored at all; a window with no run is a 404 naming it."""
+    given = [name for name in (*WINDOW_PARAMETERS, "tolerance") if request.args.get(name)]
+    window = _window() if any(name in WINDOW_PARAMETERS for name in given) else (None, None)
+    tolerance = _tolerance() if "tolerance" in given else None
+    stored = runs.last_run(get_db(), since_us=window[0], until_us=window[1], tolerance=tolerance, kind=kind)
+    if stored is None and given:
+        field = given[0]
+        raise Problem(404, "Not Found", "No stored reconcile run covers this window and tolerance: the page reads "
+                                        "stored runs and never runs one over every account (give account= for a "
+                                        "live check of one account, or store one with `seatsync reconcile --store` "
+                                        "and the same window).", slug="no-reconcile-run",
+                      errors=[{"field": field, "reason": "no stored run over it"}])
+    return stored
+
+
+def _sorted(report: reconcile.Report, sort: str, order: str) -> None:
+    numeric = sort in ("money_at_stake", "period_start", "period_end", "expected_quantity", "actual_quantity",
+                       "expected_amount", "actual_amount")
+    report.differences.sort(key=lambda d: (getattr(d, sort) is None, getattr(d, sort) or 0 if numeric else str(
+        getattr(d, sort) or "")), reverse=order == "desc")
+
+
 @bp.get("/reconciliation")
 def reconciliation():
+    """The last stored run (the worker's, or ``seatsync reconcile --store``'s), or with ``account`` one account
+    checked live (cheap); a full reconcile never runs inside a request (issue 11 item 2)."""
     fmt = _format()
-    since, until = _window()
-    tolerance = _tolerance()
     account = request.args.get("account") or None
     kind = request.args.get("kind") or None
     if kind is not None and kind not in reconcile.KINDS:
@@ -131,21 +164,49 @@ def reconciliation():
     order = request.args.get("order", "desc")
     if order not in ("asc", "desc"):
         raise Problem(400, "Bad Request", errors=[{"field": "order", "reason": "asc or desc"}])
-    report = _run(account, since, until, tolerance)
-    if kind is not None:
-        report.differences = [d for d in report.differences if d.kind == kind]
-    report.differences.sort(key=lambda d: (getattr(d, sort) is None, getattr(d, sort) or 0 if sort in (
-        "money_at_stake", "period_start", "period_end", "expected_quantity", "actual_quantity", "expected_amount",
-        "actual_amount") else str(getattr(d, sort) or "")), reverse=order == "desc")
+    run = None
+    if account is not None:
+        since, until = _window()
+        report = _run(account, since, until, _tolerance())
+        if kind is not None:
+            report.differences = [d for d in report.differences if d.kind == kind]
+    else:
+        stored = _stored_run(kind)
+        if stored is None:
+            return _no_run_yet(fmt)
+        report, run = stored.report, stored.info(now_us())
+    _sorted(report, sort, order)
     if fmt == "json":
-        return report.as_dict()
+        return {**({"run": run} if run is not None else {}), **report.as_dict()}
     if fmt == "csv":
         return Response(reconcile.to_csv(report), mimetype="text/csv",
                         headers={"Content-Disposition": "inline; filename=reconciliation.csv"})
     args = {k: v for k, v in request.args.items() if k not in ("sort", "order", "format")}
     return render_template("ops/reconciliation.html", report=report, summary=report.summary(), kinds=reconcile.KINDS,
                            columns=reconcile.COLUMNS, sort=sort, order=order, args=args, kind=kind,
-                           account=account, money=format_amount, when=_when)
+                           account=account, money=format_amount, when=_when, run=run, age=_age,
+                           running=runs.in_progress(get_db(), now_us()))
+
+
+NO_RUN_YET = ("No reconciliation run is stored yet. The sync worker stores one every SEATSYNC_RECONCILE_INTERVAL "
+              "seconds (default hourly, the first when it starts); `seatsync reconcile --store` stores one now.")
+
+
+def _no_run_yet(fmt: str):
+    if fmt != "html":
+        raise Problem(404, "Not Found", NO_RUN_YET, slug="no-reconcile-run")
+    return render_template("ops/reconciliation.html", report=None, summary=None, kinds=reconcile.KINDS,
+                           columns=reconcile.COLUMNS, sort="money_at_stake", order="desc", args={}, kind=None,
+                           account=None, money=format_amount, when=_when, run=None, age=_age, no_run=NO_RUN_YET,
+                           running=runs.in_progress(get_db(), now_us()))
+
+
+def _age(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
 def _when(seconds: int | None) -> str:

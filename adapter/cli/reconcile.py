@@ -77,12 +77,75 @@ def _after_fix(db, catalog, report, fixed, settings, reader, clock, *, quiet: bo
     return reconcile_.reconcile(db, catalog, live=live, **window)
 
 
+NO_RUN_STORED = 3  # ``--last`` with no stored run: distinct from 2 (an error), so cron can tell
+
+
+def _render(report, fmt: str, run_info: dict | None = None) -> None:
+    """The report in ``fmt``; a stored run's own facts (which, when, how old) ahead of it."""
+    import json
+
+    from adapter import reconcile as reconcile_
+
+    if fmt == "json":
+        click.echo(json.dumps({**({"run": run_info} if run_info is not None else {}), **report.as_dict()}, indent=2))
+    elif fmt == "csv":
+        click.echo(reconcile_.to_csv(report), nl=False)
+    else:
+        if run_info is not None:
+            click.echo(f"run      {run_info['id']} ({run_info['trigger']}), finished {run_info['finished']}, "
+                       f"{_age(run_info['age_seconds'])} ago, in {run_info['duration_seconds']:.1f} s")
+        for text in reconcile_.render_table(report):
+            click.echo(text)
+
+
+def _age(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h {seconds % 3600 // 60} min"
+
+
+def _exit_code(report) -> int:
+    return 2 if report.errors else (1 if report.differences else 0)
+
+
+def _last(ctx: click.Context, fmt: str) -> None:
+    """``--last``: the newest stored run, read, never run."""
+    from adapter.reconcile import runs
+
+    db = _open(ctx)
+    try:
+        stored = runs.last_run(db)
+        running = runs.in_progress(db, world_now_us(ctx))
+    finally:
+        db.close()
+    if stored is None:
+        click.echo("seatsync: no reconcile run is stored yet: the worker stores one every "
+                   "SEATSYNC_RECONCILE_INTERVAL seconds (default 3600), or run `seatsync reconcile --store`"
+                   + (f"; {running} is in progress" if running else ""), err=True)
+        ctx.exit(NO_RUN_STORED)
+    _render(stored.report, fmt, stored.info(world_now_us(ctx)))
+    ctx.exit(_exit_code(stored.report))
+
+
+def _refuse_with_last(ctx: click.Context) -> None:
+    given = [f"--{name.rstrip('_').replace('_', '-')}" for name in ("account", "period", "since", "until", "tolerance",
+                                                                   "live", "fix_", "store_")
+             if ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE]
+    if given:
+        raise click.UsageError(f"--last prints the stored run as it was run; it takes only --format, not "
+                               f"{', '.join(given)}")
+
+
 @cli.command(short_help="Check every seat count and invoice line against the ledger.",
              epilog=("Examples:\n\n\b\n"
                      "  seatsync reconcile\n"
                      "  seatsync reconcile --account demo-standard --live\n"
                      "  seatsync reconcile --period 2026-11 --format csv\n"
-                     "  seatsync reconcile --fix"))
+                     "  seatsync reconcile --fix\n"
+                     "  seatsync reconcile --store\n"
+                     "  seatsync reconcile --last --format json"))
 @click.option("--account", default=None, help="Only this account.")
 @click.option("--period", default=None, help="A UTC calendar month, YYYY-MM.")
 @click.option("--since", default=None, help="RFC 3339 instant (default: the beginning).")
@@ -93,17 +156,26 @@ def _after_fix(db, catalog, report, fixed, settings, reader, clock, *, quiet: bo
 @click.option("--live", is_flag=True, help="Read seat quantities from the provider's API, not the mirror.")
 @click.option("--fix", "fix_", is_flag=True,
               help="Re-push drifted quantities through the sync worker (never invoices).")
+@click.option("--store", "store_", is_flag=True,
+              help="Store the run, as the worker's scheduled runs are, for /ops/reconciliation and --last.")
+@click.option("--last", is_flag=True, help="Print the last stored run (runs nothing); exit 3 when none is stored.")
 @click.pass_context
-def reconcile(ctx, account, period, since, until, tolerance, fmt, live, fix_):
+def reconcile(ctx, account, period, since, until, tolerance, fmt, live, fix_, store_, last):
     """Expected (ledger + policy) against actual (provider) seats and invoice lines.
 
-    Exit 0 when clean, 1 when there are differences, 2 on error.
+    Exit 0 when clean, 1 when there are differences, 2 on error; with --last, the same for the stored run,
+    and 3 when no run is stored yet.
     """
-    import json
-
     from adapter import reconcile as reconcile_
     from adapter.billing.policy import CatalogError, load_catalog
 
+    if last:
+        _refuse_with_last(ctx)
+        _last(ctx, fmt)
+        return
+    if store_ and (account is not None or fix_):
+        raise click.UsageError("--store keeps a run over every account, without --fix: not with "
+                               + ("--account" if account is not None else "--fix"))
     require_world(ctx, "reconcile")
     now_us = world_now_us(ctx)
     since_us, until_us = _window(period, since, until, now_us)
@@ -115,9 +187,13 @@ def reconcile(ctx, account, period, since, until, tolerance, fmt, live, fix_):
         ctx.exit(2)
     reader = _live_quantity_reader(settings) if live else None
     db = _open(ctx)
+    run_info = None
     try:
-        report = reconcile_.reconcile(db, catalog, since_us=since_us, until_us=until_us, account=account,
-                                      tolerance=tolerance, now_us=now_us, live=reader)
+        if store_:
+            report, run_info = _store(ctx, db, catalog, since_us, until_us, tolerance, reader)
+        else:
+            report = reconcile_.reconcile(db, catalog, since_us=since_us, until_us=until_us, account=account,
+                                          tolerance=tolerance, now_us=now_us, live=reader)
         fixed = reconcile_.fix(db, report) if fix_ else []
         if fixed:
             report = _after_fix(db, catalog, report, fixed, settings, reader, world_clock(ctx), since_us=since_us,
@@ -133,11 +209,28 @@ def reconcile(ctx, account, period, since, until, tolerance, fmt, live, fix_):
         ctx.exit(2)
     finally:
         db.close()
-    if fmt == "json":
-        click.echo(json.dumps(report.as_dict(), indent=2))
-    elif fmt == "csv":
-        click.echo(reconcile_.to_csv(report), nl=False)
-    else:
-        for text in reconcile_.render_table(report):
-            click.echo(text)
-    ctx.exit(2 if report.errors else (1 if report.differences else 0))
+    _render(report, fmt, run_info)
+    ctx.exit(_exit_code(report))
+
+
+def _store(ctx, db, catalog, since_us, until_us, tolerance, reader):
+    """``--store``: run and store (one run at a time with the workers'), then read the stored run back."""
+    import os
+    import socket
+
+    from adapter import reconcile as reconcile_
+    from adapter import store
+    from adapter.reconcile import runs
+
+    clock = world_clock(ctx)
+    run_id = runs.run_and_store(db, catalog, trigger="cli", owner=f"cli:{socket.gethostname()}:{os.getpid()}",
+                                since_us=since_us, until_us=until_us, now_us=clock, tolerance=tolerance,
+                                live=reader)
+    if run_id is None:
+        raise reconcile_.ReconcileError(f"--store: another run holds the lease ({runs.in_progress(db, clock())}); "
+                                        "wait for it, or read it with --last")
+    row = store.reconcile_run(db, run_id)
+    if row is None:  # pruned at once: only with a keep of 0, which nothing here passes
+        raise reconcile_.ReconcileError(f"--store: run {run_id} was stored and is gone")
+    stored = runs.stored(db, row)
+    return stored.report, stored.info(clock())

@@ -24,6 +24,7 @@ the sync worker: invoices are never touched.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import sqlite_utils
@@ -53,8 +54,12 @@ def month_window(period: str) -> tuple[int, int]:
 
 def reconcile(db: sqlite_utils.Database, catalog: Catalog, *, since_us: int, until_us: int,
               account: str | None = None, tolerance: int = DEFAULT_TOLERANCE, now_us: int | None = None,
-              live: LiveReader | None = None) -> Report:
-    """Check every linked account (or one) for lines billed in ``[since_us, until_us)`` and seat drift now."""
+              live: LiveReader | None = None, on_account: Callable[[Report], None] | None = None) -> Report:
+    """Check every linked account (or one) for lines billed in ``[since_us, until_us)`` and seat drift now.
+
+    ``on_account`` is called with the report after the unlinked accounts and after each linked account: a
+    caller that stores a run takes the differences out as they are found (``adapter/reconcile/runs.py``).
+    """
     if until_us <= since_us:
         raise ReconcileError("the window is empty: --until must be after --since")
     if tolerance < 0:
@@ -72,12 +77,16 @@ def reconcile(db: sqlite_utils.Database, catalog: Catalog, *, since_us: int, unt
     # small and is what callers inspecting a single account (tests, ``accounts show``) want.
     report = Report(since_us, min(until_us, max(now_us, since_us + 1)), keep_expectations=len(links) == 1)
     report.differences.extend(unlinked)
+    if on_account is not None:
+        on_account(report)
     for link in links:
         report.accounts += 1
         try:
             _account(db, catalog, link, report, tolerance=tolerance, now_us=now_us, live=live)
         except ExpectationError as exc:
             report.errors.append(str(exc))
+        if on_account is not None:
+            on_account(report)
     return report
 
 

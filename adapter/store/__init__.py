@@ -1,7 +1,8 @@
 """The store: the only package that holds SQL, one module per feature.
 
 ``connection`` opens the database and runs write transactions; ``migrations`` builds the schema;
-``ledger``, ``sync``, ``callbacks``, ``notify``, ``reconcile`` and ``health`` hold each feature's queries;
+``ledger``, ``sync``, ``callbacks``, ``notify``, ``reconcile``, ``reconcile_runs`` (stored runs) and ``health``
+hold each feature's queries;
 ``statistics`` keeps the planner's statistics current;
 ``faults`` says which errors mean the store cannot take a request now (503). Callers use
 the functions through this package (``store.claim_due_accounts(...)``).
@@ -21,6 +22,7 @@ from adapter.store.lifecycle import *  # noqa: F401,F403
 from adapter.store.migrations import MIGRATIONS as MIGRATIONS
 from adapter.store.notify import *  # noqa: F401,F403
 from adapter.store.reconcile import *  # noqa: F401,F403
+from adapter.store.reconcile_runs import *  # noqa: F401,F403
 from adapter.store.statistics import optimize as optimize
 from adapter.store.statistics import optimize_if_due as optimize_if_due
 from adapter.store.sync import *  # noqa: F401,F403

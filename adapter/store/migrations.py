@@ -427,3 +427,59 @@ def _m0910_reconcile_indexes(db: sqlite_utils.Database) -> None:
         CREATE INDEX dead_letters_account ON dead_letters (account, id);
         """
     )
+
+
+@MIGRATIONS(name="0920_reconcile_runs")
+def _m0920_reconcile_runs(db: sqlite_utils.Database) -> None:
+    # Reconciliation runs in the worker (or `seatsync reconcile --store`) and the pages read its result
+    # (issue 11 item 2): one row per run (its window, counts, totals JSON: money_at_stake and receivables
+    # per currency, by_kind; its errors) and one row per difference, written as accounts are done. A row
+    # 'running' is the run's lease: one run at a time over all processes; a lease that runs out (the
+    # process died) makes the row 'abandoned'. Only the last runs are kept (store/reconcile_runs.py).
+    db.executescript(
+        """
+        CREATE TABLE reconcile_runs (
+            id INTEGER PRIMARY KEY,
+            trigger TEXT NOT NULL CHECK (trigger IN ('scheduled', 'cli')),
+            status TEXT NOT NULL DEFAULT 'running'
+                CHECK (status IN ('running', 'done', 'failed', 'abandoned')),
+            owner TEXT NOT NULL,
+            lease_expires_us INTEGER NOT NULL,
+            started_us INTEGER NOT NULL,
+            finished_us INTEGER,
+            since_us INTEGER NOT NULL,
+            until_us INTEGER NOT NULL,
+            tolerance INTEGER NOT NULL,
+            accounts INTEGER NOT NULL DEFAULT 0,
+            invoices INTEGER NOT NULL DEFAULT 0,
+            lines INTEGER NOT NULL DEFAULT 0,
+            actual_lines INTEGER NOT NULL DEFAULT 0,
+            differences INTEGER NOT NULL DEFAULT 0,
+            totals TEXT,
+            errors TEXT NOT NULL DEFAULT '[]',
+            failure TEXT
+        );
+        CREATE INDEX reconcile_runs_status ON reconcile_runs (status, id);
+        CREATE INDEX reconcile_runs_trigger ON reconcile_runs (trigger, started_us);
+
+        CREATE TABLE reconcile_run_differences (
+            id INTEGER PRIMARY KEY,
+            run_id INTEGER NOT NULL REFERENCES reconcile_runs(id) ON DELETE CASCADE,
+            account TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            money_at_stake INTEGER NOT NULL,
+            currency TEXT NOT NULL,
+            invoice TEXT,
+            line TEXT,
+            price TEXT,
+            period_start INTEGER,
+            period_end INTEGER,
+            expected_quantity INTEGER,
+            actual_quantity INTEGER,
+            expected_amount INTEGER,
+            actual_amount INTEGER
+        );
+        CREATE INDEX reconcile_run_differences_run ON reconcile_run_differences (run_id, id);
+        """
+    )

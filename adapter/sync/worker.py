@@ -26,6 +26,7 @@ from adapter.billing.policy import Catalog, load_catalog
 from adapter.callbacks import notify
 from adapter.config import Settings
 from adapter.providers import registry
+from adapter.reconcile import runs as reconcile_runs
 from adapter.sync.account import Drift, Outcome, Provider, SyncOptions, sync_account
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class WorkerConfig:
     batch: int = 16
     retry_backoff: float = 60.0  # seconds before an account whose provider failed transiently is tried again
     recheck: float = 5.0  # seconds before an account with changes ahead of its provider's clock is looked at again
+    reconcile_poll: float = 5.0  # seconds between looks at whether a stored reconcile run is due
     sync: SyncOptions = field(default_factory=SyncOptions)
 
 
@@ -186,6 +188,28 @@ class Worker:
             except Exception:
                 log.exception("worker task %s failed", name)
 
+    def run_reconcile_if_due(self, stopping: Callable[[], bool] | None = None) -> int | None:
+        """The scheduled reconcile run (issue 11 item 2), when ``SEATSYNC_RECONCILE_INTERVAL`` has passed since
+        the last one began (any process's) and no other run holds the lease: run and store it; its id, else None.
+
+        It runs in its own thread beside seat sync (``run_forever``), never inside a request."""
+        interval = self.settings.reconcile_interval
+        if interval <= 0:
+            return None
+        return reconcile_runs.run_scheduled(self._db(), self.catalog, owner=self.owner, now_us=self.now_us,
+                                            interval_us=int(interval * SECOND_US), stopping=stopping)
+
+    def _reconcile_forever(self, stop: threading.Event) -> None:
+        while not stop.is_set():
+            try:
+                self.run_reconcile_if_due(stopping=stop.is_set)
+            except reconcile_runs.RunStopped:
+                return
+            except Exception as exc:  # recorded as a failed run; the next interval tries again
+                log.exception("scheduled reconcile run failed")
+                self._reopen_if_faulted(exc)
+            stop.wait(self.config.reconcile_poll)
+
     def _work(self, claim: Claim) -> Outcome:
         with self._heartbeat.holding(claim["account"]):
             return self._work_leased(claim)
@@ -221,6 +245,11 @@ class Worker:
 
     def run_forever(self, stop: threading.Event) -> None:
         log.info("sync worker %s started", self.owner)
+        reconciler = None
+        if self.settings.reconcile_interval > 0:
+            reconciler = threading.Thread(target=self._reconcile_forever, args=(stop,), name="seatsync-reconcile",
+                                          daemon=True)
+            reconciler.start()
         while not stop.is_set():
             self._beat()
             try:
@@ -233,6 +262,8 @@ class Worker:
             if not outcomes:
                 stop.wait(self.config.poll)
         self._pool.shutdown(wait=True)
+        if reconciler is not None:  # a run in progress stops at its next account, recorded as failed
+            reconciler.join(timeout=self.config.lease)
         try:
             store.forget_worker(self._db(), self.owner)
         except Exception:  # noqa: BLE001 - stopping anyway; the heartbeat goes stale instead

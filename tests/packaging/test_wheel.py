@@ -130,11 +130,18 @@ def test_serve_takes_a_signed_seat_event_to_the_sandbox_and_serves_the_ops_page(
             return shown.returncode == 0 and json.loads(shown.stdout)["sync"]["pushed"] == 11
 
         _wait_for(pushed, 60, "the seat change at the provider")
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/ops/reconciliation",
-                                         headers={"Authorization": f"Bearer {OPS_TOKEN}"})
-        with urllib.request.urlopen(request, timeout=30) as page:
-            assert page.status == 200
-            assert "demo-standard" in page.read().decode()
+        def page(query: str = "") -> str:
+            request = urllib.request.Request(f"http://127.0.0.1:{port}/ops/reconciliation{query}",
+                                             headers={"Authorization": f"Bearer {OPS_TOKEN}"})
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                assert answer.status == 200
+                return answer.read().decode()
+
+        # The page shows the run the worker stored when it started (SEATSYNC_RECONCILE_INTERVAL's first run)...
+        _wait_for(lambda: 'id="run">Stored run' in page(), 60, "the worker's stored reconcile run")
+        assert "(scheduled), finished" in page()
+        # ...and one account is checked live.
+        assert "Checked live: account demo-standard" in page("?account=demo-standard")
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:

@@ -1,5 +1,9 @@
 """Ops pages over a sandbox-built month with two injected faults: bearer token, filters, sorting,
-JSON/CSV from the same route, the account timeline, and a real headless Chromium loading the page."""
+JSON/CSV from the same route, the account timeline, and a real headless Chromium loading the page.
+
+``/ops/reconciliation`` reads the worker's stored run (issue 11 item 2): the ``faulty`` world has one, made by
+the worker's scheduled run on a clock stopped where the sandbox's test clocks are; the page never runs a
+reconcile over every account (``reconcile.reconcile`` is made to raise where that is checked)."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ import shutil
 import subprocess
 import threading
 from dataclasses import replace
+from datetime import UTC, datetime
 
 import pytest
 from werkzeug.serving import make_server
@@ -25,9 +30,11 @@ from tests.reconcile.test_stripe import (  # noqa: F401  (the ``world`` fixture)
     world,
 )
 
-# The sandbox's test clocks stop at May 1 01:00 2026; the pages' clock is the wall clock. Reconciling
-# up to "now" would rightly expect renewals the stopped clocks never billed, so the window ends on May 1.
+# The sandbox's test clocks stop at May 1 01:00 2026; the wall clock is later. Reconciling up to the wall
+# clock's "now" would rightly expect renewals the stopped clocks never billed, so the worker that stores the
+# run runs on a clock stopped at May 1 02:00, and its window (from the beginning up to its now) ends there.
 UNTIL = "until=2026-05-01T02:00:00Z"
+WORKER_NOW_US = int(datetime(2026, 5, 1, 2, tzinfo=UTC).timestamp()) * 1_000_000
 TOKEN = "ops-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
@@ -54,7 +61,35 @@ def faulty(world):
     for account in (manual, unpaid, healthy):
         advance(world, account, AFTER_RENEWAL)
     mirror(world)
+    store_scheduled_run(world)
     return world
+
+
+def store_scheduled_run(world) -> int:
+    """What the worker's reconcile thread does when the interval has passed: run and store."""
+    from adapter.sync.worker import Worker
+
+    worker = Worker(world.settings, catalog=world.catalog, providers={}, now_us=lambda: WORKER_NOW_US)
+    run_id = worker.run_reconcile_if_due()
+    assert run_id is not None
+    return run_id
+
+
+def no_full_reconcile(monkeypatch):
+    """From here on a reconcile over every account fails the test; one account's (``account=``) may run."""
+    import adapter.reconcile
+    import adapter.reconcile.report
+    import adapter.reconcile.runs
+
+    real = adapter.reconcile.reconcile
+
+    def only_one_account(*args, **kwargs):
+        if kwargs.get("account") is None:
+            raise AssertionError("the page ran a full reconcile inside a request")
+        return real(*args, **kwargs)
+
+    for module in (adapter.reconcile, adapter.reconcile.report, adapter.reconcile.runs):
+        monkeypatch.setattr(module, "reconcile", only_one_account)
 
 
 def app_for(world, token=TOKEN):
@@ -85,36 +120,84 @@ def test_without_the_bearer_token_the_answer_is_401_problem_json(faulty, headers
         assert response.get_json()["errors"][0]["field"] == "Authorization"
 
 
-def test_reconciliation_html_json_and_csv_say_the_same(faulty):
+def test_reconciliation_html_json_and_csv_say_the_same(faulty, monkeypatch):
+    no_full_reconcile(monkeypatch)
     client = app_for(faulty).test_client()
-    page = client.get(f"/ops/reconciliation?{UNTIL}", headers=AUTH)
+    page = client.get("/ops/reconciliation", headers=AUTH)
     assert page.status_code == 200 and page.mimetype == "text/html"
     html = page.get_data(as_text=True)
+    assert 'id="run">Stored run 1 (scheduled), finished' in html and 'id="run-age"' in html
+    # The stored run's window (the worker's clock), picked again by naming it.
+    assert client.get(f"/ops/reconciliation?{UNTIL}", headers=AUTH).get_data(as_text=True).count(
+        '<tr class="difference"') == 2
     assert html.count('<tr class="difference"') == 2
     assert 'data-kind="unexpected_line" data-account="manual"' in html
     assert 'data-kind="invoice_unpaid" data-account="unpaid"' in html
     assert "healthy" not in html.split('<table id="differences">')[1]
 
-    data = client.get(f"/ops/reconciliation?{UNTIL}&format=json", headers=AUTH).get_json()
-    negotiated = client.get(f"/ops/reconciliation?{UNTIL}", headers={**AUTH, "Accept": "application/json"}).get_json()
+    data = client.get("/ops/reconciliation?format=json", headers=AUTH).get_json()
+    negotiated = client.get("/ops/reconciliation", headers={**AUTH, "Accept": "application/json"}).get_json()
     assert data == negotiated
     assert data["summary"]["accounts"] == 3 and data["summary"]["differences"] == 2
+    assert data["summary"]["until"] == "2026-05-01T02:00:00Z"
+    assert data["run"]["id"] == 1 and data["run"]["trigger"] == "scheduled" and data["run"]["age_seconds"] >= 0
+    assert data["run"]["totals"] == {"by_kind": {"invoice_unpaid": 1, "unexpected_line": 1},
+                                     "money_at_stake": {"USD": 1234}, "receivables": {"USD": 3250}}
     assert data["summary"]["by_kind"] == {"invoice_unpaid": 1, "unexpected_line": 1}
     # Sorted by money at stake, largest first (the unpaid renewal is $32.50, the manual line $12.34).
     assert [d["account"] for d in data["differences"]] == ["unpaid", "manual"]
-    ascending = client.get(f"/ops/reconciliation?{UNTIL}&format=json&sort=money_at_stake&order=asc",
+    ascending = client.get("/ops/reconciliation?format=json&sort=money_at_stake&order=asc",
                            headers=AUTH).get_json()
     assert [d["account"] for d in ascending["differences"]] == ["manual", "unpaid"]
 
-    rows = list(csv.DictReader(io.StringIO(client.get(f"/ops/reconciliation?{UNTIL}&format=csv", headers=AUTH)
+    rows = list(csv.DictReader(io.StringIO(client.get("/ops/reconciliation?format=csv", headers=AUTH)
                                            .get_data(as_text=True))))
     assert sorted((r["account"], r["kind"], r["money_at_stake"]) for r in rows) == [
         ("manual", "unexpected_line", "1234"), ("unpaid", "invoice_unpaid", "3250")]
 
-    only = client.get(f"/ops/reconciliation?{UNTIL}&format=json&kind=invoice_unpaid", headers=AUTH).get_json()
+    only = client.get("/ops/reconciliation?format=json&kind=invoice_unpaid", headers=AUTH).get_json()
     assert [d["account"] for d in only["differences"]] == ["unpaid"]
+    # One account is checked live (cheap): not the stored run.
     one = client.get(f"/ops/reconciliation?{UNTIL}&format=json&account=healthy", headers=AUTH).get_json()
-    assert one["summary"]["accounts"] == 1 and one["differences"] == []
+    assert one["summary"]["accounts"] == 1 and one["differences"] == [] and "run" not in one
+    manual = client.get(f"/ops/reconciliation?{UNTIL}&account=manual", headers=AUTH).get_data(as_text=True)
+    assert 'id="live"' in manual and manual.count('<tr class="difference"') == 1
+
+
+def test_a_window_with_no_stored_run_is_a_404_naming_it(faulty, monkeypatch):
+    no_full_reconcile(monkeypatch)
+    client = app_for(faulty).test_client()
+    for query, field in (("period=2026-04", "period"), ("until=2026-04-20T00:00:00Z", "until"),
+                         ("tolerance=5", "tolerance")):
+        response = client.get(f"/ops/reconciliation?format=json&{query}", headers=AUTH)
+        assert response.status_code == 404 and response.mimetype == "application/problem+json", query
+        assert response.get_json()["errors"][0]["field"] == field
+
+
+def test_before_any_run_is_stored_the_page_says_so(faulty, monkeypatch):
+    faulty.db.execute("DELETE FROM reconcile_run_differences")
+    faulty.db.execute("DELETE FROM reconcile_runs")
+    no_full_reconcile(monkeypatch)
+    client = app_for(faulty).test_client()
+    page = client.get("/ops/reconciliation", headers=AUTH)
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'id="no-run"' in html and "No reconciliation run is stored yet" in html
+    assert '<tr class="difference"' not in html
+    as_json = client.get("/ops/reconciliation?format=json", headers=AUTH)
+    assert as_json.status_code == 404 and as_json.get_json()["type"].endswith("no-reconcile-run")
+
+
+def test_a_newer_stored_run_replaces_the_one_shown(faulty, monkeypatch):
+    from adapter.reconcile import runs
+
+    # The manual line is credited away at the provider's mirror: the next run finds one difference fewer.
+    faulty.db.execute("DELETE FROM mirror_invoice_lines WHERE amount = 1234")
+    second = runs.run_and_store(faulty.db, faulty.catalog, trigger="cli", owner="test", since_us=0,
+                                until_us=WORKER_NOW_US, now_us=lambda: WORKER_NOW_US)
+    no_full_reconcile(monkeypatch)
+    data = app_for(faulty).test_client().get("/ops/reconciliation?format=json", headers=AUTH).get_json()
+    assert data["run"]["id"] == second and data["summary"]["by_kind"] == {"invoice_unpaid": 1}
 
 
 @pytest.mark.parametrize("query, field", [("kind=nonsense", "kind"), ("sort=drop", "sort"), ("order=up", "order"),
@@ -162,16 +245,17 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-def test_a_real_browser_shows_the_differences_table(faulty, tmp_path):
+def test_a_real_browser_shows_the_stored_runs_differences_table(faulty, tmp_path, monkeypatch):
     browser = _chromium()
     if browser is None:
         if os.environ.get("CI") == "true":
             pytest.fail("chromium is missing in CI: .ci/run installs it (apt-get install chromium)")
         pytest.skip("chromium is not installed (CI installs it through .ci/run)")
+    no_full_reconcile(monkeypatch)  # the page reads the scheduled run the fixture's worker stored
     server = make_server("127.0.0.1", 0, InjectAuthorization(app_for(faulty)), threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    url = f"http://127.0.0.1:{server.server_port}/ops/reconciliation?{UNTIL}"
+    url = f"http://127.0.0.1:{server.server_port}/ops/reconciliation"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
              "--disable-background-networking", "--disable-component-update", "--disable-sync",
              "--disable-dev-shm-usage", "--window-size=1280,900"]
@@ -186,6 +270,8 @@ def test_a_real_browser_shows_the_differences_table(faulty, tmp_path):
         thread.join(timeout=5)
     assert dom.stdout.count('class="difference"') == 2, dom.stderr[-2000:]
     assert "unexpected_line" in dom.stdout and "invoice_unpaid" in dom.stdout
+    assert 'id="run">Stored run 1 (scheduled), finished' in dom.stdout
+    assert "2026-05-01T02:00:00Z" in dom.stdout  # the stored run's window, not the wall clock's now
     assert shot.exists()
     png = shot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000  # a rendered page, not a blank canvas

@@ -222,6 +222,11 @@ def test_a_running_worker_beats_and_forgets_its_heartbeat_when_stopped(tmp_path)
         while store.freshest_heartbeat(db) is None and time.monotonic() < deadline:
             time.sleep(0.01)
         assert store.freshest_heartbeat(db) is not None
+        # Its reconcile thread stores a run at once (none stored yet, SEATSYNC_RECONCILE_INTERVAL's default).
+        while store.last_reconcile_run(db) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        run = store.last_reconcile_run(db)
+        assert run is not None and run["trigger"] == "scheduled" and run["owner"] == worker.owner
     finally:
         stop.set()
         thread.join(timeout=30)
