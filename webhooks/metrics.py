@@ -54,6 +54,25 @@ class BacklogCollector(Collector):
         yield notifications
         yield GaugeMetricFamily("seatsync_database_bytes", "Size of the SQLite database file.", value=b.database_bytes)
         yield GaugeMetricFamily("seatsync_wal_bytes", "Size of the SQLite write-ahead log.", value=b.wal_bytes)
+        yield from self._last_run()
+
+    def _last_run(self) -> Iterator[Metric]:
+        b = self.backlog
+        if b.last_run_age_seconds is None:
+            return
+        yield GaugeMetricFamily("seatsync_reconcile_last_run_age_seconds", "Age of the newest stored reconcile run.",
+                                value=b.last_run_age_seconds)
+        differences = GaugeMetricFamily("seatsync_reconcile_last_run_differences",
+                                        "Differences the newest stored reconcile run found, by kind.", labels=["kind"])
+        for kind, count in sorted(b.last_run_differences.items()):
+            differences.add_metric([kind], count)
+        yield differences
+        money = GaugeMetricFamily("seatsync_reconcile_last_run_money_minor_units",
+                                  "Net money of the newest run's differences, by kind and currency, in the currency's "
+                                  "minor unit (receivables are the invoice_unpaid kind).", labels=["kind", "currency"])
+        for (kind, currency), amount in sorted(b.last_run_money.items()):
+            money.add_metric([kind, currency], amount)
+        yield money
 
 
 @bp.get("/metrics")

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import sqlite_utils
 
+from adapter.store.reconcile_runs import last_reconcile_run, reconcile_run_sums
+
 
 @dataclass(frozen=True)
 class Backlog:
@@ -22,6 +24,11 @@ class Backlog:
     notifications: dict[str, int] = field(default_factory=dict)  # status → count (pending, failed)
     database_bytes: int = 0
     wal_bytes: int = 0
+    # The newest finished reconcile run: its age, and per kind its differences and their money
+    # (kind → count; (kind, currency) → minor units). None: no run stored yet.
+    last_run_age_seconds: float | None = None
+    last_run_differences: dict[str, int] = field(default_factory=dict)
+    last_run_money: dict[tuple[str, str], int] = field(default_factory=dict)
 
 
 def _age_seconds(now_us: int, oldest_us: int | None) -> float:
@@ -41,7 +48,12 @@ def backlog(db: sqlite_utils.Database, database: str, now_us: int) -> Backlog:
     oldest_event = db.execute("SELECT MIN(received_us) FROM provider_events WHERE status = 'pending'").fetchone()[0]
     notifications = dict(db.execute("SELECT status, COUNT(*) FROM deliveries WHERE status IN ('pending', 'failed') "
                                     "GROUP BY status").fetchall())
+    run = last_reconcile_run(db)
+    sums = reconcile_run_sums(db, run["id"]) if run is not None else []
     return Backlog(
+        last_run_age_seconds=_age_seconds(now_us, run["finished_us"]) if run is not None else None,
+        last_run_differences={row["kind"]: row["count"] for row in sums},
+        last_run_money={(row["kind"], row["currency"]): row["money"] for row in sums if row["currency"]},
         due_accounts=due, outbox_lag_seconds=_age_seconds(now_us, oldest), open_dead_letters=dead,
         provider_events={status: events.get(status, 0) for status in ("pending", "failed")},
         provider_event_lag_seconds=_age_seconds(now_us, oldest_event),

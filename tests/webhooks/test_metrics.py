@@ -68,3 +68,17 @@ def test_intake_counters_and_the_backlog_move_with_a_scenario(client):
     assert value(after, "seatsync_outbox_lag_seconds") >= 0
     assert value(after, "seatsync_database_bytes") > 0
     assert value(after, "seatsync_notifications", status="pending") >= 0
+
+
+def test_the_newest_stored_reconcile_run_is_in_the_metrics(client, settings, db):
+    from adapter.billing.policy import load_catalog
+    from adapter.clock import now_us
+    from adapter.reconcile import runs
+
+    assert not any(name.startswith("seatsync_reconcile_") for name, _ in scrape(client))  # no run yet
+    assert post(client, {"events": [seat("evt_r1", "ann", account="never-linked")]}).status_code == 202
+    runs.run_and_store(db, load_catalog(settings.mappings), trigger="cli", owner="test", since_us=0,
+                       until_us=now_us() + 1, now_us=now_us)
+    samples = scrape(client)
+    assert value(samples, "seatsync_reconcile_last_run_differences", kind="unlinked_seats") == 1
+    assert value(samples, "seatsync_reconcile_last_run_age_seconds") >= 0
