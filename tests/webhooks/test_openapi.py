@@ -174,3 +174,25 @@ def test_what_only_intake_can_check_is_stated_in_the_document(event, why):
             "plan": PLANS[0], **event}
     assert BODY.is_valid(base) and not accepted(base), why
     assert "422" in DOCUMENT["paths"]["/webhooks/product"]["post"]["responses"]
+
+
+def test_the_report_schemas_follow_reconcile():
+    """The ops reports' JSON schemas name reconcile's own kinds, sort columns and difference fields (schemathesis
+    checks the answers against them, tests/webhooks/test_schemathesis.py)."""
+    from dataclasses import fields
+
+    from adapter import reconcile
+    from adapter.reconcile.differences import Difference, Report
+
+    schemas = DOCUMENT["components"]["schemas"]
+    assert set(schemas["DifferenceKind"]["enum"]) == set(reconcile.KINDS)
+    params = {p["name"]: p["schema"] for p in DOCUMENT["paths"]["/ops/reconciliation"]["get"]["parameters"]}
+    assert params["sort"]["enum"] == list(reconcile.COLUMNS)
+    assert params["kind"] == {"$ref": "#/components/schemas/DifferenceKind"}
+    assert set(schemas["Difference"]["properties"]) == set(schemas["Difference"]["required"]) == {
+        f.name for f in fields(Difference)}
+    report = Report(since_us=0, until_us=86_400_000_000, accounts=1, differences=[
+        Difference("acct", "seat_drift", "ledger 11, provider 10", money_at_stake=1200, currency="usd"),
+        Difference("acct", "invoice_unpaid", "open", money_at_stake=500, currency="usd", invoice="in_1")])
+    assert list(schema_for("Report").iter_errors(report.as_dict())) == []
+    assert not schema_for("Report").is_valid({**report.as_dict(), "summary": {"accounts": 1}})
