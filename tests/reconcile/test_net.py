@@ -5,7 +5,7 @@ mirror starts as exactly what the engine expects, then a fault is written into i
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from hypothesis import HealthCheck, given, settings
@@ -19,16 +19,23 @@ from adapter.ledger import record_events
 from adapter.reconcile import render_table
 from adapter.reconcile.differences import net
 from adapter.store import open_db
-from tests.reconcile.test_report import APRIL_1, APRIL_16, MAY_1, NOW, US, account, add_line, catalog, kinds, \
-    lines_of, run
+from tests.reconcile.test_report import (
+    APRIL_1,
+    APRIL_16,
+    MAY_1,
+    NOW,
+    US,
+    account,
+    add_line,
+    catalog,
+    kinds,
+    lines_of,
+    run,
+)
 
 __all__ = ["catalog"]  # the module-scoped catalogue fixture, shared with test_report.py
 
 SEAT = "price_standard_seat_monthly"
-
-
-def stake(report) -> dict[str, int]:
-    return report.money_at_stake
 
 
 def test_the_net_75_account_is_one_difference_of_75(memory_db, catalog):
@@ -213,8 +220,8 @@ def test_every_leftover_line_is_in_one_difference_and_the_headline_is_the_accoun
                                                                                         other):
     db = open_db(None)
     try:
-        subs = {"acme": account(db, catalog), "bolt": account(db, catalog, name="bolt",
-                                                             changes=(("d", APRIL_16, True), ("a", MAY_1 - 9000, False)))}
+        bolt = (("d", APRIL_16, True), ("a", MAY_1 - 9000, False))
+        subs = {"acme": account(db, catalog), "bolt": account(db, catalog, name="bolt", changes=bolt)}
         own = {name: lines_of(db, sub) for name, sub in subs.items()}
         for n in sorted(removed):
             if n < len(own["acme"]):
@@ -259,4 +266,3 @@ def test_the_headline_keeps_currencies_apart(memory_db, catalog):
     assert report.money_at_stake == {"NOK": 39900 // 30, "USD": 1234}
     assert {a: e["money_at_stake"] for a, e in report.by_account.items()} == {"acme": {"USD": 1234},
                                                                               "clinic": {"NOK": 1330}}
-    assert datetime.fromtimestamp(APRIL_1, tz=UTC).day == 1
