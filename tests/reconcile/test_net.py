@@ -266,3 +266,16 @@ def test_the_headline_keeps_currencies_apart(memory_db, catalog):
     assert report.money_at_stake == {"NOK": 39900 // 30, "USD": 1234}
     assert {a: e["money_at_stake"] for a, e in report.by_account.items()} == {"acme": {"USD": 1234},
                                                                               "clinic": {"NOK": 1330}}
+
+
+def test_every_kind_is_in_the_architecture_money_table():
+    from pathlib import Path
+
+    from adapter.reconcile.differences import KINDS
+
+    text = (Path(__file__).parents[2] / "ARCHITECTURE.md").read_text()
+    after = text[text.index("Money per kind"):].splitlines()[2:]
+    table = after[:next(n for n, line in enumerate(after) if line and not line.startswith("|"))]
+    rows = [line for line in table if line.startswith("| `")]
+    documented = {kind.strip("` ") for row in rows for kind in row.split("|")[1].split(",")}
+    assert documented == set(KINDS)
