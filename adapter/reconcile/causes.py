@@ -69,17 +69,19 @@ def net_by_cause(differences: list[Difference], *, slack: int = 0) -> list[Diffe
     """``differences`` with every group of leftover lines of one cause replaced by one difference (in the
     place of the group's first line); the rest unchanged, in order."""
     changes: list[_Change] = []
+    by_start: dict[tuple[str, int], list[_Change]] = {}
     kept: list[tuple[int, Difference]] = []
     for index, d in enumerate(differences):
         if not groupable(d):
             kept.append((index, d))
             continue
         assert d.price is not None and d.period_start is not None and d.period_end is not None
-        change = next((c for c in changes if c.price == d.price and c.start == d.period_start
-                       and abs(c.end - d.period_end) <= slack), None)
+        same = by_start.setdefault((d.price, d.period_start), [])
+        change = next((c for c in same if abs(c.end - d.period_end) <= slack), None)
         if change is None:
             change = _Change(d.price, d.period_start, d.period_end)
             changes.append(change)
+            same.append(change)
         change.members.append((index, d))
     for group in _shifts(changes, slack):
         first = min(index for change in group for index, _ in change.members)
@@ -92,9 +94,13 @@ def _shifts(changes: list[_Change], slack: int) -> list[list[_Change]]:
     def movable(change: _Change, side: str) -> bool:
         return change.side == side and all(d.kind != "duplicated_proration" for _, d in change.members)
 
+    billed: dict[str, list[_Change]] = {}
+    for c in changes:
+        if movable(c, "actual"):
+            billed.setdefault(c.price, []).append(c)
     candidates = []
     for e in (c for c in changes if movable(c, "expected")):
-        for a in (c for c in changes if movable(c, "actual")):
+        for a in billed.get(e.price, ()):
             same = e.price == a.price and abs(e.end - a.end) <= slack and e.start != a.start
             direction = e.amount("expected") * a.amount("actual") > 0  # both charges, or both credits
             if same and direction and min(e.start, a.start) < min(e.end, a.end):
