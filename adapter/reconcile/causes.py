@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from adapter.billing.money import format_amount
 from adapter.reconcile.differences import LEFTOVER_KINDS, Difference, LineRef, net
@@ -148,9 +149,9 @@ def _detail(kind: str, group: list[_Change], lines: list[LineRef], currency: str
     first = group[0]
     if kind == "shifted_change":
         e, a = sorted(group, key=lambda c: c.side != "expected")
-        days = (a.start - e.start) / 86400
+        days = (Decimal(a.start - e.start) / 86400).quantize(Decimal("0.01"))
         return (f"the change the ledger dates {_iso(e.start)} was billed from {_iso(a.start)} "
-                f"({days:+.2f} days): {counts}")
+                f"({days:+} days): {counts}")
     if kind in ("wrong_proration", "wrong_quantity_at_renewal"):
         billed = sorted(ref.quantity or 0 for ref in lines if ref.side == "actual")
         wanted = sorted(ref.quantity or 0 for ref in lines if ref.side == "expected")

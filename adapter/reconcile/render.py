@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, datetime
 
 from adapter.billing.money import format_amount
 from adapter.reconcile.differences import Difference, Report
@@ -38,6 +39,10 @@ def to_csv(report: Report) -> str:
     return buffer.getvalue()
 
 
+def _when(seconds: int | None) -> str:
+    return "" if seconds is None else datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
 def _totals(totals: dict[str, int]) -> str:
     return ", ".join(format_amount(amount, currency) for currency, amount in totals.items())
 
@@ -67,7 +72,7 @@ def render_table(report: Report) -> list[str]:
             where = f" [{d.invoice}{'/' + d.line if d.line else ''}]" if d.invoice else ""
             out.append(f"{d.account:<16} {d.kind:<26} {stake:>14}  {d.detail}{where}")
             if len(d.lines) > 1:  # a netted cause: which lines it stands for
-                out.extend(f"{'':<16}   {ref.side:<8} {ref.id or ref.price or ''} {ref.period_start}→"
-                           f"{ref.period_end} ×{ref.quantity} {format_amount(ref.amount, d.currency)}"
+                out.extend(f"{'':<16}   {ref.side:<8} {ref.id or ref.price or ''} {_when(ref.period_start)} → "
+                           f"{_when(ref.period_end)} ×{ref.quantity} {format_amount(ref.amount, d.currency)}"
                            + (f" [{ref.invoice}]" if ref.invoice else "") for ref in d.lines)
     return out
