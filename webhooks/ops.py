@@ -252,7 +252,7 @@ def account_page(account: str):
                        "id": row["idempotency_key"], "detail": f"request {row['request_id'] or '-'}"
                        + (f"; error {row['error']}" if row["error"] else "")})
     invoices = store.recon_invoices(db, link.provider, link.subscription, -1, 2**62)
-    flagged = {d.line: d.kind for d in report.differences if d.line}
+    flagged = report.flagged_lines()
     window = (since // 1_000_000, -(-until // 1_000_000))
     lines = []
     for invoice in invoices:

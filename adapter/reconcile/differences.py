@@ -14,7 +14,9 @@ from adapter.clock import format_us, from_us
 KINDS = {
     "seat_drift": "seat count differs between ledger, seatsync and provider",
     "never_synced": "seat change never synced (dead letter)",
-    "late_change": "late change across a period boundary",
+    "late_change": "a change seatsync knowingly billed late (across a period boundary, or from another instant)",
+    "shifted_change": "a seat change billed at another instant than the ledger's (its lines netted)",
+    "wrong_proration": "a seat change billed with other quantities or amounts (its lines netted)",
     "missing_proration": "missing proration",
     "unexpected_line": "unexpected line",
     "wrong_amount": "wrong amount",
@@ -33,8 +35,36 @@ DEFAULT_TOLERANCE = 1
 RECEIVABLE_KINDS = frozenset({"invoice_unpaid"})
 
 
+# The kinds a leftover line (an expected line nobody billed, a billed line nothing expects) is reported as,
+# one line at a time; ``causes.net_by_cause`` then makes the lines of one root cause one difference.
+LEFTOVER_KINDS = frozenset({"missing_proration", "unexpected_line", "duplicated_proration", "credit_not_applied",
+                            "wrong_quantity_at_renewal"})
+
+
 class ReconcileError(Exception):
     """Reconciliation cannot run (unknown account, bad window); the message says why."""
+
+
+@dataclass(frozen=True)
+class LineRef:
+    """One line a difference stands for: ``expected`` (the engine's), ``actual`` (billed: an invoice or
+    credit-note line) or ``pending`` (a pending charge the mirror shows, not billed, so never money)."""
+
+    side: str  # expected | actual | pending
+    price: str | None
+    period_start: int | None  # unix seconds
+    period_end: int | None
+    quantity: int | None
+    amount: int  # signed minor units
+    proration: bool = False
+    id: str | None = None  # actual and pending lines: the provider's line id
+    invoice: str | None = None  # the invoice or credit note holding an actual line
+
+
+def net(lines: tuple[LineRef, ...] | list[LineRef]) -> int:
+    """Billed minus expected over ``lines``, signed (pending charges are not billed: they count nothing)."""
+    return sum(ref.amount for ref in lines if ref.side == "actual") \
+        - sum(ref.amount for ref in lines if ref.side == "expected")
 
 
 @dataclass(frozen=True)
@@ -53,9 +83,18 @@ class Difference:
     actual_quantity: int | None = None
     expected_amount: int | None = None
     actual_amount: int | None = None
+    # Every line this difference stands for, each line in exactly one difference (money counted once).
+    lines: tuple[LineRef, ...] = ()
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def net(self) -> int:
+        """Billed minus expected, signed, over the lines it stands for (a paired line: actual − expected)."""
+        if self.lines:
+            return net(self.lines)
+        return (self.actual_amount or 0) - (self.expected_amount or 0)
 
 
 @dataclass
@@ -96,6 +135,31 @@ class Report:
         return self._totals(True)
 
     @property
+    def by_account(self) -> dict[str, dict]:
+        """Per account with differences: their count, and the discrepancy and receivable totals per currency
+        (each the sum of the account's differences' money: per cause, counted once)."""
+        out: dict[str, dict] = {}
+        for d in self.differences:
+            entry = out.setdefault(d.account, {"differences": 0, "money_at_stake": {}, "receivables": {}})
+            entry["differences"] += 1
+            if d.currency:
+                totals = entry["receivables" if d.kind in RECEIVABLE_KINDS else "money_at_stake"]
+                totals[d.currency] = totals.get(d.currency, 0) + d.money_at_stake
+        for entry in out.values():
+            entry["money_at_stake"] = dict(sorted(entry["money_at_stake"].items()))
+            entry["receivables"] = dict(sorted(entry["receivables"].items()))
+        return dict(sorted(out.items()))
+
+    def flagged_lines(self) -> dict[str, str]:
+        """Mirrored line id → the kind of the difference that stands for it (every line of a netted cause)."""
+        flagged: dict[str, str] = {}
+        for d in self.differences:
+            for line_id in [d.line, *(ref.id for ref in d.lines)]:
+                if line_id:
+                    flagged.setdefault(line_id, d.kind)
+        return flagged
+
+    @property
     def clean(self) -> bool:
         return not self.differences and not self.errors
 
@@ -104,7 +168,7 @@ class Report:
                 "invoices": self.invoices, "lines": self.lines,
                 "actual_lines": self.actual_lines, "differences": len(self.differences),
                 "by_kind": self.by_kind, "money_at_stake": self.money_at_stake, "receivables": self.receivables,
-                "errors": self.errors}
+                "by_account": self.by_account, "errors": self.errors}
 
     def as_dict(self) -> dict:
         return {"summary": self.summary(), "differences": [d.as_dict() for d in self.differences]}

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from fractions import Fraction
 from functools import lru_cache
 
 from adapter import accounts, store
 from adapter.billing.engine import ExpectedLine
 from adapter.billing.expected import expected_bill
-from adapter.billing.money import format_amount
+from adapter.billing.money import format_amount, round_minor
 from adapter.billing.policy import Catalog, Plan
 from adapter.clock import format_us, to_us
 from adapter.providers import registry
-from adapter.reconcile.differences import Difference, LiveReader, Report
+from adapter.reconcile.causes import net_by_cause
+from adapter.reconcile.differences import Difference, LineRef, LiveReader, Report
 from adapter.reconcile.differences import seat_unit as _seat_unit
 from adapter.reconcile.seats import seat_check
 
@@ -122,7 +124,13 @@ def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, to
         _credit_notes_applied(db, link, invoices, currency, since_us, out)
     else:
         _pending_credits_unapplied(link, pending, invoices, min(now_us, until_us), currency, out)
-    _fold_late_changes(db, link, plan, since_us, until_us, out, first_line_difference)
+    late = store.recon_late_changes(db, link.account, since_us, until_us)
+    _fold_across_period(link, plan, [row for row in late if row["kind"] == "across_period"], out,
+                        first_line_difference)
+    # Every leftover line is in one difference; the lines of one cause are one, with their net.
+    out[first_line_difference:] = net_by_cause(out[first_line_difference:], slack=facts.line_end_slack_seconds)
+    _fold_billed_late(link, plan, [row for row in late if row["kind"] != "across_period"], out,
+                      first_line_difference)
 
 
 def _actual_lines(db, link: accounts.Account, report: Report, after_s: int, until_s: int, currency: str,
@@ -283,17 +291,18 @@ def _invoice_not_seen(link: accounts.Account, lines: list[ExpectedLine], pending
     """One difference for every line due at one instant when none of them is on a mirrored invoice."""
     instant = lines[0].billed_at
     total = sum(line.amount for line in lines)
+    refs: list[LineRef] = []
     for line in lines:  # what the mirror still shows pending is explained by this difference
-        _take_pending(link, line, pending)
+        refs.extend(_refs(line, _take_pending(link, line, pending)))
     if lines[0].billed == "threshold":
         return Difference(link.account, "threshold_not_invoiced",
                           f"the gathered prorations passed the threshold at {instant.isoformat()} "
                           f"but {len(lines)} lines were not invoiced", abs(total), currency,
-                          expected_amount=total)
+                          expected_amount=total, lines=tuple(refs))
     return Difference(link.account, "invoice_missing",
                       f"no mirrored invoice bills the {len(lines)} lines due {instant.isoformat()} "
                       f"({lines[0].billed}); a dropped webhook? `seatsync backfill` or the sweeper "
-                      f"recovers it", abs(total), currency, expected_amount=total)
+                      f"recovers it", abs(total), currency, expected_amount=total, lines=tuple(refs))
 
 
 def _pending_credits_unapplied(link: accounts.Account, pending: list[_Actual], invoices: list[dict], horizon_us: int,
@@ -320,33 +329,60 @@ def _superseded(catalog: Catalog, expected_price: str, actual_price: str) -> boo
 
 LINE_KINDS = ("missing_proration", "unexpected_line", "wrong_amount", "wrong_quantity_at_renewal",
               "price_change_not_applied")
+# What a change billed from another instant than its own leaves once the leftovers are netted.
+SHIFT_KINDS = ("shifted_change", "missing_proration", "unexpected_line", "wrong_proration")
 
 
-def _fold_late_changes(db, link, plan: Plan, since_us: int, until_us: int, out: list, start: int) -> None:
-    """One ``late_change`` per late change, absorbing the line differences it causes.
+def _fold_across_period(link, plan: Plan, late_rows: list, out: list, start: int) -> None:
+    """One ``late_change`` per change pushed across a period boundary, absorbing the line differences it causes.
 
     A change dated before a renewal that reaches seatsync after it is pushed at the new period's start
     (``across_period``): the old period misses its proration, the renewal bills the old quantity and
     the new period carries a full-period pair. Those are one fault, not four; what is really at stake
     is their net (the short stretch before the boundary), so the fold keeps that as money at stake.
     """
-    for late in store.recon_late_changes(db, link.account, since_us, until_us):
+    for late in late_rows:
         boundary = _seconds(late["instant_us"])
-        folded = []
-        if late["kind"] == "across_period":
-            folded = [d for d in out[start:] if d.kind in LINE_KINDS and boundary in (d.period_start, d.period_end)]
-        for difference in folded:
-            out.remove(difference)
-        if folded:
-            stake = abs(sum(d.actual_amount or 0 for d in folded) - sum(d.expected_amount or 0 for d in folded))
-        else:
-            stake = abs(late["delta"]) * _seat_unit(plan, late["instant_us"])
-        out.append(Difference(
-            link.account, "late_change",
-            f"{late['kind']}: a change of {late['delta']:+d} seats reached the provider at "
-            f"{format_us(late['instant_us'])}, after the period it belongs to was billed"
-            + (f"; explains {len(folded)} line differences" if folded else ""),
-            stake, plan.currency, period_start=boundary))
+        folded = [d for d in out[start:] if d.kind in LINE_KINDS and d.lines
+                  and boundary in (d.period_start, d.period_end)]
+        out[:] = [d for d in out if not any(d is f for f in folded)]
+        out.append(_late_difference(link, plan, late, folded, boundary))
+
+
+def _fold_billed_late(link, plan: Plan, late_rows: list, out: list, start: int) -> None:
+    """One ``late_change`` per change seatsync knowingly billed from another instant (``applied_now``: the
+    provider cannot date it back; ``shifted``: no in-range plan could date it exactly), absorbing what the
+    seat price's leftovers of that period say after netting (a ``shifted_change``, or the lines of it)."""
+    for late in late_rows:
+        period_s = _seconds(late["period_start_us"]) if late["period_start_us"] is not None else None
+        instant_s = _seconds(late["instant_us"])
+        folded = [d for d in out[start:] if d.kind in SHIFT_KINDS and d.price in plan.seat.ids and d.lines
+                  and d.period_start is not None and d.period_end is not None
+                  and (period_s if period_s is not None else instant_s) <= d.period_start
+                  and instant_s < d.period_end]
+        out[:] = [d for d in out if not any(d is f for f in folded)]
+        out.append(_late_difference(link, plan, late, folded, period_s or instant_s))
+
+
+def _late_difference(link, plan: Plan, late, folded: list[Difference], at_s: int) -> Difference:
+    """The late change's difference: the net of the lines it explains, else its own exact money (seat-time ×
+    price / period units), else its seats × one period's seat price."""
+    lines = tuple(ref for d in folded for ref in d.lines)
+    if folded:
+        stake = abs(sum(d.net for d in folded))
+    elif late["amount"] is not None and late["period_units"]:
+        stake = round_minor(Fraction(abs(late["amount"]), late["period_units"]))
+    else:
+        stake = abs(late["delta"]) * _seat_unit(plan, late["instant_us"])
+    what = {"across_period": "after the period it belongs to was billed",
+            "applied_now": "from the provider's now: it cannot date a change back",
+            "shifted": "from another instant: no plan within the ledger's range dates it exactly"}
+    return Difference(
+        link.account, "late_change",
+        f"{late['kind']}: a change of {late['delta']:+d} seats reached the provider at "
+        f"{format_us(late['instant_us'])}, {what.get(late['kind'], 'late')}"
+        + (f"; explains {len(lines) or len(folded)} line differences" if folded else ""),
+        stake, plan.currency, period_start=at_s, lines=lines)
 
 
 def _reshaped(left_expected: list, left_actual: list, tolerance: int) -> None:
@@ -412,4 +448,20 @@ def _diff(link, kind: str, line: ExpectedLine | None, item: _Actual | None, curr
         line=row.get("id"), price=price, period_start=period_start, period_end=period_end,
         expected_quantity=line.quantity if line is not None else None,
         actual_quantity=row.get("quantity") if item is not None else None,
-        expected_amount=expected_amount, actual_amount=actual_amount)
+        expected_amount=expected_amount, actual_amount=actual_amount, lines=_refs(line, item))
+
+
+def _refs(line: ExpectedLine | None, item: _Actual | None) -> tuple[LineRef, ...]:
+    """The lines a one-line difference stands for, as ``LineRef``s."""
+    refs = []
+    if line is not None:
+        key = _expected_key(line)
+        refs.append(LineRef("expected", line.price_id, key[1], key[2], line.quantity, line.amount,
+                            proration=bool(line.proration)))
+    if item is not None:
+        row = item.row
+        refs.append(LineRef("pending" if item.source == "pending" else "actual", row.get("price"),
+                            row.get("period_start"), row.get("period_end"), row.get("quantity"), row["amount"] or 0,
+                            proration=bool(row.get("proration")) or item.source == "credit_note",
+                            id=row.get("id"), invoice=item.invoice or None))
+    return tuple(refs)

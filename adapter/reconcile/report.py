@@ -16,8 +16,10 @@ Two checks per linked account:
    minor units (default 1: each provider rounds each line on its own, and
    their tie-breaks are unverified, see adapter/money.py).
 
-Leftovers are classified (``KINDS``); ``money_at_stake`` is the absolute
-amount a difference puts in doubt, in minor units of the account's currency.
+Leftovers are classified (``KINDS``), then the leftover lines of one root cause
+become one difference (``causes``): ``money_at_stake`` is |billed − expected| over
+the lines a difference stands for, in minor units of the account's currency,
+each line counted once.
 Nothing here writes, except ``fix`` which only makes drifted accounts due for
 the sync worker: invoices are never touched.
 """
