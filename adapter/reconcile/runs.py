@@ -11,9 +11,10 @@ over the same window returns.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import sqlite_utils
@@ -21,7 +22,7 @@ import sqlite_utils
 from adapter import store
 from adapter.billing.policy import Catalog
 from adapter.clock import format_us
-from adapter.reconcile.differences import DEFAULT_TOLERANCE, RECEIVABLE_KINDS, Difference, LiveReader, Report
+from adapter.reconcile.differences import DEFAULT_TOLERANCE, RECEIVABLE_KINDS, Difference, LineRef, LiveReader, Report
 from adapter.reconcile.report import reconcile
 
 # A run's lease: renewed with every batch, and at least every third of it while accounts are checked.
@@ -53,7 +54,12 @@ class StoredRun:
 
 
 def _row(difference: Difference) -> tuple[Any, ...]:
-    return tuple(getattr(difference, column) for column in store.DIFFERENCE_COLUMNS)
+    return tuple(json.dumps([asdict(line) for line in difference.lines]) if column == "lines"
+                 else getattr(difference, column) for column in store.DIFFERENCE_COLUMNS)
+
+
+def _difference(row: store.Row) -> Difference:
+    return Difference(**{**row, "lines": tuple(LineRef(**line) for line in json.loads(row["lines"]))})
 
 
 def totals(db: sqlite_utils.Database, run_id: int) -> dict[str, Any]:
@@ -136,7 +142,7 @@ def stored(db: sqlite_utils.Database, row: store.Row, *, kind: str | None = None
     """A run's row and its report read back (only ``kind``'s differences when given)."""
     report = Report(row["since_us"], row["until_us"], accounts=row["accounts"], invoices=row["invoices"],
                     lines=row["lines"], actual_lines=row["actual_lines"], errors=list(row["errors"]),
-                    differences=[Difference(**d) for d in store.reconcile_run_differences(db, row["id"], kind=kind)])
+                    differences=[_difference(d) for d in store.reconcile_run_differences(db, row["id"], kind=kind)])
     return StoredRun(row, report)
 
 

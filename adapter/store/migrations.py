@@ -483,3 +483,10 @@ def _m0920_reconcile_runs(db: sqlite_utils.Database) -> None:
         CREATE INDEX reconcile_run_differences_run ON reconcile_run_differences (run_id, id);
         """
     )
+
+
+@MIGRATIONS(name="0930_reconcile_run_lines")
+def _m0930_reconcile_run_lines(db: sqlite_utils.Database) -> None:
+    # A difference netted by root cause (adapter/reconcile/causes.py) names the lines it stands for; a stored
+    # run keeps them (JSON), so the page reading the run shows what a live run shows.
+    db.execute("ALTER TABLE reconcile_run_differences ADD COLUMN lines TEXT NOT NULL DEFAULT '[]'")

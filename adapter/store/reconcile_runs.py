@@ -26,7 +26,7 @@ RUN_TRIGGERS = ("scheduled", "cli")
 # One difference as stored: the fields of ``adapter.reconcile.differences.Difference``, in its order.
 DIFFERENCE_COLUMNS = ("account", "kind", "detail", "money_at_stake", "currency", "invoice", "line", "price",
                       "period_start", "period_end", "expected_quantity", "actual_quantity", "expected_amount",
-                      "actual_amount")
+                      "actual_amount", "lines")  # lines: JSON, encoded and decoded by adapter/reconcile/runs.py
 
 
 def _expire(db: sqlite_utils.Database, now_us: int) -> None:
