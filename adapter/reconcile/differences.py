@@ -87,7 +87,10 @@ class Difference:
     lines: tuple[LineRef, ...] = ()
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        # asdict keeps the lines tuple a tuple; JSON (and its schema) wants an array.
+        fields = asdict(self)
+        fields["lines"] = list(fields["lines"])
+        return fields
 
     @property
     def net(self) -> int:
