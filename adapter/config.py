@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import multiprocessing
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +25,11 @@ STRIPE_LIVE_RATE = 95.0  # 100/s live
 CHARGEBEE_RATE = 140 / 60  # Chargebee test sites: 150/min
 CHARGEBEE_DEFAULT_API_BASE = "https://{site}.chargebee.com"
 LOG_LEVELS = ("info", "debug", "warning", "error")  # the first is the default
+
+
+def default_http_workers() -> int:
+    """gunicorn processes when SEATSYNC_WORKERS is unset: one per CPU, at most 4 (gunicorn_conf.py says why)."""
+    return max(1, min(4, multiprocessing.cpu_count()))
 
 
 def default_mappings() -> Path:
@@ -73,10 +80,53 @@ class Settings:
     metrics_dir: Path | None = None
     # Seconds between the worker's stored reconcile runs (adapter/reconcile/runs.py); 0: no scheduled run.
     reconcile_interval: float = 3600.0
+    # gunicorn's shape (webhooks/gunicorn_conf.py): validated here so a typo stops start-up with one line
+    # before serve starts the sandbox, instead of gunicorn's bare "invalid literal for int()".
+    http_workers: int = field(default_factory=default_http_workers)
+    http_threads: int = 16
+    access_log: str | None = None  # a file, or "-" for stderr; None: no access log
 
     @property
     def has_provider_keys(self) -> bool:
         return bool(self.stripe_api_key or self.chargebee_api_key)
+
+
+def _count(variable: str, raw: str | None, default: int, maximum: int) -> int:
+    """A whole number from 1 to ``maximum``."""
+    if raw is None or not raw.strip():
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(variable, f"must be a whole number, got {raw!r}") from None
+    if not 1 <= value <= maximum:
+        raise ConfigError(variable, f"must be from 1 to {maximum}, got {raw!r}")
+    return value
+
+
+def _log_file(variable: str, raw: str | None) -> str | None:
+    """``-`` (stderr) or a file in an existing directory."""
+    if raw is None or not raw.strip():
+        return None
+    value = raw.strip()
+    if value != "-" and not Path(value).expanduser().parent.is_dir():
+        raise ConfigError(variable, f"must be '-' (stderr) or a file in an existing directory, got {raw!r}")
+    return value
+
+
+# A URL where a path is expected: ``postgresql://…`` used to create a folder named ``postgresql:``.
+_URL_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def _database(raw: str | None) -> Path:
+    """The SQLite file's path; a URL (another database) is refused, not taken as a folder name."""
+    if raw is None or not raw.strip():
+        return Path("./var/seatsync.db")
+    if _URL_SCHEME.match(raw.strip()):
+        scheme = raw.strip().split(":", 1)[0]
+        raise ConfigError("SEATSYNC_DATABASE", f"must be the path of an SQLite file; {scheme}:// URLs are not "
+                                               "supported by this version")
+    return Path(raw)
 
 
 def _secret_list(variable: str, raw: str | None) -> tuple[str, ...]:
@@ -209,7 +259,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if ops_token is not None and len(ops_token) < 16:
         raise ConfigError("SEATSYNC_OPS_TOKEN", "must be at least 16 characters")
     return Settings(
-        database=Path(env.get("SEATSYNC_DATABASE") or "./var/seatsync.db"),
+        database=_database(env.get("SEATSYNC_DATABASE")),
         mappings=Path(env.get("SEATSYNC_MAPPINGS") or default_mappings()),
         product_secrets=_secret_list("SEATSYNC_PRODUCT_SECRETS", env.get("SEATSYNC_PRODUCT_SECRETS")),
         stripe_api_key=env.get("STRIPE_API_KEY") or None,
@@ -236,6 +286,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         metrics_dir=_directory("PROMETHEUS_MULTIPROC_DIR", env.get("PROMETHEUS_MULTIPROC_DIR")),
         reconcile_interval=_interval("SEATSYNC_RECONCILE_INTERVAL", env.get("SEATSYNC_RECONCILE_INTERVAL"), 3600.0,
                                      60.0),
+        http_workers=_count("SEATSYNC_WORKERS", env.get("SEATSYNC_WORKERS"), default_http_workers(), 64),
+        http_threads=_count("SEATSYNC_THREADS", env.get("SEATSYNC_THREADS"), 16, 256),
+        access_log=_log_file("SEATSYNC_ACCESS_LOG", env.get("SEATSYNC_ACCESS_LOG")),
     )
 
 

@@ -27,6 +27,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from adapter.config import load_settings
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 GUNICORN_CONF = "python:webhooks.gunicorn_conf"  # the one `seatsync serve` uses
 PATH = "/webhooks/product"
@@ -205,8 +207,8 @@ def run_intake(*, count: int = 3000, concurrency: int = 16, rounds: int = 5) -> 
         "machine": {"cpus": multiprocessing.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform()},
         "gunicorn": {"config": GUNICORN_CONF,
-                     "workers": int(os.environ.get("SEATSYNC_WORKERS", max(1, min(4, multiprocessing.cpu_count())))),
-                     "threads": int(os.environ.get("SEATSYNC_THREADS", 16))},
+                     "workers": load_settings().http_workers,
+                     "threads": load_settings().http_threads},
         "concurrency": concurrency,
         "rounds": rounds,
         "bare": bare,

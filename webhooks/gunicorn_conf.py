@@ -1,36 +1,42 @@
 """gunicorn settings used by ``seatsync serve`` (``--config python:webhooks.gunicorn_conf``) and by bench/, so both
 measure the same server. A module of the package, so an installed seatsync needs no file of the source tree."""
 
-import multiprocessing
 import os
 
+from adapter.config import ConfigError, Settings, load_settings
+
+
+def _settings() -> Settings:
+    """The validated settings; on a bad one, the defaults: the app factory, loaded once in the master
+    (``preload_app``), then stops start-up with its one line naming the variable."""
+    try:
+        return load_settings()
+    except ConfigError:
+        return Settings()
+
+
+_SETTINGS = _settings()
 # SQLite admits one writer at a time, and intake commits every request waiting in a
 # process in one transaction and one fsync (adapter/group_commit.py). Fewer processes
 # with more threads make those groups larger: on the 2-CPU reference machine 2 × 16
 # gave 0.61-0.64 of the bare endpoint's throughput where 4 × 4 gave 0.25-0.45
 # (bench/README.md). Requests mostly wait on that fsync, not on the GIL.
-workers = int(os.environ.get("SEATSYNC_WORKERS", max(1, min(4, multiprocessing.cpu_count()))))
+workers = _SETTINGS.http_workers
 worker_class = "gthread"
-threads = int(os.environ.get("SEATSYNC_THREADS", 16))
+threads = _SETTINGS.http_threads
 timeout = 30
 graceful_timeout = 10
 keepalive = 5
-accesslog = os.environ.get("SEATSYNC_ACCESS_LOG") or None
+accesslog = _SETTINGS.access_log
 errorlog = "-"
-loglevel = os.environ.get("SEATSYNC_LOG_LEVEL", "info")
+loglevel = _SETTINGS.log_level
 
 
 def _logconfig_dict() -> dict:
-    """seatsync's logging setup (adapter/logs.py) for gunicorn's own lines too. A bad setting is left to the
-    app factory, which stops start-up with its one line naming the variable."""
-    from adapter.config import ConfigError, Settings, load_settings
+    """seatsync's logging setup (adapter/logs.py) for gunicorn's own lines too."""
     from adapter.logs import dict_config
 
-    try:
-        settings = load_settings()
-    except ConfigError:
-        settings = Settings()
-    return dict_config(settings, access_log=bool(os.environ.get("SEATSYNC_ACCESS_LOG")))
+    return dict_config(_SETTINGS, access_log=_SETTINGS.access_log is not None)
 
 
 logconfig_dict = _logconfig_dict()

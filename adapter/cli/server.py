@@ -94,9 +94,11 @@ def serve(ctx: click.Context, bind: str, run_worker: bool, sandbox_port: int):
     from adapter import logs
 
     logs.configure(settings)
-    metrics_dir = _metrics_dir(settings)  # before anything imports prometheus_client
     _refuse_taken_ports(ctx, bind, None if settings.has_provider_keys else sandbox_port)
-    _usable_database(ctx, settings)
+    _usable_database(ctx, settings)  # neither imports prometheus_client
+    # Only once serve is going to run: it sets PROMETHEUS_MULTIPROC_DIR in this process's environment (a
+    # refused in-process serve, as in the tests, used to leave it set for whatever ran next).
+    metrics_dir = _metrics_dir(settings)  # before anything imports prometheus_client
     env = dict(os.environ)
     sandbox = None
     session_written = False
