@@ -26,7 +26,7 @@ from __future__ import annotations
 import hmac
 from datetime import UTC, datetime
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 
 from adapter import accounts, reconcile, store
 from adapter.billing.money import format_amount
@@ -36,6 +36,7 @@ from adapter.clock import format_us, now_us, parse_instant, to_us
 from adapter.providers import registry
 from adapter.reconcile import runs
 
+from . import ops_charts
 from .db import get_db
 from .problems import Problem, problem_response
 
@@ -185,7 +186,9 @@ def reconciliation():
     return render_template("ops/reconciliation.html", report=report, summary=report.summary(), kinds=reconcile.KINDS,
                            columns=reconcile.COLUMNS, sort=sort, order=order, args=args, kind=kind,
                            account=account, money=format_amount, when=_when, run=run, age=_age,
-                           running=runs.in_progress(get_db(), now_us()))
+                           running=runs.in_progress(get_db(), now_us()),
+                           money_charts=ops_charts.money_charts(
+                               report.by_account, lambda name: url_for("ops.account_page", account=name)))
 
 
 NO_RUN_YET = ("No reconciliation run is stored yet. The sync worker stores one every SEATSYNC_RECONCILE_INTERVAL "
@@ -283,5 +286,9 @@ def account_page(account: str):
         return data
     if fmt == "csv":
         return Response(reconcile.to_csv(report), mimetype="text/csv")
+    catalog = _catalog()
+    plan = catalog.plans.get(link.plan)
+    chart = ops_charts.seats_chart(db, catalog, link, since_us=since, until_us=until, now_us=now_us(),
+                                      timezone=link.timezone or (plan.timezone if plan else "UTC"))
     return render_template("ops/account.html", data=data, report=report, summary=report.summary(),
-                           money=format_amount, when=_when, kinds=reconcile.KINDS)
+                           money=format_amount, when=_when, kinds=reconcile.KINDS, seats_chart=chart)
