@@ -124,7 +124,8 @@ def test_the_reconciliation_page_draws_money_per_account(faulty, monkeypatch):
     expected = {(name, amount) for name, entry in report["summary"]["by_account"].items()
                 for amount in entry["money_at_stake"].values() if amount}
     drawn = set()
-    for figure in re.findall(r'<figure class="money-chart" data-currency="\w+">(<svg.*?</svg>)<figcaption>', html, re.S):
+    figures = re.findall(r'<figure class="money-chart" data-currency="\w+">(<svg.*?</svg>)<figcaption>', html, re.S)
+    for figure in figures:
         drawn |= {(g.get("data-account"), int(g.get("data-value"))) for g in parse(figure).iter(SVG + "g")}
     assert drawn == expected and drawn
     assert 'id="by-account"' in html
