@@ -86,3 +86,10 @@ def describe(db: sqlite_utils.Database, account: str, at_us: int) -> dict | None
         "seats": len(users),
         "users": users,
     }
+
+
+def page_of_accounts(db: sqlite_utils.Database, *, search: str = "", limit: int, offset: int
+                     ) -> tuple[list[Account], int]:
+    """One page of linked accounts by name (``search``: a case-insensitive part of the name), and how many match."""
+    rows, total = store.linked_accounts_page(db, search=search, limit=limit, offset=offset)
+    return [Account(**row) for row in rows], total

@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from . import product
     product.init_app(app)
 
-    from . import ops
+    from . import ops, ops_accounts  # noqa: F401  (ops_accounts adds its routes to ops.bp)
     app.register_blueprint(ops.bp)
 
     from . import openapi

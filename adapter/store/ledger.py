@@ -212,3 +212,13 @@ def ever_linked(db: sqlite_utils.Database, account: str) -> bool:
     """Whether any ``account.linked`` for ``account`` is stored (an unlinked account was linked once)."""
     return db.execute("SELECT 1 FROM product_events WHERE type = 'account.linked' AND account = ? LIMIT 1",
                       [account]).fetchone() is not None
+
+
+def linked_accounts_page(db: sqlite_utils.Database, *, search: str, limit: int, offset: int) -> tuple[list[Row], int]:
+    """A page of ``accounts`` by name, and the count that match. ``search`` is matched literally (``%`` and
+    ``_`` escaped), case-insensitively for ASCII (SQLite's LIKE)."""
+    pattern = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    where = "WHERE account LIKE ? ESCAPE '\\'"
+    total = db.execute(f"SELECT count(*) FROM accounts {where}", [pattern]).fetchone()[0]
+    rows = list(db.query(f"SELECT * FROM accounts {where} ORDER BY account LIMIT ? OFFSET ?", [pattern, limit, offset]))
+    return rows, total

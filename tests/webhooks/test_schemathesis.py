@@ -77,15 +77,18 @@ def served(tmp_path_factory):
     sandbox_port = free_port()
     while sandbox_port == port:  # two probes in a row may be handed the same free port
         sandbox_port = free_port()
+    # The server's log goes to a file, not a pipe: nobody reads a pipe until the end, and once its 64 KiB
+    # buffer filled (one line per request) every worker blocked on logging and every request timed out.
+    log = home / "serve.log"
     server = subprocess.Popen(SEATSYNC + ["serve", "--bind", f"127.0.0.1:{port}", "--sandbox-port", str(sandbox_port)],
-                              cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              cwd=REPO, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, text=True,
                               start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     session_file = home / "embedded" / "session.json"
 
     def ready():
         if server.poll() is not None:
-            raise AssertionError(f"seatsync serve exited with {server.returncode}: {server.stdout.read()}")
+            raise AssertionError(f"seatsync serve exited with {server.returncode}: {log.read_text()}")
         try:
             return session_file.exists() and urllib.request.urlopen(f"{base}/healthz", timeout=1).status == 200
         except OSError:
@@ -100,7 +103,8 @@ def served(tmp_path_factory):
     finally:
         if server.poll() is None:
             os.killpg(server.pid, signal.SIGTERM)
-        output, _ = server.communicate(timeout=30)
+        server.wait(timeout=30)
+        output = log.read_text()
     # A 500 is logged with its traceback by problems.py: none may have happened, whatever the checks saw.
     assert "Traceback" not in output and "unhandled error" not in output, output
 
