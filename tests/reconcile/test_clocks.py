@@ -13,7 +13,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from adapter import reconcile, store
+from adapter import accounts, reconcile, store
 from adapter.billing.policy import load_catalog
 from adapter.callbacks import backfill
 from adapter.cli.main import cli
@@ -202,6 +202,18 @@ def test_the_ops_account_check_takes_the_provider_clock(stripe_world):
         # The renewal past the wall clock is an invoice the page checked, not one "outside the window".
         assert page["actual_lines"] and all(line["verdict"] == "matches the policy" for line in page["actual_lines"]
                                             if line["created"] > now)
+
+
+def test_the_stripe_clock_reader(stripe_world):
+    from adapter.providers.stripe.seats import StripeSeats
+
+    start = int(time.time()) + 3 * DAY
+    stripe_account(stripe_world, "on-clock", start)
+    [link] = accounts.all_accounts(stripe_world.db)
+    read = StripeSeats(stripe_world.client).clocks()
+    assert read(link.subscription, None) == start * SECOND_US  # not mirrored: the subscription names its clock
+    assert read(link.subscription, {"id": link.subscription, "test_clock": None}) is None  # mirrored: no call
+    assert read("sub_missing", None) is None  # a subscription deleted with its clock: nothing bills on it
 
 
 # ---------------------------------------------------------------- Chargebee: the time machine ahead

@@ -69,23 +69,21 @@ class StripeSeats:
         """The test clock's ``frozen_time`` of each subscription on one (test mode), else None (Stripe's clock
         is ours). The mirrored object names its clock (``test_clock``, null on a customer on the real clock),
         so a subscription without one costs no call; each clock is retrieved once per reader."""
-        frozen: dict[str, int | None] = {}
+        frozen: dict[str, int] = {}
 
         def read(subscription: str, mirrored: dict | None) -> int | None:
-            sub = mirrored if mirrored is not None and "test_clock" in mirrored else \
-                self.client.v1.subscriptions.retrieve(subscription).to_dict()
-            clock = _id(sub.get("test_clock")) if sub.get("test_clock") else None
-            if clock is None:
-                return None
-            if clock not in frozen:
-                try:
+            try:
+                sub = mirrored if mirrored is not None and "test_clock" in mirrored else \
+                    self.client.v1.subscriptions.retrieve(subscription).to_dict()
+                clock = _id(sub["test_clock"]) if sub.get("test_clock") else None
+                if clock is not None and clock not in frozen:
                     found = self.client.v1.test_helpers.test_clocks.retrieve(clock).to_dict()
                     frozen[clock] = int(found["frozen_time"]) * 1_000_000
-                except stripe.InvalidRequestError as exc:
-                    if exc.http_status != 404:
-                        raise
-                    frozen[clock] = None  # deleted (after 7 days, or by hand): nothing bills on it any more
-            return frozen[clock]
+            except stripe.InvalidRequestError as exc:
+                if exc.http_status != 404:
+                    raise
+                return None  # deleted (a test clock goes after 7 days, with its subscriptions): nothing bills on it
+            return None if clock is None else frozen[clock]
 
         return read
 
