@@ -253,8 +253,9 @@ def account_page(account: str):
     if link is None:
         raise Problem(404, "Not Found", f"unknown account {account!r}",
                       errors=[{"field": "account", "reason": "not linked"}])
-    since, until = _open_window()
-    report = _run(account, since, until, _tolerance())
+    since, asked = _open_window()
+    report = _run(account, since, asked, _tolerance())
+    until = report.until_us  # the window as checked: up to the account's now (its provider's clock)
     expectation = report.expectations.get(account)  # None: the report's errors say why
     expected = [] if expectation is None else (
         [line.as_dict() for line in expectation.bill.lines
@@ -272,7 +273,7 @@ def account_page(account: str):
                        + (f"; error {row['error']}" if row["error"] else "")})
     invoices = store.recon_invoices(db, link.provider, link.subscription, -1, 2**62)
     flagged = report.flagged_lines()
-    window = (since // 1_000_000, -(-report.until_us // 1_000_000))  # the window as checked: up to the account's now
+    window = (since // 1_000_000, -(-until // 1_000_000))
     lines = []
     for invoice in invoices:
         checked = window[0] <= invoice["created"] < window[1] and invoice["created"] > link.linked_us // 1_000_000
