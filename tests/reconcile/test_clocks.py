@@ -202,6 +202,7 @@ def test_the_ops_account_check_takes_the_provider_clock(stripe_world):
         # The renewal past the wall clock is an invoice the page checked, not one "outside the window".
         assert page["actual_lines"] and all(line["verdict"] == "matches the policy" for line in page["actual_lines"]
                                             if line["created"] > now)
+        assert client.get("/ops/accounts/ahead", headers=auth).status_code == 200  # the HTML page too
 
 
 def test_the_stripe_clock_reader(stripe_world):
