@@ -92,6 +92,15 @@ def _instant(name: str) -> int | None:
 
 
 def _window() -> tuple[int, int]:
+    since, until = _open_window()
+    until = now_us() if until is None else until
+    if until <= since:
+        raise Problem(400, "Bad Request", errors=[{"field": "until", "reason": "must be after since"}])
+    return since, until
+
+
+def _open_window() -> tuple[int, int | None]:
+    """The window asked for; until None when none is given (each account's now, ``reconcile``)."""
     period = request.args.get("period")
     if period:
         try:
@@ -100,8 +109,7 @@ def _window() -> tuple[int, int]:
             raise Problem(400, "Bad Request", errors=[{"field": "period", "reason": "expected YYYY-MM"}]) from None
     since, until = _instant("since"), _instant("until")
     since = 0 if since is None else since
-    until = now_us() if until is None else until
-    if until <= since:
+    if until is not None and until <= since:
         raise Problem(400, "Bad Request", errors=[{"field": "until", "reason": "must be after since"}])
     return since, until
 
@@ -113,10 +121,21 @@ def _tolerance() -> int:
     return int(raw)
 
 
-def _run(account: str | None, since: int, until: int, tolerance: int) -> reconcile.Report:
+def _run(account: str, since: int, until: int | None, tolerance: int) -> reconcile.Report:
+    """One account checked now: its provider's clock when it has one (a Stripe test clock, the Chargebee time
+    machine, read through ``adapter/reconcile/clocks.py``), as the worker's stored runs take it."""
+    db, now = get_db(), now_us()
+    clock = reconcile.provider_clocks(db, registry.seat_clients(current_app.config["SEATSYNC"]))
     try:
-        return reconcile.reconcile(get_db(), _catalog(), since_us=since, until_us=until, account=account,
-                                   tolerance=tolerance)
+        latest = reconcile.latest_now(db, now_us=now, clock=clock, account=account)  # read once, kept by ``clock``
+    except Exception as exc:  # noqa: BLE001 - the provider's answer, whatever it is: the check cannot run
+        raise Problem(503, "Service Unavailable", f"the provider's clock could not be read: {exc}",
+                      slug="provider-clock-unavailable") from None
+    if until is None and since >= latest:
+        raise Problem(400, "Bad Request", errors=[{"field": "since", "reason": f"is after now ({format_us(latest)})"}])
+    try:
+        return reconcile.reconcile(db, _catalog(), since_us=since, until_us=until, account=account,
+                                   tolerance=tolerance, now_us=now, clock=clock)
     except reconcile.ReconcileError as exc:
         if account is not None and accounts.get_account(get_db(), account) is None:
             raise Problem(404, "Not Found", str(exc), errors=[{"field": "account", "reason": "not linked"}]) from None
@@ -167,7 +186,7 @@ def reconciliation():
         raise Problem(400, "Bad Request", errors=[{"field": "order", "reason": "asc or desc"}])
     run = None
     if account is not None:
-        since, until = _window()
+        since, until = _open_window()
         report = _run(account, since, until, _tolerance())
         if kind is not None:
             report.differences = [d for d in report.differences if d.kind == kind]
@@ -237,8 +256,9 @@ def account_page(account: str):
     if link is None:
         raise Problem(404, "Not Found", f"unknown account {account!r}",
                       errors=[{"field": "account", "reason": "not linked"}])
-    since, until = _window()
-    report = _run(account, since, until, _tolerance())
+    since, asked = _open_window()
+    report = _run(account, since, asked, _tolerance())
+    until = report.until_us  # the window as checked: up to the account's now (its provider's clock)
     expectation = report.expectations.get(account)  # None: the report's errors say why
     expected = [] if expectation is None else (
         [line.as_dict() for line in expectation.bill.lines

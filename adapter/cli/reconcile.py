@@ -9,10 +9,10 @@ from adapter.cli.base import _instant, _open, cli, get_settings, require_world, 
 # --- reconciliation (issue 7) -----------------------------------------------------------------------
 
 
-def _window(period: str | None, since: str | None, until: str | None, now_us: int) -> tuple[int, int]:
-    """``--period YYYY-MM`` (a UTC calendar month) or ``--since``/``--until`` (RFC 3339; until defaults to now)."""
+def _window(period: str | None, since: str | None, until: str | None) -> tuple[int, int | None]:
+    """``--period YYYY-MM`` (a UTC calendar month) or ``--since``/``--until`` (RFC 3339; until: none given,
+    each account's now, ``_since_before_now`` checks)."""
     from adapter import reconcile as reconcile_
-    from adapter.clock import format_us
 
     if period is not None:
         if since is not None or until is not None:
@@ -22,13 +22,33 @@ def _window(period: str | None, since: str | None, until: str | None, now_us: in
         except ValueError:
             raise click.BadParameter("expected YYYY-MM", param_hint="--period") from None
     since_us = _instant(since, "--since") if since is not None else 0
-    until_us = _instant(until, "--until") if until is not None else now_us
-    if until_us <= since_us:
-        if until is None:  # the user gave only --since: name it, and the now it was compared with
-            raise click.BadParameter(f"is after now ({format_us(now_us)}); give an earlier instant",
-                                     param_hint="--since")
+    until_us = _instant(until, "--until") if until is not None else None
+    if until_us is not None and until_us <= since_us:
         raise click.BadParameter("must be after --since", param_hint="--until")
     return since_us, until_us
+
+
+def _since_before_now(db, since: str | None, since_us: int, until_us: int | None, now_us: int, clock,
+                      account: str | None) -> None:
+    """Only --since given: it must be before now, the latest provider clock among the accounts checked (a
+    test clock may be ahead of ours), else ours; name it, and the now it was compared with."""
+    from adapter import reconcile as reconcile_
+    from adapter.clock import format_us
+
+    if until_us is not None or since is None:
+        return
+    latest = reconcile_.latest_now(db, now_us=now_us, clock=clock, account=account)
+    if since_us >= latest:
+        raise click.BadParameter(f"is after now ({format_us(latest)}); give an earlier instant",
+                                 param_hint="--since")
+
+
+def _clocks(db, settings):
+    """Each account's provider clock, through the configured providers (``adapter/reconcile/clocks.py``)."""
+    from adapter import reconcile as reconcile_
+    from adapter.providers import registry
+
+    return reconcile_.provider_clocks(db, registry.seat_clients(settings))
 
 
 def _live_quantity_reader(settings):
@@ -46,7 +66,7 @@ def _live_quantity_reader(settings):
     return reader
 
 
-def _after_fix(db, catalog, report, fixed, settings, reader, clock, *, quiet: bool, **window):
+def _after_fix(db, catalog, report, fixed, settings, reader, world, *, quiet: bool, **window):
     """``--fix``: one worker pass over the drifted accounts, what it changed, then the report again.
 
     The report after the fix reads seat quantities from the provider (the mirror learns of the fix only
@@ -56,7 +76,7 @@ def _after_fix(db, catalog, report, fixed, settings, reader, clock, *, quiet: bo
     from adapter.sync.worker import Worker, WorkerConfig
 
     before = {d.account: d for d in report.differences if d.kind in ("seat_drift", "never_synced")}
-    outcomes = Worker(settings, catalog=catalog, config=WorkerConfig(coalesce_delay=0), now_us=clock).run_once()
+    outcomes = Worker(settings, catalog=catalog, config=WorkerConfig(coalesce_delay=0), now_us=world).run_once()
     sent = {o.account: o for o in outcomes}
     out = click.echo if not quiet else (lambda text: click.echo(text, err=True))
     for name in fixed:
@@ -149,7 +169,8 @@ def _refuse_with_last(ctx: click.Context) -> None:
 @click.option("--account", default=None, help="Only this account.")
 @click.option("--period", default=None, help="A UTC calendar month, YYYY-MM.")
 @click.option("--since", default=None, help="RFC 3339 instant (default: the beginning).")
-@click.option("--until", default=None, help="RFC 3339 instant, exclusive (default: now).")
+@click.option("--until", default=None,
+              help="RFC 3339 instant, exclusive (default: now: each account's provider clock when it has one).")
 @click.option("--tolerance", type=click.IntRange(min=0), default=1, show_default=True,
               help="Minor units a matched line's amount may differ by.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json", "csv"]), default="table", show_default=True)
@@ -178,7 +199,7 @@ def reconcile(ctx, account, period, since, until, tolerance, fmt, live, fix_, st
                                + ("--account" if account is not None else "--fix"))
     require_world(ctx, "reconcile")
     now_us = world_now_us(ctx)
-    since_us, until_us = _window(period, since, until, now_us)
+    since_us, until_us = _window(period, since, until)
     settings = get_settings(ctx)
     try:
         catalog = load_catalog(settings.mappings)
@@ -189,16 +210,20 @@ def reconcile(ctx, account, period, since, until, tolerance, fmt, live, fix_, st
     db = _open(ctx)
     run_info = None
     try:
+        clock = _clocks(db, settings)
+        _since_before_now(db, since, since_us, until_us, now_us, clock, account)
         if store_:
-            report, run_info = _store(ctx, db, catalog, since_us, until_us, tolerance, reader)
+            report, run_info = _store(ctx, db, catalog, since_us, until_us, tolerance, reader, clock)
         else:
             report = reconcile_.reconcile(db, catalog, since_us=since_us, until_us=until_us, account=account,
-                                          tolerance=tolerance, now_us=now_us, live=reader)
+                                          tolerance=tolerance, now_us=now_us, live=reader, clock=clock)
         fixed = reconcile_.fix(db, report) if fix_ else []
         if fixed:
             report = _after_fix(db, catalog, report, fixed, settings, reader, world_clock(ctx), since_us=since_us,
                                 until_us=until_us, account=account, tolerance=tolerance, now_us=now_us,
-                                quiet=fmt != "table")
+                                clock=clock, quiet=fmt != "table")
+    except click.ClickException:
+        raise
     except reconcile_.ReconcileError as exc:
         click.echo(f"seatsync: {exc}", err=True)
         ctx.exit(2)
@@ -213,7 +238,7 @@ def reconcile(ctx, account, period, since, until, tolerance, fmt, live, fix_, st
     ctx.exit(_exit_code(report))
 
 
-def _store(ctx, db, catalog, since_us, until_us, tolerance, reader):
+def _store(ctx, db, catalog, since_us, until_us, tolerance, reader, clock):
     """``--store``: run and store (one run at a time with the workers'), then read the stored run back."""
     import os
     import socket
@@ -222,15 +247,15 @@ def _store(ctx, db, catalog, since_us, until_us, tolerance, reader):
     from adapter import store
     from adapter.reconcile import runs
 
-    clock = world_clock(ctx)
+    world = world_clock(ctx)
     run_id = runs.run_and_store(db, catalog, trigger="cli", owner=f"cli:{socket.gethostname()}:{os.getpid()}",
-                                since_us=since_us, until_us=until_us, now_us=clock, tolerance=tolerance,
-                                live=reader)
+                                since_us=since_us, until_us=until_us, now_us=world, tolerance=tolerance,
+                                live=reader, clock=clock)
     if run_id is None:
-        raise reconcile_.ReconcileError(f"--store: another run holds the lease ({runs.in_progress(db, clock())}); "
+        raise reconcile_.ReconcileError(f"--store: another run holds the lease ({runs.in_progress(db, world())}); "
                                         "wait for it, or read it with --last")
     row = store.reconcile_run(db, run_id)
     if row is None:  # pruned at once: only with a keep of 0, which nothing here passes
         raise reconcile_.ReconcileError(f"--store: run {run_id} was stored and is gone")
     stored = runs.stored(db, row)
-    return stored.report, stored.info(clock())
+    return stored.report, stored.info(world())

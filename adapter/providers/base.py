@@ -11,7 +11,7 @@ a provider is one new package plus one line in ``registry.py``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 from zoneinfo import ZoneInfo
@@ -189,6 +189,16 @@ class SeatClient(Protocol):
     def claim(self, subscription: str, account: str, idempotency_key: str) -> None:
         """Write ``seatsync_account = account`` into the subscription's metadata, keeping its other keys."""
         ...
+
+    def clocks(self) -> ClockReader:
+        """A reader of the provider's clock per subscription (``SubscriptionState.now_us`` without the rest of
+        the read), each clock read once per reader: make one per reconcile run."""
+        ...
+
+
+# A subscription's provider clock, in µs, when it differs from ours (a Stripe test clock, a Chargebee time
+# machine), else None: (subscription id, its mirrored raw object or None) -> instant.
+ClockReader = Callable[[str, "dict | None"], "int | None"]
 
 
 class Provider(Protocol):

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 
-from adapter import accounts, store
+from adapter import accounts, ledger, store
 from adapter.billing.engine import ExpectedLine
-from adapter.billing.expected import expected_bill
+from adapter.billing.expected import ExpectationError, expected_bill
 from adapter.billing.money import format_amount, round_minor
 from adapter.billing.policy import Catalog, Plan
 from adapter.clock import format_us, to_us
@@ -80,9 +80,19 @@ def _window_instant(line: ExpectedLine, provider: str) -> int:
     return to_us(instant)
 
 
-def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, tolerance: int, now_us: int,
-             live: LiveReader | None) -> None:
-    until_us, since_us = report.until_us, report.since_us
+def _account(db, catalog: Catalog, link: accounts.Account, report: Report, *, until_us: int, tolerance: int,
+             now_us: int, live: LiveReader | None) -> None:
+    """One account's window ``[report.since_us, until_us)`` (it ends at the account's now) and its drift at
+    ``now_us`` (its provider's clock when it has one, ``report.py``)."""
+    since_us = report.since_us
+    if until_us <= link.linked_us:
+        # Linked at or after the window's end: nothing of it is billed in the window; its seats are still
+        # checked now.
+        plan = catalog.plans.get(ledger.plan_at(db, link.account, now_us) or link.plan)
+        if plan is None:
+            raise ExpectationError(f"account {link.account!r} is on a plan that is not in the catalogue")
+        report.differences.extend(seat_check(db, catalog, link, plan, now_us=now_us, live=live)[1])
+        return
     lifecycle = registry.lifecycle(store.mirror_row(db, "mirror_subscriptions", link.provider, link.subscription))
     ends_us = lifecycle.at_us if lifecycle is not None and lifecycle.state == "cancelled" else None
     # Only lines from ``since_us`` on are compared: the engine starts at the period holding it (a month

@@ -22,6 +22,7 @@ import sqlite_utils
 from adapter import store
 from adapter.billing.policy import Catalog
 from adapter.clock import format_us
+from adapter.reconcile.clocks import ProviderClock
 from adapter.reconcile.differences import DEFAULT_TOLERANCE, RECEIVABLE_KINDS, Difference, LineRef, LiveReader, Report
 from adapter.reconcile.report import reconcile
 
@@ -77,19 +78,22 @@ def totals(db: sqlite_utils.Database, run_id: int) -> dict[str, Any]:
 
 
 def run_and_store(db: sqlite_utils.Database, catalog: Catalog, *, trigger: str, owner: str, since_us: int,
-                  until_us: int, now_us: Callable[[], int], tolerance: int = DEFAULT_TOLERANCE,
+                  until_us: int | None, now_us: Callable[[], int], tolerance: int = DEFAULT_TOLERANCE,
                   live: LiveReader | None = None, interval_us: int | None = None, lease_us: int = LEASE_US,
                   flush_rows: int = FLUSH_ROWS, keep: int = store.KEEP_RUNS,
-                  stopping: Callable[[], bool] | None = None) -> int | None:
+                  stopping: Callable[[], bool] | None = None, clock: ProviderClock | None = None) -> int | None:
     """Reconcile ``[since_us, until_us)`` over every account and store the run; its id, or None when it is
     not due (``interval_us``: the last run of ``trigger`` is younger) or another run holds the lease.
+
+    ``until_us`` None: up to each account's now (``clock``: its provider's, ``report.reconcile``); the run
+    is stored with the window it reached.
 
     A failure (a database error, a bad window) marks the run ``failed`` with why, and is raised; so does
     ``stopping()`` turning true between two accounts (``RunStopped``: the worker is shutting down)."""
     started = now_us()
     run_id = store.begin_reconcile_run(db, owner=owner, trigger=trigger, now_us=started, since_us=since_us,
-                                       until_us=until_us, tolerance=tolerance, lease_us=lease_us,
-                                       interval_us=interval_us)
+                                       until_us=started if until_us is None else until_us, tolerance=tolerance,
+                                       lease_us=lease_us, interval_us=interval_us)
     if run_id is None:
         return None
     buffer: list[tuple[Any, ...]] = []
@@ -114,7 +118,7 @@ def run_and_store(db: sqlite_utils.Database, catalog: Catalog, *, trigger: str, 
 
     try:
         report = reconcile(db, catalog, since_us=since_us, until_us=until_us, tolerance=tolerance,
-                           now_us=started, live=live, on_account=take)
+                           now_us=started, live=live, on_account=take, clock=clock)
         flush()
         counts = {"accounts": report.accounts, "invoices": report.invoices, "lines": report.lines,
                   "actual_lines": report.actual_lines, "differences": found}
@@ -131,11 +135,13 @@ def run_and_store(db: sqlite_utils.Database, catalog: Catalog, *, trigger: str, 
 
 
 def run_scheduled(db: sqlite_utils.Database, catalog: Catalog, *, owner: str, now_us: Callable[[], int],
-                  interval_us: int, stopping: Callable[[], bool] | None = None) -> int | None:
+                  interval_us: int, stopping: Callable[[], bool] | None = None,
+                  clock: ProviderClock | None = None) -> int | None:
     """The worker's run, when due: the window ``seatsync reconcile`` takes with none given (from the beginning
-    up to now, the worker's clock: in the embedded world, the demo's)."""
-    return run_and_store(db, catalog, trigger="scheduled", owner=owner, since_us=0, until_us=now_us(),
-                         now_us=now_us, interval_us=interval_us, stopping=stopping)
+    up to now: each account's provider clock when ``clock`` tells one, else the worker's clock: in the
+    embedded world, the demo's)."""
+    return run_and_store(db, catalog, trigger="scheduled", owner=owner, since_us=0, until_us=None,
+                         now_us=now_us, interval_us=interval_us, stopping=stopping, clock=clock)
 
 
 def stored(db: sqlite_utils.Database, row: store.Row, *, kind: str | None = None) -> StoredRun:

@@ -27,6 +27,7 @@ from adapter.callbacks import notify
 from adapter.config import Settings
 from adapter.providers import registry
 from adapter.reconcile import runs as reconcile_runs
+from adapter.reconcile.clocks import provider_clocks
 from adapter.sync.account import Drift, Outcome, Provider, SyncOptions, sync_account
 
 log = logging.getLogger(__name__)
@@ -196,8 +197,12 @@ class Worker:
         interval = self.settings.reconcile_interval
         if interval <= 0:
             return None
-        return reconcile_runs.run_scheduled(self._db(), self.catalog, owner=self.owner, now_us=self.now_us,
-                                            interval_us=int(interval * SECOND_US), stopping=stopping)
+        db = self._db()
+        # Each account's now is its provider's clock when it has one (a test clock ahead of ours), read
+        # through this worker's seat clients.
+        return reconcile_runs.run_scheduled(db, self.catalog, owner=self.owner, now_us=self.now_us,
+                                            interval_us=int(interval * SECOND_US), stopping=stopping,
+                                            clock=provider_clocks(db, self.providers))
 
     def _reconcile_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():

@@ -9,6 +9,7 @@ defaults.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from chargebee import Chargebee
 from chargebee.api_error import APIError
@@ -44,6 +45,18 @@ class ChargebeeSeats:
         self._has_time_machine = True
         destination = getattr(machine, "destination_time", None) or getattr(machine, "genesis_time", None)
         return int(destination) * 1_000_000 if destination else None
+
+    def clocks(self) -> Callable[[str, dict | None], int | None]:
+        """The site's time-machine clock for every subscription (one machine per test site), read once per
+        reader; None on live sites."""
+        known: list[int | None] = []
+
+        def read(subscription: str, mirrored: dict | None) -> int | None:
+            if not known:
+                known.append(self.site_now_us())
+            return known[0]
+
+        return read
 
     def read(self, subscription: str, catalog: Catalog) -> SubscriptionState:
         sub = dict(self.client.Subscription.retrieve(subscription).subscription.raw_data)

@@ -7,6 +7,7 @@ the first response for a key and refuses the same key with other parameters
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
 import stripe
@@ -63,6 +64,28 @@ class StripeSeats:
             lifecycle=lifecycle(sub),
             owner=subscription_account(sub),
         )
+
+    def clocks(self) -> Callable[[str, dict | None], int | None]:
+        """The test clock's ``frozen_time`` of each subscription on one (test mode), else None (Stripe's clock
+        is ours). The mirrored object names its clock (``test_clock``, null on a customer on the real clock),
+        so a subscription without one costs no call; each clock is retrieved once per reader."""
+        frozen: dict[str, int] = {}
+
+        def read(subscription: str, mirrored: dict | None) -> int | None:
+            try:
+                sub = mirrored if mirrored is not None and "test_clock" in mirrored else \
+                    self.client.v1.subscriptions.retrieve(subscription).to_dict()
+                clock = _id(sub["test_clock"]) if sub.get("test_clock") else None
+                if clock is not None and clock not in frozen:
+                    found = self.client.v1.test_helpers.test_clocks.retrieve(clock).to_dict()
+                    frozen[clock] = int(found["frozen_time"]) * 1_000_000
+            except stripe.InvalidRequestError as exc:
+                if exc.http_status != 404:
+                    raise
+                return None  # deleted (a test clock goes after 7 days, with its subscriptions): nothing bills on it
+            return None if clock is None else frozen[clock]
+
+        return read
 
     def claim(self, subscription: str, account: str, idempotency_key: str) -> None:
         # Stripe merges metadata keys on update: the product's own keys stay.
