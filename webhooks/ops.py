@@ -285,9 +285,12 @@ def account_page(account: str):
             verdict = flagged.get(line["id"], "matches the policy") if checked else "not checked (outside the window)"
             lines.append({**{k: line[k] for k in ("id", "invoice", "price", "description", "period_start",
                                                    "period_end", "quantity", "amount", "proration")},
-                          "status": invoice["status"], "created": invoice["created"], "verdict": verdict})
+                          "currency": invoice["currency"], "status": invoice["status"], "created": invoice["created"],
+                          "verdict": verdict})
+        total = (format_amount(invoice["total"], invoice["currency"]) if invoice["currency"] and invoice["total"]
+                 is not None else invoice["total"])
         events.append({"at_us": invoice["created"] * 1_000_000, "source": "invoice",
-                       "what": f"{invoice['status']} total {invoice['total']}", "id": invoice["id"],
+                       "what": f"{invoice['status']} total {total}", "id": invoice["id"],
                        "detail": invoice["billing_reason"] or ""})
     object_ids = [link.subscription, *(i["id"] for i in invoices)]
     for row in store.timeline_provider_events(db, link.provider, object_ids):
