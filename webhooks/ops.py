@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hmac
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 
@@ -32,7 +33,7 @@ from adapter import accounts, reconcile, store
 from adapter.billing.money import format_amount
 from adapter.billing.policy import CatalogError, load_catalog
 from adapter.callbacks import price_notices
-from adapter.clock import format_us, now_us, parse_instant, to_us
+from adapter.clock import format_us, from_us, now_us, parse_instant, to_us
 from adapter.providers import registry
 from adapter.reconcile import runs
 
@@ -231,6 +232,17 @@ def _age(seconds: int) -> str:
     return f"{seconds // 3600} h {seconds % 3600 // 60} min"
 
 
+def _local(timezone: str):
+    """An instant (µs) as the account's local time: ops people think in the customer's day (Oslo's midnight
+    is when a per-day policy bills); the page keeps UTC beside it, on hover."""
+    zone = ZoneInfo(timezone)
+
+    def local(at_us: int) -> str:
+        return from_us(at_us).astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+    return local
+
+
 def _when(seconds: int | None) -> str:
     if seconds is None:
         return ""
@@ -311,7 +323,9 @@ def account_page(account: str):
         return Response(reconcile.to_csv(report), mimetype="text/csv")
     catalog = _catalog()
     plan = catalog.plans.get(link.plan)
+    timezone = link.timezone or (plan.timezone if plan else "UTC")
     chart = ops_charts.seats_chart(db, catalog, link, since_us=since, until_us=until, now_us=now_us(),
-                                      timezone=link.timezone or (plan.timezone if plan else "UTC"))
+                                   timezone=timezone)
     return render_template("ops/account.html", data=data, report=report, summary=report.summary(),
-                           money=format_amount, when=_when, kinds=reconcile.KINDS, seats_chart=chart)
+                           money=format_amount, when=_when, kinds=reconcile.KINDS, seats_chart=chart,
+                           timezone=timezone, local=_local(timezone))

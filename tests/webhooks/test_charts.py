@@ -129,3 +129,13 @@ def test_the_reconciliation_page_draws_money_per_account(faulty, monkeypatch):
         drawn |= {(g.get("data-account"), int(g.get("data-value"))) for g in parse(figure).iter(SVG + "g")}
     assert drawn == expected and drawn
     assert 'id="by-account"' in html
+
+
+def test_the_timeline_is_in_the_accounts_timezone_with_utc_on_hover(faulty):
+    from webhooks.ops import _local
+
+    april_1 = 1775001600 * 1_000_000  # 2026-04-01T00:00:00Z
+    assert _local("Europe/Oslo")(april_1) == "2026-04-01 02:00:00 CEST"
+    html = app_for(faulty).test_client().get(f"/ops/accounts/healthy?{UNTIL}", headers=AUTH).get_data(as_text=True)
+    assert re.search(r"<th>when \(\w+; UTC on hover\)</th>", html)
+    assert '<time datetime="2026-04-01T00:00:00Z" title="2026-04-01T00:00:00Z">2026-04-01 00:00:00 UTC</time>' in html
