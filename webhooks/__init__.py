@@ -41,7 +41,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from . import product
     product.init_app(app)
 
-    from . import ops
+    from . import ops, ops_signin
+    ops_signin.init_app(app)  # the ops pages' session cookie and CSRF (sign-in: webhooks/ops_signin.py)
     app.register_blueprint(ops.bp)
 
     from . import openapi
