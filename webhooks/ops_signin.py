@@ -20,9 +20,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
+import math
 import threading
 import time
 from collections import OrderedDict, deque
+from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -60,8 +62,9 @@ class FailedSignIns:
 
     MAX_ADDRESSES = 10_000
 
-    def __init__(self, allowed: int = FAILURES_ALLOWED, window: float = FAILURE_WINDOW_SECONDS):
-        self.allowed, self.window = allowed, window
+    def __init__(self, allowed: int = FAILURES_ALLOWED, window: float = FAILURE_WINDOW_SECONDS,
+                 clock: Callable[[], float] = time.monotonic):
+        self.allowed, self.window, self.clock = allowed, window, clock
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -73,16 +76,16 @@ class FailedSignIns:
 
     def retry_after(self, address: str) -> int:
         """Seconds until ``address`` may try again; 0 when it may now."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             failures = self._recent(address, now)
             if len(failures) < self.allowed:
                 return 0
-            return max(1, int(self.window - (now - failures[0])) + 1)
+            return max(1, math.ceil(self.window - (now - failures[0])))
 
     def fail(self, address: str) -> int:
         """Count one failure; how many ``address`` has in the window now."""
-        now = time.monotonic()
+        now = self.clock()
         with self._lock:
             failures = self._recent(address, now)
             failures.append(now)
@@ -114,9 +117,14 @@ def init_app(app: Flask) -> None:
     app.extensions["seatsync_ops_failed_signins"] = FailedSignIns()
 
 
+def _wall() -> float:
+    return time.time()
+
+
 def signed_in() -> bool:
+    """A session signed in less than ``SESSION_HOURS`` ago (Flask also refuses a cookie signed longer ago)."""
     at = session.get(SESSION_KEY)
-    return isinstance(at, int) and 0 <= time.time() - at < SESSION_HOURS * 3600
+    return isinstance(at, int) and 0 <= _wall() - at < SESSION_HOURS * 3600
 
 
 def check_csrf() -> None:
@@ -183,7 +191,7 @@ def register(bp: Blueprint) -> None:
             return _form("That is not the ops token.", 401, {"WWW-Authenticate": 'Bearer realm="seatsync-ops"'})
         session.clear()  # a fresh session: nothing from before the sign-in carries over
         session.permanent = True
-        session[SESSION_KEY] = int(time.time())
+        session[SESSION_KEY] = int(_wall())
         log.info("ops sign-in from %s", address)
         return redirect(safe_next(request.form.get("next")), code=303)
 
