@@ -27,7 +27,7 @@ import hmac
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 
 from adapter import accounts, reconcile, store
 from adapter.billing.money import format_amount
@@ -36,28 +36,88 @@ from adapter.callbacks import price_notices
 from adapter.clock import format_us, from_us, now_us, parse_instant, to_us
 from adapter.providers import registry
 from adapter.reconcile import runs
+from adapter.store import metrics as store_metrics
 
-from . import ops_charts
+from . import ops_charts, ops_signin
 from .db import get_db
 from .problems import Problem, problem_response
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
+OVERVIEW_ACCOUNTS = 20
 FORMATS = ("html", "json", "csv")
 
 
-@bp.before_request
+def _disabled():
+    return problem_response(Problem(404, "Not Found", "The ops pages are disabled: set SEATSYNC_OPS_TOKEN "
+                                                      "(16+ characters) to enable them.", slug="ops-disabled"))
+
+
+def _bearer_problem():
+    problem = Problem(401, "Unauthorized", "Send Authorization: Bearer <SEATSYNC_OPS_TOKEN>, or sign in at "
+                                           "/ops/login.",
+                      errors=[{"field": "Authorization", "reason": "missing or wrong bearer token"}])
+    return problem_response(problem, {"WWW-Authenticate": 'Bearer realm="seatsync-ops"'})
+
+
+def _bearer_ok(token: str) -> bool:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode())
+
+
 def require_token():
+    """``/metrics``: the bearer token only (404 while it is unset, 401 without it)."""
     settings = current_app.config["SEATSYNC"]
     if not settings.ops_token:
-        return problem_response(Problem(404, "Not Found", "The ops pages are disabled: set SEATSYNC_OPS_TOKEN "
-                                                          "(16+ characters) to enable them.", slug="ops-disabled"))
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.ops_token.encode()):
-        problem = Problem(401, "Unauthorized", "Send Authorization: Bearer <SEATSYNC_OPS_TOKEN>.",
-                          errors=[{"field": "Authorization", "reason": "missing or wrong bearer token"}])
-        return problem_response(problem, {"WWW-Authenticate": 'Bearer realm="seatsync-ops"'})
-    return None
+        return _disabled()
+    return None if _bearer_ok(settings.ops_token) else _bearer_problem()
+
+
+@bp.before_request
+def require_sign_in():
+    """The ops pages: the bearer token (scripts) or a signed-in session (browsers). Signed out, a browser
+    asking for a page is sent to the sign-in (303, ``next`` = this page); anything else gets the 401 problem
+    JSON. Every POST needs a CSRF token, the sign-in's included."""
+    settings = current_app.config["SEATSYNC"]
+    if not settings.ops_token:
+        return _disabled()
+    if request.method == "POST":
+        ops_signin.check_csrf()
+    if request.endpoint in ("ops.root", "ops.login", "ops.logout"):  # /ops only redirects to /ops/
+        return None
+    if "Authorization" in request.headers:
+        return None if _bearer_ok(settings.ops_token) else _bearer_problem()
+    if ops_signin.signed_in():
+        return None
+    return ops_signin.login_redirect() if ops_signin.wants_html() else _bearer_problem()
+
+
+@bp.context_processor
+def _navigation():
+    return {"signed_in": ops_signin.signed_in()}
+
+
+ops_signin.register(bp)
+
+
+@bp.get("", endpoint="root")
+def root():
+    return redirect(url_for("ops.overview"), code=302)
+
+
+@bp.get("/")
+def overview():
+    """Health (the backlog ``/metrics`` reads), the newest stored run's totals, and every linked account."""
+    db = get_db()
+    now = now_us()
+    backlog = store_metrics.backlog(db, str(current_app.config["SEATSYNC"].database), now)
+    run = store.last_reconcile_run(db)
+    return render_template("ops/overview.html", backlog=backlog, run=run, totals=(run or {}).get("totals") or {},
+                           run_age=None if run is None else max(0, (now - run["finished_us"]) // 1_000_000),
+                           running=runs.in_progress(db, now),
+                           # The first accounts only: all of them are on /ops/accounts, paged (10,000 would not fit).
+                           accounts=accounts.page_of_accounts(db, limit=OVERVIEW_ACCOUNTS, offset=0)[0],
+                           account_count=accounts.page_of_accounts(db, limit=1, offset=0)[1],
+                           money=format_amount, age=_age, when_us=format_us, no_run=NO_RUN_YET)
 
 
 def _catalog():

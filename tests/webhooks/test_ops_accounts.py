@@ -82,3 +82,14 @@ def test_a_page_costs_the_accounts_on_it_not_all_of_them(faulty, monkeypatch):
     assert computed == [f"bulk-{n:04d}" for n in range(50, 75)]
     computed.clear()
     assert get(faulty, "q=bulk-01&size=200").get_json()["total"] == 100 and len(computed) == 100
+
+
+def test_the_overview_lists_the_first_accounts_and_links_to_all_of_them(faulty):
+    from adapter import accounts
+
+    send(faulty, *[accounts.link_event(f"bulk-{n:04d}", provider="stripe", subscription=f"sub_bulk_{n}",
+                                       plan="standard-monthly", timezone=None, at_us=APRIL_16 * 1_000_000)
+                   for n in range(30)])
+    html = app_for(faulty).test_client().get("/ops/", headers=AUTH).get_data(as_text=True)
+    assert html.count('<tr class="account">') == 20 and "33 linked accounts; the first 20 by name" in html
+    assert 'href="/ops/accounts"' in html
