@@ -41,10 +41,18 @@ from adapter.store import metrics as store_metrics
 from . import ops_charts, ops_signin
 from .db import get_db
 from .problems import Problem, problem_response
+from .severity import severity
 
 bp = Blueprint("ops", __name__, url_prefix="/ops")
+
+
 OVERVIEW_ACCOUNTS = 20
 FORMATS = ("html", "json", "csv")
+
+
+@bp.context_processor
+def _severity() -> dict:
+    return {"severity": severity}
 
 
 def _disabled():

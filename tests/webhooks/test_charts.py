@@ -139,3 +139,16 @@ def test_the_timeline_is_in_the_accounts_timezone_with_utc_on_hover(faulty):
     html = app_for(faulty).test_client().get(f"/ops/accounts/healthy?{UNTIL}", headers=AUTH).get_data(as_text=True)
     assert re.search(r"<th>when \(\w+; UTC on hover\)</th>", html)
     assert '<time datetime="2026-04-01T00:00:00Z" title="2026-04-01T00:00:00Z">2026-04-01 00:00:00 UTC</time>' in html
+
+
+def test_every_kind_has_a_severity_and_the_unpaid_invoice_stands_out(faulty, monkeypatch):
+    from adapter import reconcile
+    from tests.webhooks.test_ops import no_full_reconcile
+    from webhooks.severity import SEVERITY
+
+    assert set(SEVERITY) == set(reconcile.KINDS)
+    assert set(SEVERITY.values()) == {"receivable", "drift", "missing", "unexpected"}
+    no_full_reconcile(monkeypatch)
+    html = app_for(faulty).test_client().get("/ops/reconciliation", headers=AUTH).get_data(as_text=True)
+    assert 'class="kind severity-receivable" data-severity="receivable">invoice_unpaid<' in html
+    assert 'class="kind severity-unexpected" data-severity="unexpected">unexpected_line<' in html
