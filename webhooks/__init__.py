@@ -41,7 +41,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     from . import product
     product.init_app(app)
 
-    from . import ops, ops_accounts, ops_signin  # noqa: F401  (ops_accounts adds its routes to ops.bp)
+    from . import ops, ops_accounts, ops_actions, ops_signin  # noqa: F401  (both add their routes to ops.bp)
     ops_signin.init_app(app)  # the ops pages' session cookie and CSRF (sign-in: webhooks/ops_signin.py)
     app.register_blueprint(ops.bp)
 

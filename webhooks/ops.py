@@ -396,4 +396,7 @@ def account_page(account: str):
                                    timezone=timezone)
     return render_template("ops/account.html", data=data, report=report, summary=report.summary(),
                            money=format_amount, when=_when, kinds=reconcile.KINDS, seats_chart=chart,
-                           timezone=timezone, local=_local(timezone))
+                           timezone=timezone, local=_local(timezone),
+                           dead_letters=store.recon_dead_letters(db, account),
+                           undelivered=store.account_undelivered(db, account),
+                           audit=store.ops_audit_rows(db, account=account))

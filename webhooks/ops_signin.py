@@ -25,7 +25,7 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, current_app, redirect, render_template, request, session, url_for
@@ -125,6 +125,12 @@ def signed_in() -> bool:
     """A session signed in less than ``SESSION_HOURS`` ago (Flask also refuses a cookie signed longer ago)."""
     at = session.get(SESSION_KEY)
     return isinstance(at, int) and 0 <= _wall() - at < SESSION_HOURS * 3600
+
+
+def signed_in_at() -> str:
+    """When this session signed in (UTC), for the audit trail."""
+    at = session.get(SESSION_KEY)
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(at, int) else "unknown"
 
 
 def check_csrf() -> None:

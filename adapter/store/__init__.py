@@ -21,6 +21,7 @@ from adapter.store.ledger import *  # noqa: F401,F403
 from adapter.store.lifecycle import *  # noqa: F401,F403
 from adapter.store.migrations import MIGRATIONS as MIGRATIONS
 from adapter.store.notify import *  # noqa: F401,F403
+from adapter.store.ops_audit import *  # noqa: F401,F403
 from adapter.store.reconcile import *  # noqa: F401,F403
 from adapter.store.reconcile_runs import *  # noqa: F401,F403
 from adapter.store.statistics import optimize as optimize

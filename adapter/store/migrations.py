@@ -490,3 +490,23 @@ def _m0930_reconcile_run_lines(db: sqlite_utils.Database) -> None:
     # A difference netted by root cause (adapter/reconcile/causes.py) names the lines it stands for; a stored
     # run keeps them (JSON), so the page reading the run shows what a live run shows.
     db.execute("ALTER TABLE reconcile_run_differences ADD COLUMN lines TEXT NOT NULL DEFAULT '[]'")
+
+
+@MIGRATIONS(name="0940_ops_audit")
+def _m0940_ops_audit(db: sqlite_utils.Database) -> None:
+    # What ops did from the pages (issue 14 item 6): who (the session or the bearer token, and the address),
+    # what, on which account, when, and how it ended. Never deleted: a billing system keeps its audit trail.
+    db.executescript("""
+        CREATE TABLE ops_audit (
+            id INTEGER PRIMARY KEY,
+            at_us INTEGER NOT NULL,
+            actor TEXT NOT NULL,
+            address TEXT,
+            action TEXT NOT NULL CHECK (action IN ('repush', 'retry_dead_letter', 'resend_delivery')),
+            account TEXT,
+            target TEXT,
+            result TEXT NOT NULL CHECK (result IN ('done', 'refused', 'failed')),
+            detail TEXT NOT NULL
+        );
+        CREATE INDEX ops_audit_account ON ops_audit (account, id);
+    """)

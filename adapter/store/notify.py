@@ -72,3 +72,9 @@ def unaddressed_deliveries(db: sqlite_utils.Database) -> list[Row]:
 def address_delivery(db: sqlite_utils.Database, delivery_id: int, account: str, body: str) -> None:
     db.execute("UPDATE deliveries SET account = ?, body = ? WHERE id = ? AND account IS NULL AND status = 'pending'",
                [account, body, delivery_id])
+
+
+def account_undelivered(db: sqlite_utils.Database, account: str, *, limit: int = 20) -> list[Row]:
+    """One account's notifications not delivered (pending or failed), newest first: what ops may resend."""
+    return list(db.query("SELECT * FROM deliveries WHERE account = ? AND status != 'delivered' ORDER BY id DESC "
+                         "LIMIT ?", [account, limit]))

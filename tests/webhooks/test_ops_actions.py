@@ -1,0 +1,81 @@
+"""Ops actions from the pages (issue 14 item 6): each a POST with a CSRF token, recorded in the audit trail
+whatever its result, and shown on the account page. Re-push is checked end to end: a quantity changed at
+the provider behind seatsync's back is put back by the sync worker after the button is pressed."""
+
+from __future__ import annotations
+
+import re
+
+from adapter import accounts, store
+from tests.webhooks.test_ops import (  # noqa: F401  (the ``faulty`` fixture)
+    TOKEN,
+    app_for,
+    faulty,
+    world,  # noqa: F401
+)
+
+BROWSER = {"Accept": "text/html"}
+
+
+def signed_in_client(world):
+    client = app_for(world).test_client()
+    form = client.get("/ops/login", headers=BROWSER).get_data(as_text=True)
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', form).group(1)
+    assert client.post("/ops/login", data={"csrf_token": csrf, "token": TOKEN}, headers=BROWSER).status_code == 303
+    return client
+
+
+def form_token(html: str, action: str) -> str:
+    match = re.search(rf'<form method="post" action="{re.escape(action)}"[^>]*>\s*<input type="hidden" '
+                      r'name="csrf_token" value="([^"]+)"', html)
+    assert match, f"no form posting to {action}"
+    return match.group(1)
+
+
+def test_re_push_puts_back_a_quantity_changed_at_the_provider_and_is_audited(faulty):
+    world = faulty
+    link = accounts.get_account(world.db, "healthy")
+    subscription = world.client.v1.subscriptions.retrieve(link.subscription)
+    seat_price = world.catalog.plans[link.plan].seat.price_id
+    seat_item = next(i for i in subscription["items"]["data"] if i.price.id == seat_price)
+    assert seat_item.quantity == 4
+    world.client.v1.subscription_items.update(seat_item.id, {"quantity": 9, "proration_behavior": "none"})
+
+    client = signed_in_client(world)
+    page = client.get("/ops/accounts/healthy", headers=BROWSER).get_data(as_text=True)
+    assert 'id="repush"' in page and "No action yet." in page
+    response = client.post("/ops/accounts/healthy/repush",
+                           data={"csrf_token": form_token(page, "/ops/accounts/healthy/repush")}, headers=BROWSER)
+    assert response.status_code == 303 and response.headers["Location"].endswith("/ops/accounts/healthy#audit")
+    assert world.client.v1.subscription_items.retrieve(seat_item.id).quantity == 9  # the button only made it due
+    world.worker.run_once()
+    assert world.client.v1.subscription_items.retrieve(seat_item.id).quantity == 4
+
+    (row,) = store.ops_audit_rows(world.db, account="healthy")
+    assert (row["action"], row["result"]) == ("repush", "done")
+    assert row["actor"].startswith("session signed in at ") and row["address"]
+    page = client.get("/ops/accounts/healthy", headers=BROWSER).get_data(as_text=True)
+    assert '<tr class="audit" data-action="repush" data-result="done">' in page
+
+
+def test_an_action_without_the_csrf_token_is_refused_and_nothing_is_recorded(faulty):
+    client = signed_in_client(faulty)
+    response = client.post("/ops/accounts/healthy/repush", data={}, headers=BROWSER)
+    assert response.status_code == 400 and response.mimetype == "application/problem+json"
+    forged = client.post("/ops/accounts/healthy/repush", data={"csrf_token": "forged"}, headers=BROWSER)
+    assert forged.status_code == 400
+    assert store.ops_audit_rows(faulty.db) == []
+
+
+def test_refused_actions_are_recorded_with_why(faulty):
+    client = signed_in_client(faulty)
+    page = client.get("/ops/accounts/manual", headers=BROWSER).get_data(as_text=True)
+    token = form_token(page, "/ops/accounts/manual/repush")
+    assert client.post("/ops/dead-letters/999/retry", data={"csrf_token": token, "account": "manual"},
+                       headers=BROWSER).headers["Location"].endswith("/ops/accounts/manual#audit")
+    assert client.post("/ops/deliveries/999/resend", data={"csrf_token": token}, headers=BROWSER).status_code == 303
+    assert client.post("/ops/accounts/nobody/repush", data={"csrf_token": token}, headers=BROWSER).status_code == 404
+    rows = store.ops_audit_rows(faulty.db)
+    assert [(r["action"], r["result"], r["target"]) for r in rows] == [
+        ("resend_delivery", "refused", "999"), ("retry_dead_letter", "refused", "999")]
+    assert rows[1]["account"] == "manual" and "no open dead letter" in rows[1]["detail"]
