@@ -47,6 +47,7 @@ bp = Blueprint("ops", __name__, url_prefix="/ops")
 
 
 OVERVIEW_ACCOUNTS = 20
+TIMELINE_PAGE = 100
 FORMATS = ("html", "json", "csv")
 
 
@@ -394,7 +395,17 @@ def account_page(account: str):
     timezone = link.timezone or (plan.timezone if plan else "UTC")
     chart = ops_charts.seats_chart(db, catalog, link, since_us=since, until_us=until, now_us=now_us(),
                                    timezone=timezone)
-    return render_template("ops/account.html", data=data, report=report, summary=report.summary(),
+    # The page shows the timeline TIMELINE_PAGE events at a time (a year of a busy account is thousands);
+    # JSON keeps all of it.
+    raw = request.args.get("tpage") or "1"
+    if not raw.isdigit() or int(raw) < 1:
+        raise Problem(400, "Bad Request", errors=[{"field": "tpage", "reason": "a whole number from 1"}])
+    timeline_pages = max(1, -(-len(events) // TIMELINE_PAGE))
+    tpage = min(int(raw), timeline_pages)
+    shown = events[(tpage - 1) * TIMELINE_PAGE:tpage * TIMELINE_PAGE]
+    return render_template("ops/account.html", data={**data, "timeline": shown}, report=report,
+                           summary=report.summary(), tpage=tpage, timeline_pages=timeline_pages,
+                           timeline_page_size=TIMELINE_PAGE, timeline_total=len(events),
                            money=format_amount, when=_when, kinds=reconcile.KINDS, seats_chart=chart,
                            timezone=timezone, local=_local(timezone),
                            dead_letters=store.recon_dead_letters(db, account),

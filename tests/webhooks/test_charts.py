@@ -152,3 +152,21 @@ def test_every_kind_has_a_severity_and_the_unpaid_invoice_stands_out(faulty, mon
     html = app_for(faulty).test_client().get("/ops/reconciliation", headers=AUTH).get_data(as_text=True)
     assert 'class="kind severity-receivable" data-severity="receivable">invoice_unpaid<' in html
     assert 'class="kind severity-unexpected" data-severity="unexpected">unexpected_line<' in html
+
+
+def test_the_timeline_is_paged_on_the_page_and_whole_in_json(faulty):
+    from tests.reconcile.test_stripe import APRIL_16, iso, send
+
+    send(faulty, *[{"id": f"churn-{n}", "type": "seat.activated" if n % 2 == 0 else "seat.deactivated",
+                    "account": "healthy", "occurred_at": iso(APRIL_16 + 60 * (n // 2 + 1)), "user": "churner"}
+                   for n in range(150)])
+    client = app_for(faulty).test_client()
+    whole = client.get(f"/ops/accounts/healthy?{UNTIL}&format=json", headers=AUTH).get_json()["timeline"]
+    assert len(whole) > 150
+    first = client.get(f"/ops/accounts/healthy?{UNTIL}", headers=AUTH).get_data(as_text=True)
+    last = client.get(f"/ops/accounts/healthy?{UNTIL}&tpage=2", headers=AUTH).get_data(as_text=True)
+    assert first.count('<tr class="event"') == 100 and last.count('<tr class="event"') == len(whole) - 100
+    assert f"events 1–100 of {len(whole)} (page 1 of 2)" in first and 'rel="next"' in first
+    assert 'rel="prev"' in last and 'rel="next"' not in last
+    bad = client.get(f"/ops/accounts/healthy?{UNTIL}&tpage=x", headers=AUTH)
+    assert bad.status_code == 400 and bad.get_json()["errors"][0]["field"] == "tpage"
