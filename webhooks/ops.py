@@ -352,7 +352,9 @@ def account_page(account: str):
     calls = store.timeline_provider_calls(db, account)
     for row in calls:
         events.append({"at_us": row["completed_us"] or row["planned_us"], "source": "seatsync call",
-                       "what": f"{row['operation']} quantity={row['quantity']} ({row['status']})",
+                       "what": f"{row['operation']}"
+                               + (f" quantity={row['quantity']}" if row["quantity"] is not None else "")
+                               + f" ({row['status']})",
                        "id": row["idempotency_key"], "detail": f"request {row['request_id'] or '-'}"
                        + (f"; error {row['error']}" if row["error"] else "")})
     invoices = store.recon_invoices(db, link.provider, link.subscription, -1, 2**62)
