@@ -126,7 +126,8 @@ def overview():
                            # The first accounts only: all of them are on /ops/accounts, paged (10,000 would not fit).
                            accounts=accounts.page_of_accounts(db, limit=OVERVIEW_ACCOUNTS, offset=0)[0],
                            account_count=accounts.page_of_accounts(db, limit=1, offset=0)[1],
-                           money=format_amount, age=_age, when_us=format_us, no_run=NO_RUN_YET)
+                           money=format_amount, age=_age, when_us=format_us, no_run=NO_RUN_YET,
+                           audit=store.ops_audit_rows(db, limit=10))
 
 
 def _catalog():
@@ -276,6 +277,7 @@ def reconciliation():
                            columns=reconcile.COLUMNS, sort=sort, order=order, args=args, kind=kind,
                            account=account, money=format_amount, when=_when, run=run, age=_age,
                            running=runs.in_progress(get_db(), now_us()),
+                           reconcile_requested=store.reconcile_request(get_db()),
                            money_charts=ops_charts.money_charts(
                                report.by_account, lambda name: url_for("ops.account_page", account=name)))
 
@@ -290,7 +292,8 @@ def _no_run_yet(fmt: str):
     return render_template("ops/reconciliation.html", report=None, summary=None, kinds=reconcile.KINDS,
                            columns=reconcile.COLUMNS, sort="money_at_stake", order="desc", args={}, kind=None,
                            account=None, money=format_amount, when=_when, run=None, age=_age, no_run=NO_RUN_YET,
-                           running=runs.in_progress(get_db(), now_us()))
+                           running=runs.in_progress(get_db(), now_us()),
+                           reconcile_requested=store.reconcile_request(get_db()))
 
 
 def _age(seconds: int) -> str:

@@ -82,3 +82,21 @@ def resend_delivery(delivery_id: int):
     _record("resend_delivery", account, str(delivery_id), "done" if after["status"] == "delivered" else "failed",
             f"{after['status']} after {after['attempts']} attempts (last answer: {answer})")
     return _back(account)
+
+
+@bp.post("/reconcile")
+def reconcile_now():
+    """Ask the worker for a reconcile run now; the page shows it once stored (never run inside a request)."""
+    db, settings = get_db(), current_app.config["SEATSYNC"]
+    pending = store.reconcile_request(db)
+    if pending is not None:
+        _record("reconcile_now", None, None, "refused",
+                f"a request (audit {pending}) is already waiting for the worker")
+        return redirect(url_for("ops.reconciliation"), code=303)
+    audit_id = store.record_ops_action(
+        db, at_us=now_us(), actor=_actor(), address=request.remote_addr, action="reconcile_now", account=None,
+        target=None, result="done",
+        detail="requested: the sync worker's reconcile thread runs and stores it on its next poll"
+        + ("" if settings.reconcile_interval > 0 else " (scheduled runs are off; requested ones still run)"))
+    store.request_reconcile_run(db, audit_id, now_us())
+    return redirect(url_for("ops.reconciliation"), code=303)

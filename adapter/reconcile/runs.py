@@ -135,11 +135,11 @@ def run_and_store(db: sqlite_utils.Database, catalog: Catalog, *, trigger: str, 
 
 
 def run_scheduled(db: sqlite_utils.Database, catalog: Catalog, *, owner: str, now_us: Callable[[], int],
-                  interval_us: int, stopping: Callable[[], bool] | None = None,
+                  interval_us: int | None, stopping: Callable[[], bool] | None = None,
                   clock: ProviderClock | None = None) -> int | None:
-    """The worker's run, when due: the window ``seatsync reconcile`` takes with none given (from the beginning
-    up to now: each account's provider clock when ``clock`` tells one, else the worker's clock: in the
-    embedded world, the demo's)."""
+    """The worker's run, when due (``interval_us`` None: now, as ops asked): the window ``seatsync reconcile``
+    takes with none given (from the beginning up to now: each account's provider clock when ``clock`` tells
+    one, else the worker's clock: in the embedded world, the demo's)."""
     return run_and_store(db, catalog, trigger="scheduled", owner=owner, since_us=0, until_us=None,
                          now_us=now_us, interval_us=interval_us, stopping=stopping, clock=clock)
 

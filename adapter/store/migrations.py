@@ -502,7 +502,7 @@ def _m0940_ops_audit(db: sqlite_utils.Database) -> None:
             at_us INTEGER NOT NULL,
             actor TEXT NOT NULL,
             address TEXT,
-            action TEXT NOT NULL CHECK (action IN ('repush', 'retry_dead_letter', 'resend_delivery')),
+            action TEXT NOT NULL CHECK (action IN ('repush', 'retry_dead_letter', 'resend_delivery', 'reconcile_now')),
             account TEXT,
             target TEXT,
             result TEXT NOT NULL CHECK (result IN ('done', 'refused', 'failed')),

@@ -195,14 +195,19 @@ class Worker:
 
         It runs in its own thread beside seat sync (``run_forever``), never inside a request."""
         interval = self.settings.reconcile_interval
-        if interval <= 0:
-            return None
         db = self._db()
+        # "Run reconcile now" on the ops pages (webhooks/ops_actions.py) brings the run forward, even when
+        # scheduled runs are off; the request counts as served once this worker starts on it.
+        requested = store.reconcile_request(db)
+        if interval <= 0 and requested is None:
+            return None
+        if requested is not None:
+            store.serve_reconcile_request(db, requested, self.now_us())
         # Each account's now is its provider's clock when it has one (a test clock ahead of ours), read
         # through this worker's seat clients.
         return reconcile_runs.run_scheduled(db, self.catalog, owner=self.owner, now_us=self.now_us,
-                                            interval_us=int(interval * SECOND_US), stopping=stopping,
-                                            clock=provider_clocks(db, self.providers))
+                                            interval_us=None if requested is not None else int(interval * SECOND_US),
+                                            stopping=stopping, clock=provider_clocks(db, self.providers))
 
     def _reconcile_forever(self, stop: threading.Event) -> None:
         while not stop.is_set():

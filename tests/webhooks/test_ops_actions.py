@@ -148,3 +148,29 @@ def test_a_real_browser_searches_an_account_reads_its_chart_and_re_pushes_a_drif
         thread.join(timeout=5)
     png = (tmp_path / "account.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_run_reconcile_now_is_a_request_the_worker_serves_once(faulty):
+    from adapter.sync.worker import Worker
+    from tests.webhooks.test_ops import WORKER_NOW_US
+
+    world = faulty
+    worker = Worker(world.settings, catalog=world.catalog, providers={}, now_us=lambda: WORKER_NOW_US)
+    assert worker.run_reconcile_if_due() is None  # the fixture's run is younger than the interval
+    client = signed_in_client(world)
+    page = client.get("/ops/reconciliation", headers=BROWSER).get_data(as_text=True)
+    response = client.post("/ops/reconcile", data={"csrf_token": form_token(page, "/ops/reconcile")},
+                           headers=BROWSER)
+    assert response.status_code == 303 and response.headers["Location"].endswith("/ops/reconciliation")
+    page = client.get("/ops/reconciliation", headers=BROWSER).get_data(as_text=True)
+    assert 'id="reconcile-requested"' in page and "disabled" in page
+    again = client.post("/ops/reconcile", data={"csrf_token": form_token(page, "/ops/reconcile")}, headers=BROWSER)
+    assert again.status_code == 303  # refused while one waits, and recorded
+    run_id = worker.run_reconcile_if_due()
+    assert run_id is not None and worker.run_reconcile_if_due() is None  # served once
+    page = client.get("/ops/reconciliation", headers=BROWSER).get_data(as_text=True)
+    assert f'id="run">Stored run {run_id} (scheduled)' in page and 'id="reconcile-requested"' not in page
+    rows = store.ops_audit_rows(world.db)
+    assert [(r["action"], r["result"]) for r in rows] == [("reconcile_now", "refused"), ("reconcile_now", "done")]
+    overview = client.get("/ops/", headers=BROWSER).get_data(as_text=True)
+    assert overview.count('<tr class="audit" data-action="reconcile_now"') == 2
