@@ -268,7 +268,9 @@ def change_interval(ledger: Ledger, sub: dict, customer: dict, plan: list, inter
     for ii in created_items:
         emit(ledger, "invoiceitem.created", ii)
     emit(ledger, "customer.subscription.updated", sub, previous)
-    invoice = new_invoice(ledger, customer, sub, "subscription_update", at, (at, at))
+    # The invoice is made by this call, so it is dated now, not at ``proration_date`` (which only says where
+    # the prorations are computed from): an invoice is never created in the past.
+    invoice = new_invoice(ledger, customer, sub, "subscription_update", ledger.now(customer["id"]), (at, at))
     sweep(ledger, invoice, customer, sub)
     for si in sub["item_ids"]:
         invoice["lines"].append(cycle_line(ledger, invoice, ledger.items[si], at, new_end))
