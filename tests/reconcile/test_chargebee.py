@@ -32,8 +32,9 @@ def us(when: datetime) -> int:
     return int(when.timestamp()) * 1_000_000
 
 
-@pytest.fixture
-def world(tmp_path, sandbox, chargebee_client):
+def oslo_day_site(tmp_path, sandbox, chargebee_client):
+    """A Chargebee site billing by day in Europe/Oslo, seatsync's settings, database, catalogue and a worker
+    (no coalescing delay): (site, settings, db, catalog, worker). The caller closes the database."""
     site = Site(sandbox, chargebee_client)
     site.settings(billing_mode="day", timezone="Europe/Oslo", rate_limit_per_minute=None)
     settings = Settings(database=tmp_path / "seatsync.db", mappings=REPO_MAPPINGS,
@@ -43,8 +44,14 @@ def world(tmp_path, sandbox, chargebee_client):
     catalog = load_catalog(settings.mappings)
     worker = Worker(settings, catalog=catalog,
                     config=WorkerConfig(coalesce_delay=0, threads=1, sync=SyncOptions(sleep=lambda s: None)))
-    yield site, settings, db, catalog, worker
-    db.close()
+    return site, settings, db, catalog, worker
+
+
+@pytest.fixture
+def world(tmp_path, sandbox, chargebee_client):
+    built = oslo_day_site(tmp_path, sandbox, chargebee_client)
+    yield built
+    built[2].close()
 
 
 @pytest.mark.parametrize("card, expected", [("4111111111111111", []),

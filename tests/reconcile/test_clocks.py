@@ -14,7 +14,6 @@ import pytest
 from click.testing import CliRunner
 
 from adapter import accounts, reconcile, store
-from adapter.billing.policy import load_catalog
 from adapter.callbacks import backfill
 from adapter.cli.main import cli
 from adapter.clock import SECOND_US, format_us
@@ -24,8 +23,7 @@ from adapter.ledger import record_events
 from adapter.reconcile import runs
 from adapter.sync.account import SyncOptions
 from adapter.sync.worker import Worker, WorkerConfig
-from tests.sandbox.chargebee.testing import Site
-from tests.support.provisioning import REPO_MAPPINGS, provision_stripe
+from tests.reconcile.test_stripe import world  # noqa: F401  (stripe_world)
 from tests.support.sandbox_fixtures import stripe_customer_on_clock
 
 DAY = 86400
@@ -69,15 +67,10 @@ def cli_reconcile(monkeypatch, settings: Settings, *args):
 
 
 @pytest.fixture
-def stripe_world(tmp_path, sandbox, stripe_client):
-    provision_stripe(stripe_client, tmp_path / "mappings")
-    settings = Settings(database=tmp_path / "seatsync.db", mappings=tmp_path / "mappings",
-                        stripe_api_key="sk_test_sandbox", stripe_api_base=sandbox.url)
-    db = store.open_db(settings.database)
-    catalog = load_catalog(settings.mappings)
-    yield dataclasses.make_dataclass("World", ["settings", "db", "catalog", "worker", "client"])(
-        settings, db, catalog, worker_for(settings, catalog), stripe_client)
-    db.close()
+def stripe_world(world):
+    """tests/reconcile/test_stripe.py's world: provisioned prices, settings, database, catalogue, a worker
+    with no coalescing delay, and the Stripe client."""
+    return world
 
 
 def stripe_account(world, account: str, start: int):
@@ -222,15 +215,11 @@ def test_the_stripe_clock_reader(stripe_world):
 
 @pytest.fixture
 def chargebee_world(tmp_path, sandbox, chargebee_client):
-    site = Site(sandbox, chargebee_client)
-    site.settings(billing_mode="day", timezone="Europe/Oslo", rate_limit_per_minute=None)
-    settings = Settings(database=tmp_path / "seatsync.db", mappings=REPO_MAPPINGS,
-                        chargebee_site="127", chargebee_api_key="test_sandbox",
-                        chargebee_api_base=f"http://127.0.0.1:{sandbox.port}")
-    db = store.open_db(settings.database)
-    catalog = load_catalog(settings.mappings)
-    yield site, settings, db, catalog, worker_for(settings, catalog)
-    db.close()
+    from tests.reconcile.test_chargebee import oslo_day_site
+
+    built = oslo_day_site(tmp_path, sandbox, chargebee_client)
+    yield built
+    built[2].close()
 
 
 def test_chargebee_reconcile_without_a_window_reaches_the_time_machine(chargebee_world, monkeypatch):

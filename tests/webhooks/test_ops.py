@@ -7,6 +7,7 @@ reconcile over every account (``reconcile.reconcile`` is made to raise where tha
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -244,6 +245,34 @@ class InjectAuthorization:
 def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
+@contextlib.contextmanager
+def chromium_on(app, width: int = 1280):
+    """A real server for ``app`` on a free port and a Playwright page in Debian's chromium (no browser
+    download); yields (page, base URL). A missing chromium fails in CI and skips elsewhere."""
+    browser_path = _chromium()
+    if browser_path is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("chromium is missing in CI: .ci/run installs it (apt-get install chromium)")
+        pytest.skip("chromium is not installed (CI installs it through .ci/run)")
+    from playwright.sync_api import sync_playwright
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(executable_path=browser_path,
+                                                  args=["--disable-gpu", "--disable-dev-shm-usage"])
+            try:
+                yield chromium.new_page(viewport={"width": width, "height": 900}), \
+                    f"http://127.0.0.1:{server.server_port}"
+            finally:
+                chromium.close()
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+
+
 
 def test_a_real_browser_shows_the_stored_runs_differences_table(faulty, tmp_path, monkeypatch):
     browser = _chromium()
@@ -283,55 +312,34 @@ def test_a_real_browser_shows_the_stored_runs_differences_table(faulty, tmp_path
 def test_a_real_browser_signs_in_follows_the_overview_to_the_run_and_signs_out(faulty, tmp_path, monkeypatch):
     """Issue 14: Playwright drives Debian's chromium (no browser download) through the sign-in form, the
     overview, its link to the reconciliation page and the sign-out, as an operator would."""
-    browser_path = _chromium()
-    if browser_path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is missing in CI: .ci/run installs it (apt-get install chromium)")
-        pytest.skip("chromium is not installed (CI installs it through .ci/run)")
-    from playwright.sync_api import sync_playwright
-
     no_full_reconcile(monkeypatch)
-    server = make_server("127.0.0.1", 0, app_for(faulty), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=browser_path,
-                                                  args=["--disable-gpu", "--disable-dev-shm-usage"])
-            try:
-                page = chromium.new_page(viewport={"width": 1280, "height": 900})
-                page.goto(f"{base}/ops/")
-                assert page.url == f"{base}/ops/login?next=/ops/"  # signed out: sent to the sign-in
-                page.fill("#token", "not-the-ops-token-0000")
-                with page.expect_response(lambda r: r.request.method == "POST") as wrong:
-                    page.click("#sign-in")
-                assert wrong.value.status == 401 and "not the ops token" in page.inner_text("#error")
-                page.fill("#token", TOKEN)
-                page.click("#sign-in")
-                page.wait_for_url(f"{base}/ops/")
-                cookie = next(c for c in page.context.cookies() if c["name"] == "seatsync_ops")
-                assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] > 0
-                assert page.inner_text("#dead-letters") == "0"
-                assert page.inner_text("#last-run").startswith("run 1 (scheduled), finished")
-                totals = page.inner_text("#totals")
-                assert "12.34 USD\nat stake" in totals and "32.50 USD\nreceivable" in totals
-                assert page.locator("tr.account").count() == 3
-                page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
-                page.click("#reconciliation-link")
-                page.wait_for_url(f"{base}/ops/reconciliation")
-                assert page.locator("tr.difference").count() == 2
-                page.screenshot(path=str(tmp_path / "reconciliation.png"), full_page=True)
-                page.click("#logout")
-                page.wait_for_url(f"{base}/ops/login")
-                assert page.locator("#login").is_visible()
-                page.goto(f"{base}/ops/reconciliation")
-                assert page.url.startswith(f"{base}/ops/login?next=")  # signed out again
-            finally:
-                chromium.close()
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with chromium_on(app_for(faulty)) as (page, base):
+        page.goto(f"{base}/ops/")
+        assert page.url == f"{base}/ops/login?next=/ops/"  # signed out: sent to the sign-in
+        page.fill("#token", "not-the-ops-token-0000")
+        with page.expect_response(lambda r: r.request.method == "POST") as wrong:
+            page.click("#sign-in")
+        assert wrong.value.status == 401 and "not the ops token" in page.inner_text("#error")
+        page.fill("#token", TOKEN)
+        page.click("#sign-in")
+        page.wait_for_url(f"{base}/ops/")
+        cookie = next(c for c in page.context.cookies() if c["name"] == "seatsync_ops")
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["expires"] > 0
+        assert page.inner_text("#dead-letters") == "0"
+        assert page.inner_text("#last-run").startswith("run 1 (scheduled), finished")
+        totals = page.inner_text("#totals")
+        assert "12.34 USD\nat stake" in totals and "32.50 USD\nreceivable" in totals
+        assert page.locator("tr.account").count() == 3
+        page.screenshot(path=str(tmp_path / "overview.png"), full_page=True)
+        page.click("#reconciliation-link")
+        page.wait_for_url(f"{base}/ops/reconciliation")
+        assert page.locator("tr.difference").count() == 2
+        page.screenshot(path=str(tmp_path / "reconciliation.png"), full_page=True)
+        page.click("#logout")
+        page.wait_for_url(f"{base}/ops/login")
+        assert page.locator("#login").is_visible()
+        page.goto(f"{base}/ops/reconciliation")
+        assert page.url.startswith(f"{base}/ops/login?next=")  # signed out again
     for name in ("overview.png", "reconciliation.png"):
         png = (tmp_path / name).read_bytes()
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000

@@ -85,20 +85,7 @@ def test_a_real_browser_searches_an_account_reads_its_chart_and_re_pushes_a_drif
     """Issue 14 item 8: Playwright with Debian's chromium: sign in, search the accounts, open one, check the
     chart's three series against the data, press re-push (confirming the dialog) on a drifted account and see
     the drift gone once the worker has run."""
-    import os
-    import threading
-
-    import pytest
-    from werkzeug.serving import make_server
-
-    from tests.webhooks.test_ops import _chromium
-
-    browser_path = _chromium()
-    if browser_path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is missing in CI: .ci/run installs it (apt-get install chromium)")
-        pytest.skip("chromium is not installed (CI installs it through .ci/run)")
-    from playwright.sync_api import sync_playwright
+    from tests.webhooks.test_ops import chromium_on
 
     world = faulty
     link = accounts.get_account(world.db, "healthy")
@@ -106,46 +93,32 @@ def test_a_real_browser_searches_an_account_reads_its_chart_and_re_pushes_a_drif
     seat_item = next(i for i in world.client.v1.subscriptions.retrieve(link.subscription)["items"]["data"]
                      if i.price.id == seat_price)
     world.client.v1.subscription_items.update(seat_item.id, {"quantity": 9, "proration_behavior": "none"})
-    server = make_server("127.0.0.1", 0, app_for(world), threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(executable_path=browser_path,
-                                                  args=["--disable-gpu", "--disable-dev-shm-usage"])
-            try:
-                page = chromium.new_page(viewport={"width": 1366, "height": 900})
-                page.goto(f"{base}/ops/accounts")
-                page.fill("#token", TOKEN)
-                page.click("#sign-in")
-                page.wait_for_url(f"{base}/ops/accounts")
-                page.fill("input[name=q]", "heal")
-                page.click("form.filters button[type=submit]")
-                page.wait_for_url(f"{base}/ops/accounts?q=heal*")
-                assert page.locator("tr.account").count() == 1
-                page.click("tr.account a")
-                page.wait_for_url(f"{base}/ops/accounts/healthy")
-                series = {p.get_attribute("data-series"): p.get_attribute("data-points")
-                          for p in page.locator("#seats-chart path.series").all()}
-                assert set(series) == {"ledger", "pushed", "provider"}
-                assert [int(point.split(":")[1]) for point in series["ledger"].split(",")] == [3, 4]
-                assert page.locator("#seats-chart path.series.ledger").bounding_box()["width"] > 600  # drawn
-                page.screenshot(path=str(tmp_path / "account.png"), full_page=True)
-                page.once("dialog", lambda dialog: dialog.accept())
-                page.click("#repush")
-                page.wait_for_url(f"{base}/ops/accounts/healthy#audit")
-                assert page.locator('tr.audit[data-action="repush"][data-result="done"]').count() == 1
-                assert world.client.v1.subscription_items.retrieve(seat_item.id).quantity == 9
-                world.worker.run_once()
-                assert world.client.v1.subscription_items.retrieve(seat_item.id).quantity == 4  # drift gone
-                page.click("#logout")
-                page.wait_for_url(f"{base}/ops/login")
-            finally:
-                chromium.close()
-    finally:
-        server.shutdown()
-        thread.join(timeout=5)
+    with chromium_on(app_for(world), width=1366) as (page, base):
+        page.goto(f"{base}/ops/accounts")
+        page.fill("#token", TOKEN)
+        page.click("#sign-in")
+        page.wait_for_url(f"{base}/ops/accounts")
+        page.fill("input[name=q]", "heal")
+        page.click("form.filters button[type=submit]")
+        page.wait_for_url(f"{base}/ops/accounts?q=heal*")
+        assert page.locator("tr.account").count() == 1
+        page.click("tr.account a")
+        page.wait_for_url(f"{base}/ops/accounts/healthy")
+        series = {p.get_attribute("data-series"): p.get_attribute("data-points")
+                  for p in page.locator("#seats-chart path.series").all()}
+        assert set(series) == {"ledger", "pushed", "provider"}
+        assert [int(point.split(":")[1]) for point in series["ledger"].split(",")] == [3, 4]
+        assert page.locator("#seats-chart path.series.ledger").bounding_box()["width"] > 600  # drawn
+        page.screenshot(path=str(tmp_path / "account.png"), full_page=True)
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.click("#repush")
+        page.wait_for_url(f"{base}/ops/accounts/healthy#audit")
+        assert page.locator('tr.audit[data-action="repush"][data-result="done"]').count() == 1
+        assert world.client.v1.subscription_items.retrieve(seat_item.id).quantity == 9
+        world.worker.run_once()
+        assert world.client.v1.subscription_items.retrieve(seat_item.id).quantity == 4  # drift gone
+        page.click("#logout")
+        page.wait_for_url(f"{base}/ops/login")
     png = (tmp_path / "account.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
