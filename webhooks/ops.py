@@ -51,11 +51,6 @@ TIMELINE_PAGE = 100
 FORMATS = ("html", "json", "csv")
 
 
-@bp.context_processor
-def _severity() -> dict:
-    return {"severity": severity}
-
-
 def _disabled():
     return problem_response(Problem(404, "Not Found", "The ops pages are disabled: set SEATSYNC_OPS_TOKEN "
                                                       "(16+ characters) to enable them.", slug="ops-disabled"))
@@ -101,8 +96,8 @@ def require_sign_in():
 
 
 @bp.context_processor
-def _navigation():
-    return {"signed_in": ops_signin.signed_in()}
+def _template_helpers() -> dict:
+    return {"signed_in": ops_signin.signed_in(), "severity": severity}
 
 
 ops_signin.register(bp)
@@ -120,12 +115,12 @@ def overview():
     now = now_us()
     backlog = store_metrics.backlog(db, str(current_app.config["SEATSYNC"].database), now)
     run = store.last_reconcile_run(db)
+    # The first accounts only: all of them are on /ops/accounts, paged (10,000 would not fit).
+    first_accounts, account_count = accounts.page_of_accounts(db, limit=OVERVIEW_ACCOUNTS, offset=0)
     return render_template("ops/overview.html", backlog=backlog, run=run, totals=(run or {}).get("totals") or {},
                            run_age=None if run is None else max(0, (now - run["finished_us"]) // 1_000_000),
                            running=runs.in_progress(db, now),
-                           # The first accounts only: all of them are on /ops/accounts, paged (10,000 would not fit).
-                           accounts=accounts.page_of_accounts(db, limit=OVERVIEW_ACCOUNTS, offset=0)[0],
-                           account_count=accounts.page_of_accounts(db, limit=1, offset=0)[1],
+                           accounts=first_accounts, account_count=account_count,
                            money=format_amount, age=_age, when_us=format_us, no_run=NO_RUN_YET,
                            audit=store.ops_audit_rows(db, limit=10))
 
@@ -183,6 +178,16 @@ def _open_window() -> tuple[int, int | None]:
     if until is not None and until <= since:
         raise Problem(400, "Bad Request", errors=[{"field": "until", "reason": "must be after since"}])
     return since, until
+
+
+def _positive(name: str, default: int) -> int:
+    """A query parameter that is a whole number from 1 (a page), else a 400 naming it."""
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise Problem(400, "Bad Request", errors=[{"field": name, "reason": "a whole number from 1"}])
+    return int(raw)
 
 
 def _tolerance() -> int:
@@ -399,14 +404,11 @@ def account_page(account: str):
     plan = catalog.plans.get(link.plan)
     timezone = link.timezone or (plan.timezone if plan else "UTC")
     chart = ops_charts.seats_chart(db, catalog, link, since_us=since, until_us=until, now_us=now_us(),
-                                   timezone=timezone)
+                                   timezone=timezone, invoice_lines=lines)
     # The page shows the timeline TIMELINE_PAGE events at a time (a year of a busy account is thousands);
     # JSON keeps all of it.
-    raw = request.args.get("tpage") or "1"
-    if not raw.isdigit() or int(raw) < 1:
-        raise Problem(400, "Bad Request", errors=[{"field": "tpage", "reason": "a whole number from 1"}])
     timeline_pages = max(1, -(-len(events) // TIMELINE_PAGE))
-    tpage = min(int(raw), timeline_pages)
+    tpage = min(_positive("tpage", 1), timeline_pages)
     shown = events[(tpage - 1) * TIMELINE_PAGE:tpage * TIMELINE_PAGE]
     return render_template("ops/account.html", data={**data, "timeline": shown}, report=report,
                            summary=report.summary(), tpage=tpage, timeline_pages=timeline_pages,

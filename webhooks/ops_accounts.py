@@ -10,26 +10,17 @@ from __future__ import annotations
 
 from flask import render_template, request
 
-from adapter import accounts
+from adapter import accounts, store
 from adapter.billing.money import format_amount
 from adapter.clock import now_us
 from adapter.reconcile import runs
 from adapter.sync.view import sync_view
 
 from .db import get_db
-from .ops import _catalog, _format, bp
+from .ops import _catalog, _format, _positive, bp
 from .problems import Problem
 
 PAGE_SIZES = (25, 50, 100, 200)
-
-
-def _positive(name: str, default: int) -> int:
-    raw = request.args.get(name)
-    if raw is None or raw == "":
-        return default
-    if not raw.isdigit() or int(raw) < 1:
-        raise Problem(400, "Bad Request", errors=[{"field": name, "reason": "a whole number from 1"}])
-    return int(raw)
 
 
 @bp.get("/accounts")
@@ -41,15 +32,19 @@ def accounts_page():
         raise Problem(400, "Bad Request", errors=[{"field": "size", "reason": f"one of {list(PAGE_SIZES)}"}])
     page = _positive("page", 1)
     db = get_db()
-    last = runs.last_run(db)
-    by_account = last.report.by_account if last is not None else {}
-    never_linked = sorted({d.account for d in last.report.differences if d.kind == "unlinked_seats"}
-                          if last is not None else set())
+    run_row = store.last_reconcile_run(db)
+    # The stored run's never-linked accounts; its other differences are read below for this page's accounts.
+    last = runs.stored(db, run_row, kind="unlinked_seats") if run_row is not None else None
+    never_linked = sorted({d.account for d in last.report.differences} if last is not None else set())
     linked, total_linked = accounts.page_of_accounts(db, search=search, limit=size, offset=(page - 1) * size)
     # Never-linked accounts are few (a typo, a missing link): listed after the linked ones, on the last pages.
     unlinked = [name for name in never_linked if search.lower() in name.lower()]
     first = (page - 1) * size
     unlinked_shown = unlinked[max(0, first - total_linked):max(0, first + size - total_linked)]
+    # Money from the stored run, read for the accounts on this page only (a run may hold thousands of rows).
+    shown = [link.account for link in linked] + unlinked_shown
+    stored = runs.stored(db, run_row, accounts=shown) if run_row is not None and shown else None
+    by_account = stored.report.by_account if stored is not None else {}
     catalog, at_us = _catalog(), now_us()
     rows = [{**sync_view(db, catalog, link, at_us), "linked": True} for link in linked]
     rows += [{"account": name, "linked": False, "provider": None, "subscription": None, "plan": None,

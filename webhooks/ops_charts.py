@@ -16,6 +16,7 @@ net discrepancy, one chart per currency (amounts of two currencies are never dra
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup
@@ -58,16 +59,16 @@ def _pushed_points(db, account: str) -> tuple[tuple[int, int], ...]:
                         if row["status"] == "succeeded" and row["quantity"] is not None))
 
 
-def _provider_points(db, catalog: Catalog, link: accounts.Account, now_us: int) -> tuple[tuple[int, int], ...]:
+def _provider_points(db, catalog: Catalog, link: accounts.Account, now_us: int,
+                     invoice_lines: Sequence[dict]) -> tuple[tuple[int, int], ...]:
     prices = seat_prices(catalog, link.provider)
     points: list[tuple[int, int, int]] = []  # (instant, invoice created, quantity): a later invoice wins a tie
-    for invoice in store.recon_invoices(db, link.provider, link.subscription, -1, 2**62):
-        for line in store.recon_invoice_lines(db, link.provider, invoice["id"]):
-            if line["price"] not in prices or line["quantity"] is None or line["period_start"] is None:
-                continue
-            if line["proration"] and line["amount"] < 0:
-                continue  # the credit for the old quantity; its charge line carries the new one
-            points.append((line["period_start"] * 1_000_000, invoice["created"], line["quantity"]))
+    for line in invoice_lines:
+        if line["price"] not in prices or line["quantity"] is None or line["period_start"] is None:
+            continue
+        if line["proration"] and line["amount"] < 0:
+            continue  # the credit for the old quantity; its charge line carries the new one
+        points.append((line["period_start"] * 1_000_000, line["created"], line["quantity"]))
     points.sort()
     now = mirror_quantity(db, catalog, link)
     result = [(instant, quantity) for instant, _, quantity in points]
@@ -77,7 +78,9 @@ def _provider_points(db, catalog: Catalog, link: accounts.Account, now_us: int) 
 
 
 def seats_chart(db, catalog: Catalog, link: accounts.Account, *, since_us: int, until_us: int, now_us: int,
-                timezone: str) -> Markup:
+                timezone: str, invoice_lines: Sequence[dict]) -> Markup:
+    """``invoice_lines``: the account's mirrored invoice lines as the account page read them (price, quantity,
+    period_start, proration, amount, and their invoice's ``created``), not read again here."""
     start_us = max(since_us, link.linked_us)
     end_us = max(start_us + 1, until_us)
     zone = ZoneInfo(timezone)
@@ -87,7 +90,7 @@ def seats_chart(db, catalog: Catalog, link: accounts.Account, *, since_us: int, 
 
     series = (Series("ledger", "ledger (billable seats)", _ledger_points(db, catalog, link.account, start_us, end_us)),
               Series("pushed", "pushed by seatsync", _pushed_points(db, link.account)),
-              Series("provider", "provider (mirror)", _provider_points(db, catalog, link, now_us)))
+              Series("provider", "provider (mirror)", _provider_points(db, catalog, link, now_us, invoice_lines)))
     markers = [Marker(change.instant_us, change.plan)
                for change in ledger.plan_changes(db, link.account, start_us + 1, end_us)]
     return step_chart(series, start_us=start_us, end_us=end_us, markers=markers, tick_label=local_date,

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -144,19 +144,22 @@ def run_scheduled(db: sqlite_utils.Database, catalog: Catalog, *, owner: str, no
                          now_us=now_us, interval_us=interval_us, stopping=stopping, clock=clock)
 
 
-def stored(db: sqlite_utils.Database, row: store.Row, *, kind: str | None = None) -> StoredRun:
-    """A run's row and its report read back (only ``kind``'s differences when given)."""
+def stored(db: sqlite_utils.Database, row: store.Row, *, kind: str | None = None,
+           accounts: Sequence[str] | None = None) -> StoredRun:
+    """A run's row and its report read back (only ``kind``'s, only ``accounts``', differences when given)."""
+    differences = store.reconcile_run_differences(db, row["id"], kind=kind, accounts=accounts)
     report = Report(row["since_us"], row["until_us"], accounts=row["accounts"], invoices=row["invoices"],
                     lines=row["lines"], actual_lines=row["actual_lines"], errors=list(row["errors"]),
-                    differences=[_difference(d) for d in store.reconcile_run_differences(db, row["id"], kind=kind)])
+                    differences=[_difference(d) for d in differences])
     return StoredRun(row, report)
 
 
 def last_run(db: sqlite_utils.Database, *, since_us: int | None = None, until_us: int | None = None,
-             tolerance: int | None = None, kind: str | None = None) -> StoredRun | None:
+             tolerance: int | None = None, kind: str | None = None,
+             accounts: Sequence[str] | None = None) -> StoredRun | None:
     """The newest finished run (over exactly this window and tolerance when given), or None."""
     row = store.last_reconcile_run(db, since_us=since_us, until_us=until_us, tolerance=tolerance)
-    return None if row is None else stored(db, row, kind=kind)
+    return None if row is None else stored(db, row, kind=kind, accounts=accounts)
 
 
 def in_progress(db: sqlite_utils.Database, now_us: int) -> str | None:

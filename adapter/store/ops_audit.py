@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
+from adapter.store.callbacks import get_watermark, set_watermark
 from adapter.store.connection import Row, insert_row, write_transaction
 
 __all__ = ["OPS_ACTIONS", "ops_audit_rows", "reconcile_request", "record_ops_action", "request_reconcile_run",
@@ -34,22 +35,16 @@ _REQUESTED, _SERVED = "ops_reconcile_requested", "ops_reconcile_served"
 
 
 def request_reconcile_run(db: sqlite_utils.Database, audit_id: int, now_us: int) -> None:
-    from adapter.store.callbacks import set_watermark
-
     with write_transaction(db):
         set_watermark(db, _REQUESTED, str(audit_id), now_us)
 
 
 def reconcile_request(db: sqlite_utils.Database) -> int | None:
     """The audit id of a request not served yet, or None."""
-    from adapter.store.callbacks import get_watermark
-
     requested, served = get_watermark(db, _REQUESTED), get_watermark(db, _SERVED)
     return int(requested) if requested is not None and requested != served else None
 
 
 def serve_reconcile_request(db: sqlite_utils.Database, audit_id: int, now_us: int) -> None:
-    from adapter.store.callbacks import set_watermark
-
     with write_transaction(db):
         set_watermark(db, _SERVED, str(audit_id), now_us)

@@ -142,10 +142,17 @@ def last_reconcile_run(db: sqlite_utils.Database, *, since_us: int | None = None
     return _decoded(rows[0]) if rows else None
 
 
-def reconcile_run_differences(db: sqlite_utils.Database, run_id: int, *, kind: str | None = None) -> Iterator[Row]:
-    """A run's differences in the order they were found (only ``kind``'s when given), read lazily."""
-    columns = ", ".join(DIFFERENCE_COLUMNS)
-    if kind is None:
-        return db.query(f"SELECT {columns} FROM reconcile_run_differences WHERE run_id = ? ORDER BY id", [run_id])
-    return db.query(f"SELECT {columns} FROM reconcile_run_differences WHERE run_id = ? AND kind = ? ORDER BY id",
-                    [run_id, kind])
+def reconcile_run_differences(db: sqlite_utils.Database, run_id: int, *, kind: str | None = None,
+                              accounts: Sequence[str] | None = None) -> Iterator[Row]:
+    """A run's differences in the order they were found (only ``kind``'s, only ``accounts``', when given),
+    read lazily."""
+    where: list[str] = ["run_id = ?"]
+    params: list[Any] = [run_id]
+    if kind is not None:
+        where.append("kind = ?")
+        params.append(kind)
+    if accounts is not None:
+        where.append(f"account IN ({', '.join('?' * len(accounts))})")
+        params.extend(accounts)
+    return db.query(f"SELECT {', '.join(DIFFERENCE_COLUMNS)} FROM reconcile_run_differences "
+                    f"WHERE {' AND '.join(where)} ORDER BY id", params)
